@@ -1,0 +1,42 @@
+// Building a graph and differentiating it. All walks are iterative.
+#pragma once
+
+#include <vector>
+
+#include "micrograd/node.hpp"
+#include "micrograd/ops.hpp"
+
+namespace micrograd {
+
+// Each maker returns a new node holding one reference (the caller's) and
+// retains its operands.
+inline Node* make_leaf(double data) { return new_node(Op::leaf, data, nullptr, nullptr); }
+
+inline Node* make_unary(Op op, Node* x) {
+    Node* out = new_node(op, 0.0, x, nullptr);
+    out->data = ops::forward(*out);
+    return out;
+}
+
+inline Node* make_binary(Op op, Node* x, Node* y) {
+    Node* out = new_node(op, 0.0, x, y);
+    out->data = ops::forward(*out);
+    return out;
+}
+
+// x ** k for a constant k; integer_exponent only records how k was written.
+Node* make_pow_const(Node* x, double k, bool integer_exponent = false);
+
+// Every node reachable from root, each once, operands before the nodes using
+// them (root last).
+std::vector<Node*> topological_order(Node* root);
+
+// Sets each node's grad to d(root)/d(node). Gradients of leaves accumulate
+// across calls; those of interior nodes are recomputed on each call, so
+// calling it twice gives leaves exactly twice the gradient.
+void backward(Node* root);
+
+// Zeroes the gradient of every node reachable from root.
+void zero_grad(Node* root);
+
+}  // namespace micrograd

@@ -1,0 +1,97 @@
+#include "micrograd/node.hpp"
+
+#include <new>
+#include <stdexcept>
+#include <vector>
+
+#include "micrograd/label.hpp"
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace micrograd {
+namespace {
+
+std::uint64_t live_nodes = 0;
+
+// Recently freed nodes, kept for reuse: a training loop frees and makes nodes
+// at the same rate, and taking one from this list is cheaper than malloc.
+// Linked through the lhs slot of the dead nodes. Bounded, so a freed graph
+// still goes back to the system allocator.
+class FreeList {
+public:
+    void* take() {
+        if (!head_) return ::operator new(sizeof(Node));
+        Node* node = head_;
+        head_ = node->lhs;
+        --size_;
+        return node;
+    }
+    void give(Node* node) noexcept {
+        if (size_ == capacity) {
+            ::operator delete(node);
+            return;
+        }
+        node->lhs = head_;  // a dead node's operand slot serves as the link
+        head_ = node;
+        ++size_;
+    }
+
+private:
+    static constexpr std::size_t capacity = 1 << 12;
+    Node* head_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+FreeList free_nodes;
+
+// Freeing a large graph leaves glibc holding its memory in fast bins; give it
+// back to the system so that memory use falls after `del graph`.
+void return_memory_after(std::uint64_t freed) noexcept {
+#if defined(__GLIBC__)
+    if (freed >= (1u << 16)) malloc_trim(0);
+#else
+    (void)freed;
+#endif
+}
+
+}  // namespace
+
+Node* new_node(Op op, double data, Node* lhs, Node* rhs) {
+    // Check before touching any count (lhs and rhs may be one node, counted twice).
+    constexpr std::uint32_t room = UINT32_MAX - 1;
+    if ((lhs && lhs->refs >= room) || (rhs && rhs->refs >= room)) throw_reference_overflow();
+    auto* node = new (free_nodes.take()) Node(op, data, lhs, rhs);
+    if (lhs) ++lhs->refs;
+    if (rhs) ++rhs->refs;
+    ++live_nodes;
+    return node;
+}
+
+void throw_reference_overflow() { throw std::overflow_error("a node is referenced more than 2**32 - 2 times"); }
+
+void destroy_unreferenced(Node* node) noexcept {
+    // Freeing a node drops its operands; those that reach zero are freed in
+    // turn. An explicit stack instead of recursion: a 10M-deep chain frees in
+    // a loop. The stack keeps its capacity between calls (callers serialise).
+    static auto& dying = *new std::vector<Node*>();  // never destroyed: Values may die at interpreter exit
+    std::uint64_t freed = 0;
+    for (;;) {
+        node->for_each_child([](Node* child) {
+            if (--child->refs == 0) dying.push_back(child);
+        });
+        if (node->test(Node::has_label)) forget_label(node);
+        free_nodes.give(node);
+        ++freed;
+        if (dying.empty()) break;
+        node = dying.back();
+        dying.pop_back();
+    }
+    live_nodes -= freed;
+    return_memory_after(freed);
+}
+
+std::uint64_t live_node_count() noexcept { return live_nodes; }
+
+}  // namespace micrograd

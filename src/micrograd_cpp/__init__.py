@@ -1,0 +1,19 @@
+"""micrograd-cpp: micrograd's scalar autograd engine with a C++ core.
+
+    import micrograd_cpp as mg
+    a, b = mg.Value(2.0), mg.Value(3.0)
+    c = a * b + a
+    c.backward()
+    a.grad, b.grad  # 4.0, 2.0
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._core import Value
+
+try:
+    __version__ = version("micrograd-cpp")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["Value", "__version__"]
