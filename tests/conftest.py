@@ -28,6 +28,7 @@ def run_in_child(code: str, timeout: float = 600) -> str:
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,  # a failure is reported below, with the output
     )
     if proc.returncode != 0:
         pytest.fail(f"child exited with {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")

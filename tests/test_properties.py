@@ -39,13 +39,31 @@ def apply(op, x, y, k):
     raise AssertionError(op)
 
 
-OPS = ["add", "sub", "mul", "div", "pow_const", "pow", "rpow", "neg", "scalar", "log", "tanh", "relu", "sigmoid", "exp"]
+OPS = [
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "pow_const",
+    "pow",
+    "rpow",
+    "neg",
+    "scalar",
+    "log",
+    "tanh",
+    "relu",
+    "sigmoid",
+    "exp",
+]
 
 recipes = st.tuples(
     st.lists(st.floats(-2, 2, allow_nan=False), min_size=1, max_size=5),
     st.lists(
         st.tuples(
-            st.sampled_from(OPS), st.integers(0, 10**6), st.integers(0, 10**6), st.sampled_from([-1, 0.5, 2, 3])
+            st.sampled_from(OPS),
+            st.integers(0, 10**6),
+            st.integers(0, 10**6),
+            st.sampled_from([-1, 0.5, 2, 3]),
         ),
         min_size=1,
         max_size=40,
@@ -68,7 +86,9 @@ def build(leaves, steps, make_leaf):
 @given(recipes)
 def test_random_dags_match_pytorch(recipe):
     leaves, steps = recipe
-    t_leaves, t_root = build(leaves, steps, lambda x: torch.tensor(x, dtype=torch.float64, requires_grad=True))
+    t_leaves, t_root = build(
+        leaves, steps, lambda x: torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    )
     t_root.backward()
     t_grads = [0.0 if t.grad is None else t.grad.item() for t in t_leaves]
     assume(all(math.isfinite(g) for g in [t_root.item(), *t_grads]))

@@ -55,29 +55,27 @@ void register_value_methods(py::object& cls) {
     def_method(
         cls, "zero_grad", [](const Value& self) { self.zero_grad(); },
         "zero_grad($self, /)\n--\n\nSets grad = 0 on every node reachable from self.");
-    def_property(
-        cls, "label", py::cpp_function([](const Value& self) { return self.label(); }),
-        py::cpp_function([](Value& self, const py::object& text) {
-            if (!py::isinstance<py::str>(text))
-                throw py::type_error("label must be a str, not " + std::string(py::str(py::type::of(text).attr("__name__"))));
-            self.set_label(text.cast<std::string>());
-        }),
-        "A name for this node, shown in repr and drawings ('' when unset).");
-    def_property(
-        cls, "_op", py::cpp_function([](const Value& self) { return op_name(*self.node()); }), py::none(),
-        "The op that made this node: '' for a leaf, '+', '-', '*', '/', 'neg', '**k', '**', 'tanh', 'ReLU', "
-        "'sigmoid', 'exp', 'log'.");
-    def_property(
-        cls, "_prev",
-        py::cpp_function([](const Value& self) {
-            py::set children;
-            for (Value& child : self.children()) children.add(py::cast(std::move(child)));
-            return children;
-        }),
-        py::none(), "The set of operand Values (as in micrograd).");
-    def_property(
-        cls, "_children", py::cpp_function([](const Value& self) { return py::tuple(py::cast(self.children())); }),
-        py::none(), "The operands in order (first operand first), a tuple of Values.");
+    def_property(cls, "label", py::cpp_function([](const Value& self) { return self.label(); }),
+                 py::cpp_function([](Value& self, const py::object& text) {
+                     if (!py::isinstance<py::str>(text))
+                         throw py::type_error("label must be a str, not " +
+                                              std::string(py::str(py::type::of(text).attr("__name__"))));
+                     self.set_label(text.cast<std::string>());
+                 }),
+                 "A name for this node, shown in repr and drawings ('' when unset).");
+    def_property(cls, "_op", py::cpp_function([](const Value& self) { return op_name(*self.node()); }), py::none(),
+                 "The op that made this node: '' for a leaf, '+', '-', '*', '/', 'neg', '**k', '**', 'tanh', 'ReLU', "
+                 "'sigmoid', 'exp', 'log'.");
+    def_property(cls, "_prev", py::cpp_function([](const Value& self) {
+                     py::set children;
+                     for (Value& child : self.children())
+                         children.add(py::cast(std::move(child)));
+                     return children;
+                 }),
+                 py::none(), "The set of operand Values (as in micrograd).");
+    def_property(cls, "_children",
+                 py::cpp_function([](const Value& self) { return py::tuple(py::cast(self.children())); }), py::none(),
+                 "The operands in order (first operand first), a tuple of Values.");
 }
 
 }  // namespace
@@ -91,9 +89,11 @@ PYBIND11_MODULE(_core, m) {
     m.add_object("Value", value);
 
     m.def(
-        "topological_order", [](const Value& root) {
+        "topological_order",
+        [](const Value& root) {
             std::vector<Value> order;
-            for (Node* node : micrograd::topological_order(root.node())) order.push_back(Value::share(node));
+            for (Node* node : micrograd::topological_order(root.node()))
+                order.push_back(Value::share(node));
             return order;
         },
         py::arg("root"), "Every Value reachable from root, each once, operands before their users (root last).");

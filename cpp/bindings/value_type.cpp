@@ -357,7 +357,9 @@ int to_real(PyObject* obj, double* out) {
 
 PyObject* create_value_type() {
     static PyType_Spec spec = {
-        "micrograd_cpp._core.Value", sizeof(PyValue), 0,
+        "micrograd_cpp._core.Value",
+        sizeof(PyValue),
+        0,
         Py_TPFLAGS_DEFAULT,  // no Py_TPFLAGS_HAVE_GC: Values hold no Python references
         value_slots,
     };

@@ -18,8 +18,7 @@ namespace micrograd::python {
 // so it is not tracked by the cyclic GC. Interior nodes get a wrapper only
 // while Python code holds them.
 struct PyValue {
-    PyObject_HEAD
-    Node* node;
+    PyObject_HEAD Node* node;
 };
 
 // Creates the type; returns a new reference, or null with an exception set.

@@ -68,8 +68,10 @@ void sorted_into(Node* root, Scratch& buffers) {
     try {
         depth_first(root, buffers.stack, buffers.order);
     } catch (...) {
-        for (Node* node : buffers.stack) unmark(node);
-        for (Node* node : buffers.order) unmark(node);
+        for (Node* node : buffers.stack)
+            unmark(node);
+        for (Node* node : buffers.order)
+            unmark(node);
         unmark(root);
         throw;
     }
@@ -80,7 +82,8 @@ void sorted_into(Node* root, Scratch& buffers) {
 std::vector<Node*> topological_order(Node* root) {
     Scratch& buffers = scratch();
     sorted_into(root, buffers);
-    for (Node* node : buffers.order) unmark(node);
+    for (Node* node : buffers.order)
+        unmark(node);
     std::vector<Node*> order(buffers.order);
     buffers.trim();
     return order;
@@ -94,7 +97,8 @@ void backward(Node* root) {
         if (!node->is_leaf()) node->grad = 0.0;
     }
     root->grad += 1.0;
-    for (auto it = buffers.order.rbegin(); it != buffers.order.rend(); ++it) ops::backward(**it);
+    for (auto it = buffers.order.rbegin(); it != buffers.order.rend(); ++it)
+        ops::backward(**it);
     buffers.trim();
 }
 

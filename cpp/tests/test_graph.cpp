@@ -56,7 +56,8 @@ TEST_CASE("topological order: operands first, each node once, root last") {
     auto position = [&](const Node* n) { return std::find(order.begin(), order.end(), n) - order.begin(); };
     CHECK(position(a.node()) < position(s.node()));
     CHECK(position(b.node()) < position(s.node()));
-    for (const Node* n : order) CHECK(!n->test(Node::visited));
+    for (const Node* n : order)
+        CHECK(!n->test(Node::visited));
 }
 
 TEST_CASE("children keep operand order") {

@@ -38,7 +38,8 @@ TEST_CASE("a 2-million-node chain: backward and free without recursion") {
     {
         Value w(1.0 + 1e-7), bias(1e-7);
         Value x(1.0);
-        for (int i = 0; i < 1'000'000; ++i) x = x * w + bias;
+        for (int i = 0; i < 1'000'000; ++i)
+            x = x * w + bias;
         x.backward();
         CHECK(w.grad() > 1e6);
         CHECK(bias.grad() > 1e6);

@@ -1,8 +1,8 @@
 // Each op's value and gradient against closed forms and central differences.
 #include <doctest/doctest.h>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <limits>
 
@@ -31,8 +31,10 @@ void check_binary(const Binary& op, double x, double y) {
     Value a(x), b(y);
     Value out = op(a, b);
     out.backward();
-    CHECK(a.grad() == doctest::Approx(central_difference([&](double t) { return op(Value(t), b).data(); }, x)).epsilon(1e-6));
-    CHECK(b.grad() == doctest::Approx(central_difference([&](double t) { return op(a, Value(t)).data(); }, y)).epsilon(1e-6));
+    CHECK(a.grad() ==
+          doctest::Approx(central_difference([&](double t) { return op(Value(t), b).data(); }, x)).epsilon(1e-6));
+    CHECK(b.grad() ==
+          doctest::Approx(central_difference([&](double t) { return op(a, Value(t)).data(); }, y)).epsilon(1e-6));
 }
 }  // namespace
 

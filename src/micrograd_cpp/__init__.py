@@ -1,10 +1,10 @@
 """micrograd-cpp: micrograd's scalar autograd engine with a C++ core.
 
-    import micrograd_cpp as mg
-    a, b = mg.Value(2.0), mg.Value(3.0)
-    c = a * b + a
-    c.backward()
-    a.grad, b.grad  # 4.0, 2.0
+import micrograd_cpp as mg
+a, b = mg.Value(2.0), mg.Value(3.0)
+c = a * b + a
+c.backward()
+a.grad, b.grad  # 4.0, 2.0
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -40,15 +40,14 @@ struct Node {
     std::uint8_t flags = 0;
 
     enum Flag : std::uint8_t {
-        visited = 1,           // marks of a graph walk (graph.cpp), clear between walks
+        visited = 1,  // marks of a graph walk (graph.cpp), clear between walks
         emitted = 2,
         has_label = 4,         // a label is stored in the side table (label.hpp)
         integer_exponent = 8,  // the exponent of pow_const was given as an integer
     };
 
     Node(Op op_, double data_, Node* lhs_, Node* rhs_) : data(data_), lhs(lhs_), rhs(rhs_), op(op_) {}
-    Node(double data_, Node* base, double exponent_)
-        : data(data_), lhs(base), exponent(exponent_), op(Op::pow_const) {}
+    Node(double data_, Node* base, double exponent_) : data(data_), lhs(base), exponent(exponent_), op(Op::pow_const) {}
 
     bool is_leaf() const { return op == Op::leaf; }
     bool has_rhs() const { return op != Op::pow_const && rhs != nullptr; }
@@ -69,7 +68,7 @@ static_assert(sizeof(Node) <= 40, "a node must stay compact: data, grad, two lin
 // creator. release() frees every node whose count reaches zero, iteratively:
 // dropping the root of a 10-million-node chain does not recurse.
 Node* new_node(Op op, double data, Node* lhs, Node* rhs);  // retains lhs and rhs
-void destroy_unreferenced(Node* node) noexcept;             // frees node and what it alone held
+void destroy_unreferenced(Node* node) noexcept;            // frees node and what it alone held
 [[noreturn]] void throw_reference_overflow();
 
 inline void retain(Node* node) {
