@@ -16,6 +16,7 @@ UNARY = {
     "sigmoid": (lambda v: v.sigmoid(), torch.sigmoid),
     "exp": (lambda v: v.exp(), torch.exp),
     "log": (lambda v: v.log(), torch.log),
+    "softplus": (lambda v: v.softplus(), lambda t: -torch.nn.functional.logsigmoid(-t)),
     "neg": (lambda v: -v, lambda t: -t),
     "square": (lambda v: v**2, lambda t: t**2),
     "cube": (lambda v: v**3, lambda t: t**3),

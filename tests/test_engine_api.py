@@ -133,6 +133,7 @@ def test_repr_as_micrograd():
         (lambda a, b: a.sigmoid(), "sigmoid"),
         (lambda a, b: a.exp(), "exp"),
         (lambda a, b: a.log(), "log"),
+        (lambda a, b: a.softplus(), "softplus"),
         (lambda a, b: a, ""),
     ],
 )
@@ -301,7 +302,35 @@ def test_topological_order():
 
 
 def test_docstrings():
-    for name in ("tanh", "relu", "sigmoid", "exp", "log", "backward", "zero_grad", "add", "mul"):
+    for name in ("tanh", "relu", "sigmoid", "exp", "log", "softplus", "backward", "zero_grad", "add", "mul"):
         assert getattr(Value, name).__doc__, name
     assert "label" in Value.__doc__
     assert math.isclose(Value(0.5).tanh().data, math.tanh(0.5))
+
+
+def test_fused_neuron_matches_the_python_expression():
+    w, b = [Value(0.5), Value(-1.5), Value(2.0)], Value(0.25)
+    x = [Value(1.0), 2.0, -0.5]
+    for activation in ("relu", "tanh", "sigmoid", "linear"):
+        fused = mg._core.neuron(w, b, x, activation)
+        plain = sum((wi * xi for wi, xi in zip(w, x)), b)
+        if activation != "linear":
+            plain = getattr(plain, activation)()
+        assert fused.data == plain.data
+    mg._core.neuron(w, b, x, "tanh").backward()
+    assert x[0].grad != 0
+    assert b.grad != 0
+
+
+def test_fused_neuron_bad_input():
+    w, b = [Value(0.5)], Value(0.0)
+    with pytest.raises(ValueError, match="activation"):
+        mg._core.neuron(w, b, [1.0], "gelu")
+    with pytest.raises(ValueError, match="1 weights but got 2 inputs"):
+        mg._core.neuron(w, b, [1.0, 2.0])
+    with pytest.raises(TypeError, match="weights must hold Values"):
+        mg._core.neuron([0.5], b, [1.0])
+    with pytest.raises(TypeError, match="inputs must hold Values or numbers"):
+        mg._core.neuron(w, b, [None])
+    with pytest.raises(TypeError):
+        mg._core.neuron(w, b, 3)

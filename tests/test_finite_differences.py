@@ -12,6 +12,7 @@ FUNCTIONS = {
     "relu": lambda v: v.relu(),
     "exp": lambda v: v.exp(),
     "log": lambda v: v.log(),
+    "softplus": lambda v: v.softplus(),
     "neg": lambda v: -v,
     "pow": lambda v: v**2.5,
     "rpow": lambda v: 1.7**v,

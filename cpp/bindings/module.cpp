@@ -12,6 +12,7 @@
 #include "micrograd/label.hpp"
 #include "micrograd/ops.hpp"
 #include "micrograd/value.hpp"
+#include "register.hpp"
 #include "value_caster.hpp"
 #include "value_type.hpp"
 
@@ -87,6 +88,9 @@ PYBIND11_MODULE(_core, m) {
     if (!value) throw py::error_already_set();
     register_value_methods(value);
     m.add_object("Value", value);
+
+    register_nn(m);
+    register_optim(m);
 
     m.def(
         "topological_order",

@@ -292,6 +292,9 @@ PyMethodDef value_methods[] = {
     {"log", unary_method<Op::log>, METH_NOARGS,
      PyDoc_STR("log($self, /)\n--\n\nThe natural logarithm, as a new Value (op 'log'): log(0) = -inf, "
                "log(x < 0) = nan.\nLocal derivative: 1 / x.")},
+    {"softplus", unary_method<Op::softplus>, METH_NOARGS,
+     PyDoc_STR("softplus($self, /)\n--\n\nlog(1 + exp(self)), as a new Value (op 'softplus'), computed without "
+               "overflow or cancellation.\nLocal derivative: sigmoid(x).")},
     {"__reduce__", value_reduce, METH_NOARGS,
      PyDoc_STR("__reduce__($self, /)\n--\n\nPickles a Value as a leaf: data, label and grad.")},
     {"__setstate__", value_setstate, METH_O,

@@ -17,6 +17,7 @@ std::string_view name(Op op) {
         case Op::sigmoid: return "sigmoid";
         case Op::exp: return "exp";
         case Op::log: return "log";
+        case Op::softplus: return "softplus";
     }
     return "?";
 }

@@ -57,6 +57,7 @@ TEST_CASE("gradients match central differences") {
         check_unary([](const Value& v) { return sigmoid(v); }, x);
         check_unary([](const Value& v) { return exp(v); }, x);
         check_unary([](const Value& v) { return relu(v); }, x);
+        check_unary([](const Value& v) { return softplus(v); }, x);
         check_unary([](const Value& v) { return -v; }, x);
         check_unary([](const Value& v) { return pow(v, 3.0); }, x);
         check_binary([](const Value& u, const Value& v) { return u + v; }, x, 1.3);
@@ -76,6 +77,9 @@ TEST_CASE("activations are stable at extreme inputs") {
     CHECK(tanh(Value(-1000.0)).data() == -1.0);
     CHECK(sigmoid(Value(1000.0)).data() == 1.0);
     CHECK(sigmoid(Value(-1000.0)).data() == 0.0);
+    CHECK(softplus(Value(1000.0)).data() == 1000.0);
+    CHECK(softplus(Value(-1000.0)).data() == 0.0);
+    CHECK(softplus(Value(-40.0)).data() == doctest::Approx(std::exp(-40.0)).epsilon(1e-12));
     Value x(-1000.0);
     Value s = sigmoid(x);
     s.backward();

@@ -9,6 +9,7 @@ a.grad, b.grad  # 4.0, 2.0
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import engine, losses, nn, optim
 from ._core import Value
 
 try:
@@ -16,4 +17,4 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["Value", "__version__"]
+__all__ = ["Value", "__version__", "engine", "losses", "nn", "optim"]

@@ -20,6 +20,7 @@ enum class Op : std::uint8_t {
     sigmoid,
     exp,
     log,
+    softplus,
 };
 
 // A node is 40 bytes: two doubles, two operand slots, a reference count and

@@ -6,6 +6,7 @@
 // Everything else follows IEEE: inf and nan propagate, nothing traps.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string_view>
 
@@ -98,6 +99,11 @@ struct Log {
     static void backward(const Node& out, Node& x) { x.grad += out.grad / x.data; }
 };
 
+struct Softplus {  // log(1 + exp(x)), as PyTorch's log_sigmoid computes it: no overflow, no cancellation
+    static double forward(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
+    static void backward(const Node& out, Node& x) { x.grad += Sigmoid::forward(x.data) * out.grad; }
+};
+
 // --- dispatch on the op code --------------------------------------------------
 
 // The value of op at its operands' current data (the constant exponent for pow_const).
@@ -117,6 +123,7 @@ inline double forward(const Node& n) {
         case Op::sigmoid: return Sigmoid::forward(x);
         case Op::exp: return Exp::forward(x);
         case Op::log: return Log::forward(x);
+        case Op::softplus: return Softplus::forward(x);
     }
     return n.data;
 }
@@ -137,14 +144,8 @@ inline void backward(const Node& n) {
         case Op::sigmoid: return Sigmoid::backward(n, *n.lhs);
         case Op::exp: return Exp::backward(n, *n.lhs);
         case Op::log: return Log::backward(n, *n.lhs);
+        case Op::softplus: return Softplus::backward(n, *n.lhs);
     }
-}
-
-inline bool is_unary(Op op) {
-    return op == Op::neg || op == Op::tanh || op == Op::relu || op == Op::sigmoid || op == Op::exp || op == Op::log;
-}
-inline bool is_binary(Op op) {
-    return op == Op::add || op == Op::sub || op == Op::mul || op == Op::div || op == Op::pow;
 }
 
 // The op's name as micrograd spells it ("+", "*", "ReLU", ...); pow_const is "**"

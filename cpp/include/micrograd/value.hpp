@@ -81,6 +81,7 @@ inline Value relu(const Value& x) { return unary(Op::relu, x); }
 inline Value sigmoid(const Value& x) { return unary(Op::sigmoid, x); }
 inline Value exp(const Value& x) { return unary(Op::exp, x); }
 inline Value log(const Value& x) { return unary(Op::log, x); }
+inline Value softplus(const Value& x) { return unary(Op::softplus, x); }
 
 // A plain number on either side becomes a constant leaf, as in micrograd.
 inline Value operator+(const Value& x, double y) { return x + Value(y); }

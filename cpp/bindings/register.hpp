@@ -1,0 +1,7 @@
+// The parts of the _core module, each registered from its own file.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+void register_nn(pybind11::module_& m);     // register_nn.cpp: fused neuron
+void register_optim(pybind11::module_& m);  // register_optim.cpp: SGD, Adam

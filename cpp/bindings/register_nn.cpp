@@ -1,0 +1,84 @@
+// Fused building blocks for micrograd_cpp.nn: one call from Python builds a
+// whole neuron's nodes in C++.
+#include <pybind11/pybind11.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "micrograd/fused.hpp"
+#include "register.hpp"
+#include "value_caster.hpp"
+#include "value_type.hpp"
+
+namespace py = pybind11;
+using micrograd::Node;
+using micrograd::Op;
+using micrograd::Value;
+
+namespace {
+
+std::optional<Op> activation_op(const std::string& name) {
+    if (name == "relu") return Op::relu;
+    if (name == "tanh") return Op::tanh;
+    if (name == "sigmoid") return Op::sigmoid;
+    if (name == "linear") return std::nullopt;
+    throw py::value_error("activation must be 'relu', 'tanh', 'sigmoid' or 'linear', not '" + name + "'");
+}
+
+// A Python sequence as node pointers. Values give their own node; numbers,
+// where allowed, become constant leaves owned here until the call ends.
+class NodeList {
+public:
+    NodeList(const py::handle& seq, const char* what, bool numbers_allowed) {
+        py::object items = py::reinterpret_steal<py::object>(PySequence_Fast(seq.ptr(), what));
+        if (!items) throw py::error_already_set();
+        const Py_ssize_t n = PySequence_Fast_GET_SIZE(items.ptr());
+        PyObject** objs = PySequence_Fast_ITEMS(items.ptr());
+        nodes_.reserve(size_t(n));
+        for (Py_ssize_t i = 0; i < n; ++i) {
+            PyObject* obj = objs[i];
+            if (micrograd::python::is_value(obj)) {
+                nodes_.push_back(micrograd::python::node_of(obj));
+                continue;
+            }
+            double x;
+            const int found = numbers_allowed ? micrograd::python::to_real(obj, &x) : 0;
+            if (found < 0) throw py::error_already_set();
+            if (found == 0) {
+                throw py::type_error(std::string(what) + " must hold Values" + (numbers_allowed ? " or numbers" : "") +
+                                     ", not " + Py_TYPE(obj)->tp_name + " (at index " + std::to_string(i) + ")");
+            }
+            constants_.emplace_back(x);
+            nodes_.push_back(constants_.back().node());
+        }
+    }
+    Node* const* data() const { return nodes_.data(); }
+    size_t size() const { return nodes_.size(); }
+
+private:
+    std::vector<Node*> nodes_;
+    std::vector<Value> constants_;
+};
+
+}  // namespace
+
+void register_nn(py::module_& m) {
+    m.def(
+        "neuron",
+        [](const py::handle& w, const Value& bias, const py::handle& x, const std::string& activation) {
+            const std::optional<Op> op = activation_op(activation);
+            const NodeList weights(w, "neuron weights", false);
+            const NodeList inputs(x, "neuron inputs", true);
+            if (weights.size() != inputs.size()) {
+                throw py::value_error("neuron has " + std::to_string(weights.size()) + " weights but got " +
+                                      std::to_string(inputs.size()) + " inputs");
+            }
+            return micrograd::neuron(weights.data(), inputs.data(), weights.size(), bias.node(), op);
+        },
+        py::arg("w"), py::arg("bias"), py::arg("x"), py::arg("activation") = "linear",
+        "activation(bias + w[0]*x[0] + w[1]*x[1] + ...) built in one call, a node per step, summed in\n"
+        "micrograd's order.\n\n"
+        "w: a sequence of Values; x: a sequence of Values or numbers, as long as w;\n"
+        "activation: 'relu', 'tanh', 'sigmoid' or 'linear'.");
+}
