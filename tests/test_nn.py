@@ -201,3 +201,41 @@ def test_pickle_a_whole_model():
 def test_module_base_class():
     assert Module().parameters() == []
     assert Module().state_dict() == {}
+
+
+def test_micrograd_notebook_with_numpy_moons_runs_unchanged():
+    """The notebook's own data path: make_moons arrays, numpy labels, Value over numpy rows."""
+    np = pytest.importorskip("numpy")
+    datasets = pytest.importorskip("sklearn.datasets")
+
+    def run(engine, nn):
+        Value, MLP = engine.Value, nn.MLP
+        np.random.seed(1337)
+        random.seed(1337)
+        X, y = datasets.make_moons(n_samples=100, noise=0.1)
+        y = y * 2 - 1
+        model = MLP(2, [16, 16, 1])
+        out = []
+        for k in range(2):
+            inputs = [list(map(Value, xrow)) for xrow in X]
+            scores = list(map(model, inputs))
+            losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+            data_loss = sum(losses) * (1.0 / len(losses))
+            alpha = 1e-4
+            reg_loss = alpha * sum(p * p for p in model.parameters())
+            total_loss = data_loss + reg_loss
+            accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
+            model.zero_grad()
+            total_loss.backward()
+            learning_rate = 1.0 - 0.9 * k / 100
+            for p in model.parameters():
+                p.data -= learning_rate * p.grad
+            out.append((total_loss.data, sum(accuracy) / len(accuracy)))
+        return out
+
+    theirs = run(micrograd_engine, micrograd_nn)
+    ours = run(micrograd_cpp.engine, micrograd_cpp.nn)
+    for (l1, a1), (l2, a2) in zip(ours, theirs):
+        assert isinstance(l1, float)
+        assert l1 == pytest.approx(l2, rel=1e-9)
+        assert a1 == a2
