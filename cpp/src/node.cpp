@@ -39,7 +39,7 @@ public:
     }
 
 private:
-    static constexpr std::size_t capacity = std::size_t(1) << 12;
+    static constexpr std::size_t capacity = 1 << 12;
     Node* head_ = nullptr;
     std::size_t size_ = 0;
 };
