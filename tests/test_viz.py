@@ -190,7 +190,7 @@ def test_micrograd_values_are_type_errors():
 def test_max_nodes_guard_says_the_graph_is_too_large():
     x = chain(1_000_000)
     start = time.perf_counter()
-    with pytest.raises(GraphTooLargeError, match=r"more than max_nodes=2000 Values.*too many to draw"):
+    with pytest.raises(GraphTooLargeError, match=r"graph too large to draw: it has more than max_nodes=2000 Values"):
         draw_dot(x)
     assert time.perf_counter() - start < 1.0  # stops early, without walking the million nodes
     assert issubclass(GraphTooLargeError, ValueError)

@@ -129,9 +129,9 @@ def _walk(root: Value, max_nodes: int | None) -> tuple[list[Value], list[tuple[V
                 seen[operand] = None
                 if max_nodes is not None and len(seen) > max_nodes:
                     raise GraphTooLargeError(
-                        f"the graph has more than max_nodes={max_nodes} Values, too many to draw "
-                        "(Graphviz's layout time grows quickly with size): pass a larger max_nodes, "
-                        "or draw a subexpression"
+                        f"graph too large to draw: it has more than max_nodes={max_nodes} Values, and "
+                        "Graphviz's layout time grows quickly with size. Pass a larger max_nodes, or "
+                        "draw a subexpression."
                     )
                 stack.append(operand)
     return list(seen), edges
