@@ -33,6 +33,11 @@ REAL = """\
 _Real: TypeAlias = SupportsFloat | SupportsIndex
 """
 
+# The metaclass of py::class_ types (pybind11_builtins.pybind11_type), which has no stub of its own.
+PYBIND11_TYPE = """\
+@typing.type_check_only
+class _pybind11_type(type): ..."""
+
 # Stub lines of Value's C-API members (value_type.cpp), in the order they are printed. The
 # first line of each gets the member's docstring, when it has one of its own.
 C_API_MEMBERS: dict[str, list[str]] = {
@@ -67,6 +72,7 @@ C_API_MEMBERS: dict[str, list[str]] = {
 # defines all six, and return NotImplemented (leaving them out lets type checkers reject `a < b`
 # as the runtime does); __repr__ is object's, as far as types go.
 C_API_LEFT_OUT = {"__lt__", "__le__", "__gt__", "__ge__", "__repr__"}
+OBJECTS_OWN = {"__repr__", "__str__"}  # typed as object's: a stub need not repeat them
 # What pybind11 cannot tell: the label setter takes any object so as to raise micrograd's own
 # TypeError for a non-str.
 ANNOTATION_FIXES = {"Value.label setter": {"text: object": "text: str"}}
@@ -183,19 +189,19 @@ def imports(stub: str) -> tuple[list[str], list[str]]:
     """Imports for the dotted names in the stub's code (typing.SupportsFloat, numpy.ndarray, ...),
     the standard library's and the others', sorted as ruff's isort wants them."""
     code = re.sub(r'"""(?:.|\n)*?"""', "", stub)  # not in docstrings,
-    code = re.sub(r"^\s*[@#].*$", "", code, flags=re.MULTILINE)  # decorators (@data.setter) nor comments
+    code = re.sub(r"^\s*(#.*|@\w+\.setter)$", "", code, flags=re.MULTILINE)  # nor comments, @data.setter
     modules = {match[1] for match in re.finditer(r"\b([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.[A-Za-z_]\w*", code)}
     standard = {module for module in modules if module.partition(".")[0] in STANDARD_LIBRARY}
     return [f"import {m}" for m in sorted(standard)], [f"import {m}" for m in sorted(modules - standard)]
 
 
-def pybind11_property(prop: property, name: str) -> list[str]:
+def pybind11_property(prop: property, name: str, owner: str) -> list[str]:
     ((_, returns, _),) = pybind11_signatures(prop.fget, "")
     lines = definition(f"@property\ndef {name}(self) -> {returns}", prop.__doc__ or "", INDENT)
     if prop.fset is not None:
         ((args, _, _),) = pybind11_signatures(prop.fset, "")
         setter = f"@{name}.setter\ndef {name}({stub_arguments(args, is_method=True)}) -> None"
-        for wrong, right in ANNOTATION_FIXES.get(f"Value.{name} setter", {}).items():
+        for wrong, right in ANNOTATION_FIXES.get(f"{owner}.{name} setter", {}).items():
             setter = setter.replace(wrong, right)
         lines += definition(setter, "", INDENT)
     return lines
@@ -251,15 +257,35 @@ def value_class() -> list[str]:
         for i, header in enumerate(headers):
             lines += definition(header, doc if i == 0 else "", INDENT)
     for name, obj in members.items():
-        if is_c_api(obj):
-            continue
-        if isinstance(obj, property):
-            lines += pybind11_property(obj, name)
-        elif isinstance(obj, types.FunctionType):
-            lines += python_function(obj, name)
-        else:
-            lines += pybind11_definitions(obj, name, INDENT, is_method=True)
+        if not is_c_api(obj):
+            lines += class_member(obj, name, "Value")
     return lines
+
+
+def pybind11_class(cls: type) -> list[str]:
+    """A py::class_: its bases in this module, pybind11's metaclass, docstring, and members."""
+    bases = [base.__name__ for base in cls.__bases__ if base.__module__ == _core.__name__]
+    lines = [f"class {cls.__name__}({', '.join(bases or ['metaclass=_pybind11_type'])}):"]
+    lines += docstring(cls.__doc__, INDENT)
+    for name, obj in vars(cls).items():
+        # _pybind11_conduit_v1_: pybind11's own cross-module hook, on every class
+        if name not in (*CLASS_ATTRIBUTES_SKIPPED, *OBJECTS_OWN) and not name.startswith("_pybind11"):
+            lines += class_member(obj, name, cls.__name__)
+    return lines
+
+
+def class_member(obj: object, name: str, owner: str) -> list[str]:
+    """A member bound with pybind11, or a Python function attached to the type."""
+    if name == "__init__" and isinstance(obj, types.WrapperDescriptorType):
+        # pybind11's for a class without py::init: it takes anything and raises TypeError
+        return [f"{INDENT}def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None: ..."]
+    if isinstance(obj, property):
+        return pybind11_property(obj, name, owner)
+    if isinstance(obj, types.FunctionType):
+        return python_function(obj, name)
+    if isinstance(obj, staticmethod):
+        return [f"{INDENT}@staticmethod", *pybind11_definitions(obj.__func__, name, INDENT, is_method=False)]
+    return pybind11_definitions(obj, name, INDENT, is_method=True)
 
 
 def is_c_api(obj: object) -> bool:
@@ -275,16 +301,19 @@ def is_c_api(obj: object) -> bool:
 
 
 def module_stub() -> str:
-    functions, attributes = [], []
+    classes, functions, attributes = [], [], []
     for name, obj in vars(_core).items():
         if name in MODULE_ATTRIBUTES_SKIPPED or obj is _core.Value:
             continue
-        if callable(obj):
+        if isinstance(obj, type):
+            classes += ["", *pybind11_class(obj)]
+        elif callable(obj):
             functions += ["", *pybind11_definitions(obj, name, "", is_method=False)]
         else:
             # The type only: values such as `sanitized` depend on the build.
             attributes.append(f"{name}: {type(obj).__name__}")
-    code = "\n".join([*value_class(), *functions, "", *attributes])
+    metaclass = ["", PYBIND11_TYPE] if classes else []
+    code = "\n".join([*value_class(), *metaclass, *classes, *functions, "", *attributes])
     standard, others = imports(code)
     header = [GENERATED, *docstring(_core.__doc__, ""), ""]
     header += [*standard, "from typing import SupportsFloat, SupportsIndex, final", ""]

@@ -21,12 +21,17 @@ VALUE_MEMBERS = {
     for name, member in vars(mg.Value).items()
     if name not in ("__doc__", "__module__") and not isinstance(member, CPYTHON_SLOTS)
 }
-MODULE_FUNCTIONS = {name: f for name, f in vars(_core).items() if callable(f) and f is not mg.Value}
+MODULE_FUNCTIONS = {name: f for name, f in vars(_core).items() if callable(f) and not isinstance(f, type)}
+PYBIND11_CLASSES = [c for c in vars(_core).values() if isinstance(c, type) and c is not mg.Value]
+
+
+def pybind11_doc(func) -> str:
+    """A pybind11 function's docstring: its signature line, a blank line, its text."""
+    return inspect.getdoc(getattr(func, "__func__", func))
 
 
 def pybind11_signature(func) -> str:
-    """The signature line pybind11 writes atop a function's docstring."""
-    return inspect.getdoc(getattr(func, "__func__", func)).splitlines()[0]
+    return pybind11_doc(func).splitlines()[0]
 
 
 def test_help_explains_tanh():
@@ -79,6 +84,21 @@ def test_module_functions_are_documented_with_named_arguments(name):
     assert signature.startswith(f"{name}(")
     assert not re.search(r"\barg\d", signature), signature
     assert len(text) > 15
+
+
+def test_pybind11_classes_are_documented_with_named_arguments():
+    for cls in PYBIND11_CLASSES:
+        assert inspect.getdoc(cls), cls
+        for name, member in vars(cls).items():
+            if name.startswith("_pybind11") or isinstance(member, (str, types.WrapperDescriptorType)):
+                continue
+            if isinstance(member, property):  # used as `opt.lr`, `opt.lr = 0.1`: no argument names to see
+                assert len(member.__doc__ or "") > 10, (cls, name)
+                continue
+            signature, _, text = pybind11_doc(member).partition("\n\n")
+            assert not re.search(r"\barg\d", signature), (cls, name, signature)
+            if name not in ("__init__", "__repr__"):
+                assert len(text) > 10, (cls, name)
 
 
 def test_constructor_signature():
