@@ -11,7 +11,7 @@ print(f"c = a*b + a = {c.data}; dc/da = {a.grad}, dc/db = {b.grad}")
 points = [(-1.0, -0.8), (-0.5, -0.4), (0.5, 0.45), (1.0, 0.75)]
 w, bias = mg.Value(0.1, label="w"), mg.Value(0.0, label="bias")
 for step in range(200):
-    loss = sum(((w * x + bias).tanh() - y) ** 2 for x, y in points)
+    loss = sum((((w * x + bias).tanh() - y) ** 2 for x, y in points), mg.Value(0.0))
     w.grad = bias.grad = 0
     loss.backward()
     for p in (w, bias):

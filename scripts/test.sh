@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: the C++ core's unit tests (ctest), the pytest suite, and
-# both again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Runs every test: the type stub and mypy checks, the C++ core's unit tests
+# (ctest), the pytest suite, and both again under AddressSanitizer +
+# UndefinedBehaviorSanitizer.
 # Sets up what it needs first (.venv, system packages). Extra arguments go to
 # the main pytest run (e.g. scripts/test.sh -k torch).
 set -euo pipefail
@@ -15,6 +16,11 @@ scripts/install_system_deps.sh
 step "install micrograd-cpp and the test dependencies into .venv"
 py=$(scripts/setup_env.sh test)
 "$py" -c "import micrograd_cpp, sys; print(micrograd_cpp.__version__, micrograd_cpp.__file__, sys.version.split()[0])"
+
+step "types: _core.pyi regenerated and compared, mypy.stubtest, mypy --strict (examples, package)"
+"$py" scripts/generate_stubs.py --check
+"$py" -m mypy.stubtest micrograd_cpp._core --mypy-config-file pyproject.toml
+"$py" -m mypy
 
 step "C++ core: unit tests (Release, warnings as errors)"
 cmake -S . -B build/core -G Ninja -DCMAKE_BUILD_TYPE=Release -DMICROGRAD_WERROR=ON >/dev/null

@@ -2,6 +2,7 @@
 // everything bound through pybind11.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <cmath>
 #include <string>
@@ -30,6 +31,7 @@ void def_method(py::object& cls, const char* name, F&& f, const Extra&... extra)
                                       py::sibling(py::getattr(cls, name, py::none())), extra...);
 }
 
+// getter and setter: functions made with py::is_method(cls), so that their signatures read (self: Value, ...).
 void def_property(py::object& cls, const char* name, py::cpp_function getter, py::object setter, const char* doc) {
     py::object property = py::module_::import("builtins").attr("property");
     cls.attr(name) = property(getter, setter, py::none(), doc);
@@ -49,34 +51,43 @@ std::string op_name(const Node& node) {
 void register_value_methods(py::object& cls) {
     def_method(
         cls, "backward", [](const Value& self) { self.backward(); },
-        "backward($self, /)\n--\n\n"
         "Computes d(self)/d(node) for every node of self's graph into node.grad.\n\n"
         "Leaf gradients accumulate across calls (zero them with zero_grad() or p.grad = 0);\n"
         "interior gradients are recomputed on each call. Iterative: any depth works.");
     def_method(
         cls, "zero_grad", [](const Value& self) { self.zero_grad(); },
-        "zero_grad($self, /)\n--\n\nSets grad = 0 on every node reachable from self.");
-    def_property(cls, "label", py::cpp_function([](const Value& self) { return self.label(); }),
-                 py::cpp_function([](Value& self, const py::object& text) {
-                     if (!py::isinstance<py::str>(text))
-                         throw py::type_error("label must be a str, not " +
-                                              std::string(py::str(py::type::of(text).attr("__name__"))));
-                     self.set_label(text.cast<std::string>());
-                 }),
+        "Sets grad = 0 on every node reachable from self.");
+    def_property(cls, "label", py::cpp_function([](const Value& self) { return self.label(); }, py::is_method(cls)),
+                 py::cpp_function(
+                     [](Value& self, const py::object& text) {
+                         if (!py::isinstance<py::str>(text))
+                             throw py::type_error("label must be a str, not " +
+                                                  std::string(py::str(py::type::of(text).attr("__name__"))));
+                         self.set_label(text.cast<std::string>());
+                     },
+                     py::is_method(cls), py::arg("text")),
                  "A name for this node, shown in repr and drawings ('' when unset).");
-    def_property(cls, "_op", py::cpp_function([](const Value& self) { return op_name(*self.node()); }), py::none(),
+    def_property(cls, "_op",
+                 py::cpp_function([](const Value& self) { return op_name(*self.node()); }, py::is_method(cls)),
+                 py::none(),
                  "The op that made this node: '' for a leaf, '+', '-', '*', '/', 'neg', '**k', '**', 'tanh', 'ReLU', "
                  "'sigmoid', 'exp', 'log'.");
-    def_property(cls, "_prev", py::cpp_function([](const Value& self) {
-                     py::set children;
-                     for (Value& child : self.children())
-                         children.add(py::cast(std::move(child)));
-                     return children;
-                 }),
+    def_property(cls, "_prev",
+                 py::cpp_function(
+                     [](const Value& self) {
+                         py::typing::Set<Value> children;
+                         for (Value& child : self.children())
+                             children.add(py::cast(std::move(child)));
+                         return children;
+                     },
+                     py::is_method(cls)),
                  py::none(), "The set of operand Values (as in micrograd).");
-    def_property(cls, "_children",
-                 py::cpp_function([](const Value& self) { return py::tuple(py::cast(self.children())); }), py::none(),
-                 "The operands in order (first operand first), a tuple of Values.");
+    def_property(
+        cls, "_children",
+        py::cpp_function(
+            [](const Value& self) { return py::typing::Tuple<Value, py::ellipsis>(py::cast(self.children())); },
+            py::is_method(cls)),
+        py::none(), "The operands in order (first operand first), a tuple of Values.");
 }
 
 }  // namespace
