@@ -40,7 +40,7 @@ public:
     }
 
 private:
-    static constexpr std::size_t capacity = 1 << 16;
+    static constexpr std::size_t capacity = std::size_t(1) << 16;
     Node* head_ = nullptr;
     std::size_t size_ = 0;
 };

@@ -100,7 +100,7 @@ struct Log {
 };
 
 struct Softplus {  // log(1 + exp(x)), as PyTorch's log_sigmoid computes it: no overflow, no cancellation
-    static double forward(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
+    static double forward(double x) { return (std::max)(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
     static void backward(const Node& out, Node& x) { x.grad += Sigmoid::forward(x.data) * out.grad; }
 };
 
