@@ -5,6 +5,7 @@ the test instead of the run, and memory figures are the child's own."""
 import os
 
 import pytest
+
 from micrograd_cpp._core import sanitized
 
 pytestmark = pytest.mark.slow

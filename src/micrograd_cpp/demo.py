@@ -19,7 +19,7 @@ import random
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol, cast
 
 from ._core import Value
 from .losses import hinge_loss
@@ -72,7 +72,11 @@ def make_moons(n_samples: int, noise: float, seed: int) -> tuple[Points, list[in
     return X, y
 
 
-def progress(steps: int) -> Iterator[tuple[int, object]]:
+class ProgressBar(Protocol):
+    def set_postfix_str(self, text: str, refresh: bool = ...) -> None: ...
+
+
+def progress(steps: int) -> Iterator[tuple[int, ProgressBar]]:
     """(step, bar) pairs; bar.set_postfix_str shows the figures. tqdm when installed, else plain lines."""
     tqdm = optional("tqdm")
     if tqdm is not None:
@@ -98,9 +102,13 @@ def progress(steps: int) -> Iterator[tuple[int, object]]:
             print(f"training [{'#' * filled}{'.' * (width - filled)}] {k + 1}/{steps} {bar.text}", flush=True)
 
 
-def accuracy(scores: Iterable, labels: list[int]) -> float:
+def accuracy(scores: Iterable[Value], labels: list[int]) -> float:
     hits = [(y > 0) == (s.data > 0) for y, s in zip(labels, scores)]
     return sum(hits) / len(hits)
+
+
+def score(model: MLP, x: list[Value] | list[float]) -> Value:
+    return cast(Value, model(x))  # the last layer has one output: a single Value
 
 
 def train(X: Points, y: list[int], steps: int) -> tuple[MLP, float, float]:
@@ -110,7 +118,7 @@ def train(X: Points, y: list[int], steps: int) -> tuple[MLP, float, float]:
     inputs = [[Value(a), Value(b)] for a, b in X]  # leaves made once, not once per step and neuron
     loss = acc = float("nan")
     for k, bar in progress(steps):
-        scores = [model(x) for x in inputs]
+        scores = [score(model, x) for x in inputs]
         data_loss = hinge_loss(scores, y)
         reg_loss = 1e-4 * sum(p * p for p in model.parameters())
         total = data_loss + reg_loss
@@ -120,7 +128,7 @@ def train(X: Points, y: list[int], steps: int) -> tuple[MLP, float, float]:
         optimizer.lr = 1.0 - 0.9 * k / steps
         optimizer.step()
         bar.set_postfix_str(f"loss {loss:.4f}, accuracy {acc:.1%}", refresh=False)
-    scores = [model(x) for x in inputs]  # the figures of the trained model, after the last step
+    scores = [score(model, x) for x in inputs]  # the figures of the trained model, after the last step
     total = hinge_loss(scores, y) + 1e-4 * sum(p * p for p in model.parameters())
     return model, total.data, accuracy(scores, y)
 
@@ -137,7 +145,9 @@ def plot(model: MLP, X: Points, y: list[int], path: str) -> None:
     x_min, x_max = points[:, 0].min() - 1, points[:, 0].max() + 1
     y_min, y_max = points[:, 1].min() - 1, points[:, 1].max() + 1
     xx, yy = np.meshgrid(np.arange(x_min, x_max, h), np.arange(y_min, y_max, h))
-    Z = np.array([model(list(p)).data > 0 for p in np.c_[xx.ravel(), yy.ravel()].tolist()]).reshape(xx.shape)
+    Z = np.array([score(model, list(p)).data > 0 for p in np.c_[xx.ravel(), yy.ravel()].tolist()]).reshape(
+        xx.shape
+    )
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.contourf(xx, yy, Z, cmap=plt.cm.Spectral, alpha=0.8)
     ax.scatter(points[:, 0], points[:, 1], c=y, s=40, cmap=plt.cm.Spectral, edgecolors="k")

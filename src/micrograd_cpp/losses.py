@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from collections.abc import Sequence
-from typing import Union
+from collections.abc import Iterable, Sequence
+from typing import Any, Union
 
 from ._core import Value
 
@@ -30,20 +30,19 @@ def _number(x: object, what: str) -> float:
     if isinstance(x, Value):
         return x.data
     if isinstance(x, numbers.Real) or (hasattr(x, "__float__") and not hasattr(x, "__len__")):
-        return float(x)  # type: ignore[arg-type]
+        return float(x)
     raise TypeError(f"{what} must be a real number, not {type(x).__name__}")
 
 
-def _as_list(xs: object, what: str) -> list:
+def _as_list(xs: object, what: str) -> list[Any]:
     if isinstance(xs, (Value, numbers.Real)):
         return [xs]
-    try:
-        return list(xs)  # type: ignore[call-overload]
-    except TypeError:
-        raise TypeError(f"{what} must be a sequence, not {type(xs).__name__}") from None
+    if not isinstance(xs, Iterable):
+        raise TypeError(f"{what} must be a sequence, not {type(xs).__name__}")
+    return list(xs)
 
 
-def _paired(name: str, preds: object, targets: object) -> tuple[list, list]:
+def _paired(name: str, preds: object, targets: object) -> tuple[list[Any], list[Any]]:
     preds, targets = _as_list(preds, f"{name} input"), _as_list(targets, f"{name} target")
     if len(preds) != len(targets):
         raise ValueError(f"{name}: got {len(preds)} inputs but {len(targets)} targets")
@@ -110,7 +109,7 @@ def softmax(row: Sequence[Scalar]) -> list[Value]:
     return [e / total for e in exps]
 
 
-def _class_index(label: object, n_classes: int) -> int:
+def _class_index(label: Any, n_classes: int) -> int:
     if isinstance(label, bool):
         raise TypeError("cross_entropy labels must be class indices (int), not bool")
     try:

@@ -62,7 +62,7 @@ class Module:
                 f"state does not fit {type(self).__name__}: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
                 f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
             )
-        values = {}
+        values: dict[str, float] = {}
         for name, x in state.items():
             if isinstance(x, bool) or not isinstance(x, numbers.Real):
                 raise TypeError(f"state[{name!r}] must be a real number, not {type(x).__name__}")
@@ -123,6 +123,7 @@ class MLP(Module):
         self, nin: int, nouts: Sequence[int], activation: str | Sequence[str | None] = "relu"
     ) -> None:
         sz = [nin, *nouts]
+        per_layer: list[str | None]
         if isinstance(activation, str) or activation is None:
             per_layer = [activation if i != len(nouts) - 1 else "linear" for i in range(len(nouts))]
         else:
@@ -137,9 +138,10 @@ class MLP(Module):
         ]
 
     def __call__(self, x: Sequence[Input]) -> Value | list[Value]:
+        out: Any = x
         for layer in self.layers:
-            x = layer(x)
-        return x
+            out = layer(out)
+        return out  # type: ignore[no-any-return]  # the last layer's output
 
     def parameters(self) -> list[Value]:
         return [p for layer in self.layers for p in layer.parameters()]
