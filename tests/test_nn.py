@@ -112,38 +112,49 @@ def test_bad_configuration_and_inputs():
         n(5)
 
 
-def test_micrograd_demo_code_runs_unchanged_on_both():
-    """micrograd's demo notebook loop, imports switched: same losses, accuracies and parameters."""
+def run_notebook(engine, nn, X, y, steps):
+    """micrograd's demo notebook training loop, verbatim but for the modules it is given.
+    Returns the (loss, accuracy) of each step and the final parameters."""
+    Value, MLP = engine.Value, nn.MLP
+    random.seed(1337)
+    model = MLP(2, [16, 16, 1])
+    history = []
+    for k in range(steps):
+        inputs = [list(map(Value, xrow)) for xrow in X]
+        scores = list(map(model, inputs))
+        losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+        data_loss = sum(losses) * (1.0 / len(losses))
+        alpha = 1e-4
+        reg_loss = alpha * sum(p * p for p in model.parameters())
+        total_loss = data_loss + reg_loss
+        accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
+        model.zero_grad()
+        total_loss.backward()
+        learning_rate = 1.0 - 0.9 * k / 100
+        for p in model.parameters():
+            p.data -= learning_rate * p.grad
+        history.append((total_loss.data, sum(accuracy) / len(accuracy)))
+    return history, [p.data for p in model.parameters()]
 
-    def run(engine, nn, steps=4):
-        Value, MLP = engine.Value, nn.MLP
-        random.seed(1337)
-        X = [[random.uniform(-1, 2), random.uniform(-1, 1)] for _ in range(30)]
-        y = [1 if a * a + b > 0.5 else -1 for a, b in X]
-        model = MLP(2, [16, 16, 1])
-        history = []
-        for k in range(steps):
-            inputs = [list(map(Value, xrow)) for xrow in X]
-            scores = list(map(model, inputs))
-            losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
-            data_loss = sum(losses) * (1.0 / len(losses))
-            reg_loss = 1e-4 * sum(p * p for p in model.parameters())
-            total_loss = data_loss + reg_loss
-            accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
-            model.zero_grad()
-            total_loss.backward()
-            learning_rate = 1.0 - 0.9 * k / 100
-            for p in model.parameters():
-                p.data -= learning_rate * p.grad
-            history.append((total_loss.data, sum(accuracy) / len(accuracy)))
-        return history, [p.data for p in model.parameters()]
 
-    theirs, theirs_params = run(micrograd_engine, micrograd_nn)
-    ours, ours_params = run(micrograd_cpp.engine, micrograd_cpp.nn)
-    for (l1, a1), (l2, a2) in zip(ours, theirs):
+def assert_same_runs(ours, theirs):
+    (ours_history, ours_params), (theirs_history, theirs_params) = ours, theirs
+    for (l1, a1), (l2, a2) in zip(ours_history, theirs_history):
+        assert isinstance(l1, float)
         assert l1 == pytest.approx(l2, rel=1e-9)
         assert a1 == a2
     assert ours_params == pytest.approx(theirs_params, rel=1e-9, abs=1e-12)
+
+
+def test_micrograd_demo_code_runs_unchanged_on_both():
+    """micrograd's demo notebook loop, imports switched: same losses, accuracies and parameters."""
+    rng = random.Random(1337)
+    X = [[rng.uniform(-1, 2), rng.uniform(-1, 1)] for _ in range(30)]
+    y = [1 if a * a + b > 0.5 else -1 for a, b in X]
+    assert_same_runs(
+        run_notebook(micrograd_cpp.engine, micrograd_cpp.nn, X, y, 4),
+        run_notebook(micrograd_engine, micrograd_nn, X, y, 4),
+    )
 
 
 def test_state_dict_round_trips_through_json():
@@ -207,35 +218,10 @@ def test_micrograd_notebook_with_numpy_moons_runs_unchanged():
     """The notebook's own data path: make_moons arrays, numpy labels, Value over numpy rows."""
     np = pytest.importorskip("numpy")
     datasets = pytest.importorskip("sklearn.datasets")
-
-    def run(engine, nn):
-        Value, MLP = engine.Value, nn.MLP
-        np.random.seed(1337)
-        random.seed(1337)
-        X, y = datasets.make_moons(n_samples=100, noise=0.1)
-        y = y * 2 - 1
-        model = MLP(2, [16, 16, 1])
-        out = []
-        for k in range(2):
-            inputs = [list(map(Value, xrow)) for xrow in X]
-            scores = list(map(model, inputs))
-            losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
-            data_loss = sum(losses) * (1.0 / len(losses))
-            alpha = 1e-4
-            reg_loss = alpha * sum(p * p for p in model.parameters())
-            total_loss = data_loss + reg_loss
-            accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
-            model.zero_grad()
-            total_loss.backward()
-            learning_rate = 1.0 - 0.9 * k / 100
-            for p in model.parameters():
-                p.data -= learning_rate * p.grad
-            out.append((total_loss.data, sum(accuracy) / len(accuracy)))
-        return out
-
-    theirs = run(micrograd_engine, micrograd_nn)
-    ours = run(micrograd_cpp.engine, micrograd_cpp.nn)
-    for (l1, a1), (l2, a2) in zip(ours, theirs):
-        assert isinstance(l1, float)
-        assert l1 == pytest.approx(l2, rel=1e-9)
-        assert a1 == a2
+    np.random.seed(1337)
+    X, y = datasets.make_moons(n_samples=100, noise=0.1)
+    y = y * 2 - 1
+    assert_same_runs(
+        run_notebook(micrograd_cpp.engine, micrograd_cpp.nn, X, y, 2),
+        run_notebook(micrograd_engine, micrograd_nn, X, y, 2),
+    )
