@@ -26,16 +26,28 @@ def check_grads(ours, theirs_tensor):
         assert close(v.grad, g), (v.grad, g)
 
 
+# Losses on a list of predictions and a list of number targets: (name, predictions, targets).
+ELEMENTWISE = [
+    ("mse_loss", [0.5, -1.25, 3.0, 0.0], [1.0, -1.0, 2.5, 0.125]),
+    ("binary_cross_entropy", [0.1, 0.5, 0.99, 0.7, 1e-8], [0.0, 1.0, 1.0, 0.25, 1.0]),
+    (
+        "binary_cross_entropy_with_logits",
+        [-3.0, 0.0, 2.5, 40.0, -800.0, 800.0],
+        [0.0, 1.0, 1.0, 1.0, 0.0, 0.3],
+    ),
+]
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_mse_loss(reduction):
-    preds, tpreds = leaves([0.5, -1.25, 3.0, 0.0])
-    targets = [1.0, -1.0, 2.5, 0.125]
-    loss = L.mse_loss(preds, targets, reduction=reduction)
-    tloss = F.mse_loss(tpreds, torch.tensor(targets, dtype=torch.float64), reduction=reduction)
+@pytest.mark.parametrize(("name", "inputs", "targets"), ELEMENTWISE, ids=[case[0] for case in ELEMENTWISE])
+def test_elementwise_losses(name, inputs, targets, reduction):
+    ours, theirs = leaves(inputs)
+    loss = getattr(L, name)(ours, targets, reduction=reduction)
+    tloss = getattr(F, name)(theirs, torch.tensor(targets, dtype=torch.float64), reduction=reduction)
     loss.backward()
     tloss.backward()
     assert close(loss.data, tloss.item())
-    check_grads(preds, tpreds)
+    check_grads(ours, theirs)
 
 
 def test_mse_loss_gradients_reach_value_targets():
@@ -96,37 +108,11 @@ def test_logsumexp():
     check_grads(ours, theirs)
 
 
-@pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_binary_cross_entropy(reduction):
-    probs, tprobs = leaves([0.1, 0.5, 0.99, 0.7, 1e-8])
-    targets = [0.0, 1.0, 1.0, 0.25, 1.0]
-    loss = L.binary_cross_entropy(probs, targets, reduction=reduction)
-    tloss = F.binary_cross_entropy(tprobs, torch.tensor(targets, dtype=torch.float64), reduction=reduction)
-    loss.backward()
-    tloss.backward()
-    assert close(loss.data, tloss.item())
-    check_grads(probs, tprobs)
-
-
 def test_binary_cross_entropy_at_zero_and_one_is_finite():
     probs, tprobs = leaves([0.0, 1.0])
     loss = L.binary_cross_entropy(probs, [1.0, 0.0])
     tloss = F.binary_cross_entropy(tprobs, torch.tensor([1.0, 0.0], dtype=torch.float64))
     assert loss.data == tloss.item() == 100.0  # both logs clamped at -100
-
-
-@pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_binary_cross_entropy_with_logits(reduction):
-    logits, tlogits = leaves([-3.0, 0.0, 2.5, 40.0, -800.0, 800.0])
-    targets = [0.0, 1.0, 1.0, 1.0, 0.0, 0.3]
-    loss = L.binary_cross_entropy_with_logits(logits, targets, reduction=reduction)
-    tloss = F.binary_cross_entropy_with_logits(
-        tlogits, torch.tensor(targets, dtype=torch.float64), reduction=reduction
-    )
-    loss.backward()
-    tloss.backward()
-    assert close(loss.data, tloss.item())
-    check_grads(logits, tlogits)
 
 
 def test_binary_cross_entropy_with_logits_keeps_tiny_losses():

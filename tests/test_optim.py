@@ -50,17 +50,14 @@ ADAM_CASES = [
 ]
 
 
-@pytest.mark.parametrize("options", SGD_CASES)
-def test_sgd_matches_torch(options):
-    path, tpath = trajectories(lambda ps: SGD(ps, **options), lambda ps: torch.optim.SGD(ps, **options))
-    for ours, theirs in zip(path, tpath):
-        for a, b in zip(ours, theirs):
-            assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), (a, b)
+CASES = [(SGD, torch.optim.SGD, options) for options in SGD_CASES] + [
+    (Adam, torch.optim.Adam, options) for options in ADAM_CASES
+]
 
 
-@pytest.mark.parametrize("options", ADAM_CASES)
-def test_adam_matches_torch(options):
-    path, tpath = trajectories(lambda ps: Adam(ps, **options), lambda ps: torch.optim.Adam(ps, **options))
+@pytest.mark.parametrize(("ours_cls", "torch_cls", "options"), CASES)
+def test_optimizer_matches_torch(ours_cls, torch_cls, options):
+    path, tpath = trajectories(lambda ps: ours_cls(ps, **options), lambda ps: torch_cls(ps, **options))
     for ours, theirs in zip(path, tpath):
         for a, b in zip(ours, theirs):
             assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), (a, b)
