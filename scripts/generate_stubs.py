@@ -6,8 +6,9 @@
 Re-run it after adding or changing a binding. What bindings tell about themselves is used as is:
 pybind11 functions write their typed signatures into their docstrings; Python functions attached to a
 type have annotations. The members of Value that value_type.cpp defines with the C API carry argument
-names but no types: their stub lines are in C_API_MEMBERS below, and a C-API member missing from that
-table stops the script, so that none goes untyped.
+names but no types: their stub lines are in C_API_MEMBERS below, except the methods of the ops, which
+come from the op table (_core.OPS); a C-API member missing from both stops the script, so that none
+goes untyped. The same holds for the module's C-API functions (C_API_FUNCTIONS).
 """
 
 from __future__ import annotations
@@ -44,14 +45,15 @@ C_API_MEMBERS: dict[str, list[str]] = {
     "__new__": ['def __new__(cls, data: _Real, label: str = "") -> Value'],
     "data": ["@property\ndef data(self) -> float", "@data.setter\ndef data(self, value: _Real) -> None"],
     "grad": ["@property\ndef grad(self) -> float", "@grad.setter\ndef grad(self, value: _Real) -> None"],
+    "label": ["@property\ndef label(self) -> str", "@label.setter\ndef label(self, text: str) -> None"],
+    "_op": ["@property\ndef _op(self) -> str"],
+    "_prev": ["@property\ndef _prev(self) -> set[Value]"],
+    "_children": ["@property\ndef _children(self) -> tuple[Value, ...]"],
+    "backward": ["def backward(self) -> None"],
+    "zero_grad": ["def zero_grad(self) -> None"],
     "add": ["def add(self, other: Value | _Real, /) -> Value"],
     "mul": ["def mul(self, other: Value | _Real, /) -> Value"],
-    "tanh": ["def tanh(self) -> Value"],
-    "relu": ["def relu(self) -> Value"],
-    "sigmoid": ["def sigmoid(self) -> Value"],
-    "exp": ["def exp(self) -> Value"],
-    "log": ["def log(self) -> Value"],
-    "softplus": ["def softplus(self) -> Value"],
+    # then one method per op of the table that Python spells as a method: tanh, relu, ...
     "__add__": ["def __add__(self, other: Value | _Real, /) -> Value"],
     "__radd__": ["def __radd__(self, other: _Real, /) -> Value"],
     "__sub__": ["def __sub__(self, other: Value | _Real, /) -> Value"],
@@ -68,15 +70,18 @@ C_API_MEMBERS: dict[str, list[str]] = {
     "__hash__": ["def __hash__(self) -> int"],
     "__reduce__": ["def __reduce__(self) -> tuple[type[Value], tuple[float, str], float]"],
     "__setstate__": ["def __setstate__(self, grad: _Real, /) -> None"],
+    "_repr_svg_": ["def _repr_svg_(self) -> str | None"],
+}
+C_API_FUNCTIONS: dict[str, str] = {
+    "dot": "def dot(a: collections.abc.Iterable[Value | _Real], b: collections.abc.Iterable[Value | _Real]) -> Value",
+    "sum": "def sum(values: collections.abc.Iterable[Value | _Real], start: Value | _Real = 0) -> Value",
 }
 # Members left out of the stub: the comparisons are there only because the comparison slot
 # defines all six, and return NotImplemented (leaving them out lets type checkers reject `a < b`
 # as the runtime does); __repr__ is object's, as far as types go.
 C_API_LEFT_OUT = {"__lt__", "__le__", "__gt__", "__ge__", "__repr__"}
 OBJECTS_OWN = {"__repr__", "__str__"}  # typed as object's: a stub need not repeat them
-# What pybind11 cannot tell: the label setter takes any object so as to raise micrograd's own
-# TypeError for a non-str.
-ANNOTATION_FIXES = {"Value.label setter": {"text: object": "text: str"}}
+ANNOTATION_FIXES: dict[str, dict[str, str]] = {}  # what pybind11 cannot tell, by "Class.member setter"
 
 STANDARD_LIBRARY = getattr(sys, "stdlib_module_names", {"typing", "collections", "types"})  # Python < 3.10
 MODULE_ATTRIBUTES_SKIPPED = {"__name__", "__doc__", "__package__", "__loader__", "__spec__", "__file__"}
@@ -238,22 +243,31 @@ def python_function(func: Callable[..., object], name: str) -> list[str]:
 # --- the stub -----------------------------------------------------------------
 
 
+def value_members() -> dict[str, list[str]]:
+    """C_API_MEMBERS with the ops' methods (from the op table) after `mul`."""
+    out: dict[str, list[str]] = {}
+    for name, headers in C_API_MEMBERS.items():
+        out[name] = headers
+        if name == "mul":
+            out.update({op.method: [f"def {op.method}(self) -> Value"] for op in _core.OPS if op.method})
+    return out
+
+
 def value_class() -> list[str]:
     cls = _core.Value
     members = {name: obj for name, obj in vars(cls).items() if name not in CLASS_ATTRIBUTES_SKIPPED}
+    typed = value_members()
     unknown = [
-        name
-        for name, obj in members.items()
-        if is_c_api(obj) and name not in (*C_API_MEMBERS, *C_API_LEFT_OUT)
+        name for name, obj in members.items() if is_c_api(obj) and name not in (*typed, *C_API_LEFT_OUT)
     ]
     if unknown:
         sys.exit(f"Value members defined with the C API but not typed in C_API_MEMBERS: {', '.join(unknown)}")
-    stale = [name for name in C_API_MEMBERS if name not in members]
+    stale = [name for name in typed if name not in members]
     if stale:
         sys.exit(f"C_API_MEMBERS names members that Value no longer has: {', '.join(stale)}")
 
     lines = ["@final", "class Value:", *docstring(own_doc(cls), INDENT)]
-    for name, headers in C_API_MEMBERS.items():
+    for name, headers in typed.items():
         doc = own_doc(members[name])
         for i, header in enumerate(headers):
             lines += definition(header, doc if i == 0 else "", INDENT)
@@ -289,6 +303,12 @@ def class_member(obj: object, name: str, owner: str) -> list[str]:
     return pybind11_definitions(obj, name, INDENT, is_method=True)
 
 
+def own_doc_of_function(func: object) -> str:
+    """A C-API function's docstring without its __text_signature__ line."""
+    doc = getattr(func, "__doc__", None) or ""
+    return doc.split("\n--\n\n", 1)[-1] if getattr(func, "__text_signature__", None) else doc
+
+
 def is_c_api(obj: object) -> bool:
     """True for what the type defines itself (slots, methods, getsets, its __new__), rather than
     pybind11 (instancemethod, property) or Python."""
@@ -301,15 +321,42 @@ def is_c_api(obj: object) -> bool:
     return isinstance(obj, c_api_kinds)
 
 
+def named_tuple(cls: type) -> list[str]:
+    """A collections.namedtuple of the module (OpInfo), each field typed from the instances the module holds."""
+    instances = [
+        item
+        for value in vars(_core).values()
+        if isinstance(value, tuple) and not isinstance(value, cls)
+        for item in value
+        if isinstance(item, cls)
+    ]
+    lines = [f"class {cls.__name__}(typing.NamedTuple):", *docstring(cls.__doc__, INDENT)]
+    for field in cls._fields:  # type: ignore[attr-defined]
+        kinds = {type(getattr(item, field)) for item in instances}
+        names = sorted(kind.__name__ for kind in kinds if kind is not type(None))
+        if type(None) in kinds:
+            names.append("None")
+        lines.append(f"{INDENT}{field}: {' | '.join(names)}")
+    return lines
+
+
 def module_stub() -> str:
     classes, functions, attributes = [], [], []
     for name, obj in vars(_core).items():
         if name in MODULE_ATTRIBUTES_SKIPPED or obj is _core.Value:
             continue
-        if isinstance(obj, type):
+        if isinstance(obj, type) and issubclass(obj, tuple):
+            classes += ["", *named_tuple(obj)]
+        elif isinstance(obj, type):
             classes += ["", *pybind11_class(obj)]
+        elif name in C_API_FUNCTIONS:
+            functions += ["", *definition(C_API_FUNCTIONS[name], own_doc_of_function(obj), "")]
+        elif isinstance(obj, types.BuiltinFunctionType) and getattr(obj, "__text_signature__", None):
+            sys.exit(f"{name}: a C-API function not typed in C_API_FUNCTIONS")
         elif callable(obj):
             functions += ["", *pybind11_definitions(obj, name, "", is_method=False)]
+        elif isinstance(obj, tuple) and obj and all(type(item) is type(obj[0]) for item in obj):
+            attributes.append(f"{name}: tuple[{type(obj[0]).__name__}, ...]")
         else:
             # The type only: values such as `sanitized` depend on the build.
             attributes.append(f"{name}: {type(obj).__name__}")

@@ -1,12 +1,16 @@
 #define PY_SSIZE_T_CLEAN
 #include "value_type.hpp"
 
+#include <cmath>
 #include <cstdint>
 #include <new>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "micrograd/graph.hpp"
 #include "micrograd/label.hpp"
+#include "micrograd/ops.hpp"
 
 namespace micrograd::python {
 
@@ -23,6 +27,8 @@ PyObject* guarded(F&& body) noexcept {
         return PyErr_NoMemory();
     } catch (const std::overflow_error& e) {
         PyErr_SetString(PyExc_OverflowError, e.what());
+    } catch (const std::invalid_argument& e) {
+        PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const std::exception& e) {
         PyErr_SetString(PyExc_RuntimeError, e.what());
     }
@@ -111,6 +117,98 @@ PyObject* binary_method(PyObject* self, PyObject* other) {
     return result;
 }
 
+// --- the graph: backward, zero_grad, operands, op name -------------------------
+
+PyObject* backward_method(PyObject* self, PyObject* /*unused*/) {
+    return guarded([&]() -> PyObject* {
+        backward(node_of(self));
+        Py_RETURN_NONE;
+    });
+}
+
+PyObject* zero_grad_method(PyObject* self, PyObject* /*unused*/) {
+    return guarded([&]() -> PyObject* {
+        zero_grad(node_of(self));
+        Py_RETURN_NONE;
+    });
+}
+
+// The operands as new Python Values, first operand first, in a tuple.
+PyObject* children_tuple(const Node* node) {
+    std::vector<Node*> children;
+    node->for_each_child([&children](Node* child) { children.push_back(child); });
+    PyObject* out = PyTuple_New(Py_ssize_t(children.size()));
+    if (!out) return nullptr;
+    for (std::size_t i = 0; i < children.size(); ++i) {
+        try {
+            retain(children[i]);
+        } catch (...) {
+            Py_DECREF(out);
+            throw;
+        }
+        PyObject* item = wrap(children[i]);
+        if (!item) {
+            Py_DECREF(out);
+            return nullptr;
+        }
+        PyTuple_SET_ITEM(out, Py_ssize_t(i), item);
+    }
+    return out;
+}
+
+PyObject* get_children(PyObject* self, void*) {
+    return guarded([&] { return children_tuple(node_of(self)); });
+}
+
+PyObject* get_prev(PyObject* self, void*) {
+    PyObject* children = get_children(self, nullptr);
+    if (!children) return nullptr;
+    PyObject* out = PySet_New(children);
+    Py_DECREF(children);
+    return out;
+}
+
+// micrograd's op names; a constant power prints its exponent as Python would ("**2", "**0.5").
+PyObject* get_op(PyObject* self, void*) {
+    const Node* node = node_of(self);
+    const std::string_view name = ops::name(node->op);
+    PyObject* text = PyUnicode_FromStringAndSize(name.data(), Py_ssize_t(name.size()));
+    if (!text || node->op != Op::pow_const) return text;
+    const double k = node->exponent;
+    const bool as_int = node->test(Node::integer_exponent) && std::abs(k) < 9.0e15;
+    PyObject* number = as_int ? PyLong_FromLongLong(static_cast<long long>(k)) : PyFloat_FromDouble(k);
+    PyObject* shown = number ? (as_int ? PyObject_Str(number) : PyObject_Repr(number)) : nullptr;
+    Py_XDECREF(number);
+    PyObject* out = shown ? PyUnicode_Concat(text, shown) : nullptr;
+    Py_XDECREF(shown);
+    Py_DECREF(text);
+    return out;
+}
+
+PyObject* get_label(PyObject* self, void*) {
+    const std::string& text = label(node_of(self));
+    return PyUnicode_DecodeUTF8(text.data(), Py_ssize_t(text.size()), "strict");
+}
+
+int label_from(PyObject* obj, Node* node);
+
+int set_label_attr(PyObject* self, PyObject* obj, void*) {
+    if (!obj) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete Value.label (set it to '' instead)");
+        return -1;
+    }
+    return label_from(obj, node_of(self));
+}
+
+// In Jupyter, a Value shows its graph: drawing lives in Python (micrograd_cpp.viz).
+PyObject* repr_svg_method(PyObject* self, PyObject* /*unused*/) {
+    PyObject* viz = PyImport_ImportModule("micrograd_cpp.viz");
+    if (!viz) return nullptr;
+    PyObject* out = PyObject_CallMethod(viz, "_repr_svg_", "O", self);
+    Py_DECREF(viz);
+    return out;
+}
+
 // --- construction, lifetime, identity ----------------------------------------
 
 int label_from(PyObject* obj, Node* node) {
@@ -119,9 +217,14 @@ int label_from(PyObject* obj, Node* node) {
         return -1;
     }
     Py_ssize_t size;
-    const char* text = PyUnicode_AsUTF8AndSize(obj, &size);
+    const char* text = PyUnicode_AsUTF8AndSize(obj, &size);  // a lone surrogate: UnicodeEncodeError
     if (!text) return -1;
-    set_label(node, std::string(text, static_cast<size_t>(size)));
+    PyObject* ok = guarded([&]() -> PyObject* {
+        set_label(node, std::string(text, static_cast<size_t>(size)));
+        Py_RETURN_NONE;
+    });
+    if (!ok) return -1;
+    Py_DECREF(ok);
     return 0;
 }
 
@@ -255,6 +358,16 @@ int set_grad(PyObject* self, PyObject* obj, void*) { return set_number(obj, &nod
 PyGetSetDef value_getset[] = {
     {"data", get_data, set_data, PyDoc_STR("The scalar this node holds (a float)."), nullptr},
     {"grad", get_grad, set_grad, PyDoc_STR("d(root)/d(self) after root.backward() (a float)."), nullptr},
+    {"label", get_label, set_label_attr, PyDoc_STR("A name for this node, shown in repr and drawings ('' when unset)."),
+     nullptr},
+    {"_op", get_op, nullptr,
+     PyDoc_STR("The op that made this node, as micrograd names it: '' for a leaf, '+', '**2', 'ReLU', 'dot', ...\n"
+               "(the names of micrograd_cpp._core.OPS)."),
+     nullptr},
+    {"_prev", get_prev, nullptr, PyDoc_STR("The set of operand Values (as in micrograd)."), nullptr},
+    {"_children", get_children, nullptr,
+     PyDoc_STR("The operands in order (first operand first), a tuple of Values; an operand used twice is there twice."),
+     nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
@@ -272,48 +385,73 @@ PyObject* value_setstate(PyObject* self, PyObject* grad) {
     Py_RETURN_NONE;
 }
 
-PyMethodDef value_methods[] = {
+// Value's methods: the fixed ones, then one per op of the table that Python
+// spells as a method (tanh, relu, ...), made at start-up (method_table()).
+const PyMethodDef fixed_methods[] = {
+    {"backward", backward_method, METH_NOARGS,
+     PyDoc_STR("backward($self, /)\n--\n\n"
+               "Computes d(self)/d(node) for every node of self's graph into node.grad.\n\n"
+               "Leaf gradients accumulate across calls, exactly: each call sums its own contributions and adds\n"
+               "them once, so a second call gives exactly twice (zero them with zero_grad() or p.grad = 0).\n"
+               "Interior gradients are recomputed on each call. Iterative: any depth works.")},
+    {"zero_grad", zero_grad_method, METH_NOARGS,
+     PyDoc_STR("zero_grad($self, /)\n--\n\nSets grad = 0 on every node reachable from self.")},
     {"add", binary_method<Op::add>, METH_O,
      PyDoc_STR("add($self, other, /)\n--\n\nself + other, as a new Value. other: a Value or a real number.")},
     {"mul", binary_method<Op::mul>, METH_O,
      PyDoc_STR("mul($self, other, /)\n--\n\nself * other, as a new Value. other: a Value or a real number.")},
-    {"tanh", unary_method<Op::tanh>, METH_NOARGS,
-     PyDoc_STR("tanh($self, /)\n--\n\ntanh(self), as a new Value (op 'tanh'). Saturates to +-1, never overflows.\n"
-               "Local derivative: 1 - tanh(x)**2.")},
-    {"relu", unary_method<Op::relu>, METH_NOARGS,
-     PyDoc_STR("relu($self, /)\n--\n\nmax(self, 0), as a new Value (op 'ReLU'). Local derivative: 1 where the "
-               "output is > 0, else 0.")},
-    {"sigmoid", unary_method<Op::sigmoid>, METH_NOARGS,
-     PyDoc_STR("sigmoid($self, /)\n--\n\n1 / (1 + exp(-self)), as a new Value (op 'sigmoid'), computed without "
-               "overflow for any input.\nLocal derivative: s * (1 - s).")},
-    {"exp", unary_method<Op::exp>, METH_NOARGS,
-     PyDoc_STR("exp($self, /)\n--\n\nexp(self), as a new Value (op 'exp'); overflows to inf above ~709.8.\n"
-               "Local derivative: exp(x).")},
-    {"log", unary_method<Op::log>, METH_NOARGS,
-     PyDoc_STR("log($self, /)\n--\n\nThe natural logarithm, as a new Value (op 'log'): log(0) = -inf, "
-               "log(x < 0) = nan.\nLocal derivative: 1 / x.")},
-    {"softplus", unary_method<Op::softplus>, METH_NOARGS,
-     PyDoc_STR("softplus($self, /)\n--\n\nlog(1 + exp(self)), as a new Value (op 'softplus'), computed without "
-               "overflow or cancellation.\nLocal derivative: sigmoid(x).")},
+    {"_repr_svg_", repr_svg_method, METH_NOARGS,
+     PyDoc_STR("_repr_svg_($self, /)\n--\n\nThe graph as SVG for Jupyter (micrograd_cpp.viz), or None when Graphviz "
+               "is missing\nor the graph is too large to draw.")},
     {"__reduce__", value_reduce, METH_NOARGS,
      PyDoc_STR("__reduce__($self, /)\n--\n\nPickles a Value as a leaf: data, label and grad.")},
     {"__setstate__", value_setstate, METH_O,
      PyDoc_STR("__setstate__($self, grad, /)\n--\n\nRestores the grad of an unpickled Value.")},
-    {nullptr, nullptr, 0, nullptr},
 };
+
+template <Op op, Arity arity>
+constexpr PyCFunction op_method() {
+    if constexpr (arity == Arity::unary) return unary_method<op>;
+    return nullptr;
+}
+
+PyMethodDef* method_table() {
+    static std::vector<PyMethodDef>* methods = [] {
+        auto* docs = new std::vector<std::string>();  // never freed: the type refers to them
+        docs->reserve(ops::table_size);
+        auto* out = new std::vector<PyMethodDef>(std::begin(fixed_methods), std::end(fixed_methods));
+        const PyCFunction functions[] = {
+#define MICROGRAD_METHOD(id, Struct, arity, ...) op_method<Op::id, Arity::arity>(),
+            MICROGRAD_OPS(MICROGRAD_METHOD)
+#undef MICROGRAD_METHOD
+        };
+        for (std::size_t i = 0; i < ops::table_size; ++i) {
+            const ops::Info& op = ops::table[i];
+            if (!*op.method || !functions[i]) continue;
+            docs->push_back(std::string(op.method) + "($self, /)\n--\n\n" + op.doc);
+            out->push_back({op.method, functions[i], METH_NOARGS, docs->back().c_str()});
+        }
+        out->push_back({nullptr, nullptr, 0, nullptr});
+        return out;
+    }();
+    return methods->data();
+}
 
 PyType_Slot value_slots[] = {
     {Py_tp_doc, const_cast<char*>("Value(data, label='')\n--\n\n"
                                   "A scalar in a differentiable expression graph.\n\n"
                                   "data: a real number (int, float, or any object with __float__, such as NumPy "
-                                  "scalars).\nlabel: an optional name, shown in repr and graph drawings.")},
+                                  "scalars).\nlabel: an optional name, shown in repr and graph drawings.\n\n"
+                                  "Operators: + - * / ** and unary -, with a Value or a real number on either side.\n"
+                                  "== and != compare identity (the same node), so Values work in sets and dicts;\n"
+                                  "<, <=, >, >= are not defined (TypeError): compare v.data instead.")},
     {Py_tp_new, reinterpret_cast<void*>(value_new)},
     {Py_tp_dealloc, reinterpret_cast<void*>(value_dealloc)},
     {Py_tp_repr, reinterpret_cast<void*>(value_repr)},
     {Py_tp_hash, reinterpret_cast<void*>(value_hash)},
     {Py_tp_richcompare, reinterpret_cast<void*>(value_richcompare)},
     {Py_tp_getset, value_getset},
-    {Py_tp_methods, value_methods},
+    {Py_tp_methods, nullptr},  // method_table(), set in create_value_type
     {Py_nb_add, reinterpret_cast<void*>(binary_slot<Op::add>)},
     {Py_nb_subtract, reinterpret_cast<void*>(binary_slot<Op::sub>)},
     {Py_nb_multiply, reinterpret_cast<void*>(binary_slot<Op::mul>)},
@@ -321,6 +459,197 @@ PyType_Slot value_slots[] = {
     {Py_nb_power, reinterpret_cast<void*>(power_slot)},
     {Py_nb_negative, reinterpret_cast<void*>(negative_slot)},
     {0, nullptr},
+};
+
+// --- dot and sum: n-ary nodes built from any iterable -------------------------
+
+// Nodes read from a Python iterable, each holding a reference of ours for as
+// long as this object lives: Values give their own node, numbers a new
+// constant leaf. Python code that runs while reading (an item's __float__, a
+// generator) may mutate the source freely: what was read is held here.
+class OwnedNodes {
+public:
+    OwnedNodes() = default;
+    OwnedNodes(const OwnedNodes&) = delete;
+    OwnedNodes& operator=(const OwnedNodes&) = delete;
+    ~OwnedNodes() {
+        for (Node* node : nodes_)
+            release(node);
+    }
+
+    // Appends every item of iterable; on failure returns false with a Python
+    // exception set (a TypeError naming `what` for an item that is no number).
+    bool read(PyObject* iterable, const char* what) {
+        PyObject* iterator = PyObject_GetIter(iterable);
+        if (!iterator) {
+            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+                PyErr_Format(PyExc_TypeError, "%s must be an iterable of Values or numbers, not %.200s", what,
+                             Py_TYPE(iterable)->tp_name);
+            }
+            return false;
+        }
+        bool ok = true;
+        for (Py_ssize_t index = 0;; ++index) {
+            PyObject* item = PyIter_Next(iterator);  // a new reference: alive while we convert it
+            if (!item) {
+                ok = !PyErr_Occurred();
+                break;
+            }
+            ok = append(item, what, index);
+            Py_DECREF(item);
+            if (!ok) break;
+        }
+        Py_DECREF(iterator);
+        return ok;
+    }
+
+    Node* const* data() const { return nodes_.data(); }
+    std::size_t size() const { return nodes_.size(); }
+
+    // A constant leaf.
+    bool append(double x) {
+        return run([&] {
+            nodes_.reserve(nodes_.size() + 1);
+            nodes_.push_back(make_leaf(x));
+        });
+    }
+
+    // A Value's node, or a constant leaf for a real number.
+    bool append(PyObject* item, const char* what, Py_ssize_t index) {
+        if (is_value(item)) {
+            Node* node = node_of(item);
+            return run([&] {
+                nodes_.reserve(nodes_.size() + 1);  // first, so that push_back cannot throw after retain
+                retain(node);
+                nodes_.push_back(node);
+            });
+        }
+        double x;
+        const int found = to_real(item, &x);
+        if (found < 0) return false;
+        if (found == 0) {
+            PyErr_Format(PyExc_TypeError, "%s must hold Values or real numbers, not %.200s (at index %zd)", what,
+                         Py_TYPE(item)->tp_name, index);
+            return false;
+        }
+        return append(x);
+    }
+
+private:
+    template <class F>
+    static bool run(F&& body) {
+        PyObject* ok = guarded([&]() -> PyObject* {
+            body();
+            Py_RETURN_NONE;
+        });
+        Py_XDECREF(ok);
+        return ok != nullptr;
+    }
+
+    std::vector<Node*> nodes_;
+};
+
+// Reads up to two arguments, positional or by keyword, into out[0..1]; names[i] null-terminated.
+bool parse_arguments(const char* function, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                     const char* const names[2], Py_ssize_t required, PyObject* out[2]) {
+    out[0] = out[1] = nullptr;
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most 2 arguments (%zd given)", function, nargs);
+        return false;
+    }
+    for (Py_ssize_t i = 0; i < nargs; ++i)
+        out[i] = args[i];
+    const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; ++i) {
+        PyObject* name = PyTuple_GET_ITEM(kwnames, i);
+        int which = -1;
+        for (int k = 0; k < 2; ++k)
+            if (PyUnicode_CompareWithASCIIString(name, names[k]) == 0) which = k;
+        if (which < 0) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", function, name);
+            return false;
+        }
+        if (out[which]) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", function, names[which]);
+            return false;
+        }
+        out[which] = args[nargs + i];
+    }
+    for (Py_ssize_t k = 0; k < required; ++k) {
+        if (!out[k]) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", function, names[k]);
+            return false;
+        }
+    }
+    return true;
+}
+
+PyObject* dot_function(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    static const char* const names[2] = {"a", "b"};
+    PyObject* arg[2];
+    if (!parse_arguments("dot", args, nargs, kwnames, names, 2, arg)) return nullptr;
+    OwnedNodes a, b;
+    if (!a.read(arg[0], "dot(a, b): a") || !b.read(arg[1], "dot(a, b): b")) return nullptr;
+    if (a.size() != b.size()) {
+        return PyErr_Format(PyExc_ValueError, "dot(a, b): a has %zu items but b has %zu", a.size(), b.size());
+    }
+    return guarded([&]() -> PyObject* {
+        if (a.size() == 0) return wrap(make_leaf(0.0));  // Python's sum of nothing: 0
+        std::vector<Node*> pairs(2 * a.size());
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            pairs[2 * i] = a.data()[i];
+            pairs[2 * i + 1] = b.data()[i];
+        }
+        return wrap(make_nary(Op::dot, pairs.data(), pairs.size()));
+    });
+}
+
+PyObject* sum_function(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    static const char* const names[2] = {"values", "start"};
+    PyObject* arg[2];
+    if (!parse_arguments("sum", args, nargs, kwnames, names, 1, arg)) return nullptr;
+    OwnedNodes values;
+    // An explicit start other than +0.0 is the fold's first operand; Python's
+    // default 0 (or an explicit 0) is the fold's own 0.0.
+    PyObject* start = arg[1];
+    double start_number = 0.0;
+    if (start && !is_value(start)) {
+        const int found = to_real(start, &start_number);
+        if (found < 0) return nullptr;
+        if (found == 0) {
+            return PyErr_Format(PyExc_TypeError, "sum(): start must be a Value or a real number, not %.200s",
+                                Py_TYPE(start)->tp_name);
+        }
+    }
+    const bool explicit_start = start && (is_value(start) || start_number != 0.0 || std::signbit(start_number));
+    if (explicit_start && !(is_value(start) ? values.append(start, "sum(): start", 0) : values.append(start_number)))
+        return nullptr;
+    if (!values.read(arg[0], "sum(values)")) return nullptr;
+    const std::size_t terms = values.size() - (explicit_start ? 1 : 0);
+    if (terms == 0) {  // Python's sum of nothing is start
+        if (start && is_value(start)) {
+            Py_INCREF(start);
+            return start;
+        }
+        return guarded([&] { return wrap(make_leaf(start_number)); });
+    }
+    return guarded([&] { return wrap(make_nary(Op::sum, values.data(), values.size(), explicit_start)); });
+}
+
+PyMethodDef module_functions[] = {
+    {"dot", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(dot_function)), METH_FASTCALL | METH_KEYWORDS,
+     PyDoc_STR("dot(a, b)\n--\n\n"
+               "sum(a[i] * b[i]) as one Value (op 'dot'), built in one call: the value of Python's\n"
+               "sum(x * y for x, y in zip(a, b)) bit for bit, with the gradient of every a[i] and b[i].\n\n"
+               "a, b: iterables of Values or real numbers (numbers become constants), of equal length\n"
+               "(ValueError otherwise). Empty: Value(0.0).")},
+    {"sum", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sum_function)), METH_FASTCALL | METH_KEYWORDS,
+     PyDoc_STR("sum(values, start=0)\n--\n\n"
+               "start + values[0] + values[1] + ... as one Value (op 'sum'), built in one call: the value\n"
+               "of Python's sum(values, start) bit for bit, with the gradient of every term.\n\n"
+               "values: an iterable of Values or real numbers (numbers become constants). start: a Value or\n"
+               "a real number. Empty values: start itself (a Value for a number).")},
+    {nullptr, nullptr, 0, nullptr},
 };
 
 }  // namespace
@@ -337,6 +666,29 @@ PyObject* wrap(Node* node) {
     return reinterpret_cast<PyObject*>(self);
 }
 
+namespace {
+// 1 if obj is a numbers.Complex but not a numbers.Real, 0 if not, -1 on error.
+int is_complex_only(PyObject* obj) {
+    static PyObject* complex_abc = nullptr;  // numbers.Complex and numbers.Real, imported once
+    static PyObject* real_abc = nullptr;
+    if (!complex_abc) {
+        PyObject* numbers = PyImport_ImportModule("numbers");
+        if (!numbers) return -1;
+        complex_abc = PyObject_GetAttrString(numbers, "Complex");
+        real_abc = complex_abc ? PyObject_GetAttrString(numbers, "Real") : nullptr;
+        Py_DECREF(numbers);
+        if (!real_abc) {
+            Py_CLEAR(complex_abc);
+            return -1;
+        }
+    }
+    const int is_complex = PyObject_IsInstance(obj, complex_abc);
+    if (is_complex <= 0) return is_complex;
+    const int is_real = PyObject_IsInstance(obj, real_abc);
+    return is_real < 0 ? -1 : !is_real;
+}
+}  // namespace
+
 int to_real(PyObject* obj, double* out) {
     if (PyFloat_Check(obj)) {  // float and its subclasses, numpy.float64 among them
         *out = PyFloat_AS_DOUBLE(obj);
@@ -346,7 +698,7 @@ int to_real(PyObject* obj, double* out) {
         *out = PyLong_AsDouble(obj);  // OverflowError past ~1.8e308
         return (*out == -1.0 && PyErr_Occurred()) ? -1 : 1;
     }
-    if (is_value(obj)) return 0;
+    if (is_value(obj) || PyComplex_Check(obj)) return 0;  // complex has no __float__; numpy.complex128's drops .imag
     PyNumberMethods* number = Py_TYPE(obj)->tp_as_number;
     if (!number || (!number->nb_float && !number->nb_index)) return 0;
     // Arrays have __float__ too but are not scalars: leave them to their own
@@ -354,11 +706,23 @@ int to_real(PyObject* obj, double* out) {
     PySequenceMethods* sequence = Py_TYPE(obj)->tp_as_sequence;
     PyMappingMethods* mapping = Py_TYPE(obj)->tp_as_mapping;
     if ((sequence && sequence->sq_length) || (mapping && mapping->mp_length)) return 0;
+    // Complex numbers that are not Python complex (numpy.complex64) have a __float__ that drops the
+    // imaginary part: they are no real numbers.
+    const int complex = is_complex_only(obj);
+    if (complex != 0) return complex < 0 ? -1 : 0;
     *out = PyFloat_AsDouble(obj);
     return (*out == -1.0 && PyErr_Occurred()) ? -1 : 1;
 }
 
+int add_module_functions(PyObject* module) { return PyModule_AddFunctions(module, module_functions); }
+
 PyObject* create_value_type() {
+    if (value_type) {  // the module imported again (e.g. after a del sys.modules): one type for all Values
+        Py_INCREF(value_type);
+        return reinterpret_cast<PyObject*>(value_type);
+    }
+    for (PyType_Slot* slot = value_slots; slot->slot; ++slot)
+        if (slot->slot == Py_tp_methods) slot->pfunc = method_table();
     static PyType_Spec spec = {
         "micrograd_cpp._core.Value",
         sizeof(PyValue),

@@ -1,11 +1,11 @@
 // The Python type `Value`, written against the CPython C API.
 //
 // Every `+` and `*` in a user's training loop crosses from Python into C++, so
-// the number protocol, the activations and `.data`/`.grad` are C slots: about
-// 20 ns per op instead of ~250 ns through pybind11's overload dispatch. Less
-// frequent methods (backward, label, pickling, ...) are bound with pybind11 in
-// module.cpp, and value_caster.hpp lets any pybind11 function take and return
-// Values.
+// Value is a C type: about 15-20 ns per op instead of ~340 ns through a
+// pybind11 class. All of its members are in value_type.cpp's own tables (the
+// methods of the ops come from the op table); value_caster.hpp lets pybind11
+// functions elsewhere take and return Values. dot() and sum() build n-ary
+// nodes from iterables as often as operators do, so they are C functions too.
 #pragma once
 
 #include <Python.h>
@@ -21,8 +21,12 @@ struct PyValue {
     PyObject_HEAD Node* node;
 };
 
-// Creates the type; returns a new reference, or null with an exception set.
+// Creates the type (once; later calls return it again); returns a new
+// reference, or null with an exception set.
 PyObject* create_value_type();
+
+// Adds the module-level functions written with the C API (dot, sum) to module; 0 or -1.
+int add_module_functions(PyObject* module);
 
 // The type, once created.
 extern PyTypeObject* value_type;

@@ -1,11 +1,20 @@
 #include "micrograd/graph.hpp"
 
+#include <utility>
+
 namespace micrograd {
 
 Node* make_pow_const(Node* x, double k, bool integer_exponent) {
     Node* out = new_node(Op::pow_const, 0.0, x, nullptr);
     out->exponent = k;
     out->set(Node::integer_exponent, integer_exponent);
+    out->data = ops::forward(*out);
+    return out;
+}
+
+Node* make_nary(Op op, Node* const* operands, std::size_t count, bool from_first) {
+    Node* out = new_nary_node(op, operands, count);
+    out->set(Node::fold_from_first, from_first);
     out->data = ops::forward(*out);
     return out;
 }
@@ -18,10 +27,13 @@ namespace {
 struct Scratch {
     std::vector<Node*> stack;
     std::vector<Node*> order;
+    std::vector<std::pair<Node*, double>> leaves;  // backward: each leaf and its gradient before the call
+    std::size_t leaf_count = 0;                    // leaves in order, counted by the walk
     void trim() {
-        constexpr std::size_t keep = std::size_t(1) << 20;  // 8 MiB each
+        constexpr std::size_t keep = std::size_t(1) << 20;  // 8 MiB each (16 for leaves)
         if (stack.capacity() > keep) std::vector<Node*>().swap(stack);
         if (order.capacity() > keep) std::vector<Node*>().swap(order);
+        if (leaves.capacity() > keep) std::vector<std::pair<Node*, double>>().swap(leaves);
     }
 };
 Scratch& scratch() {
@@ -29,11 +41,15 @@ Scratch& scratch() {
     return *buffers;
 }
 
+void unmark(Node* node) { node->flags = std::uint8_t(node->flags & ~(Node::visited | Node::emitted)); }
+
 // Iterative depth-first search that appends to `order` every node reachable
 // from root, operands first. Two marks: `visited` once a node's operands are
-// pushed, `emitted` once it is in order. Nodes stay marked: call unmark().
-void depth_first(Node* root, std::vector<Node*>& stack, std::vector<Node*>& order) {
-    stack.clear();
+// pushed, `emitted` once it is in order (set only after the push succeeded, so
+// that a failed walk can find every mark it made in stack and order). Returns
+// the number of leaves.
+std::size_t depth_first(Node* root, std::vector<Node*>& stack, std::vector<Node*>& order) {
+    std::size_t leaves = 0;
     stack.push_back(root);
     while (!stack.empty()) {
         Node* node = stack.back();
@@ -42,69 +58,96 @@ void depth_first(Node* root, std::vector<Node*>& stack, std::vector<Node*>& orde
             continue;
         }
         if (node->test(Node::visited)) {  // back on top: all its operands are emitted
-            stack.pop_back();
-            node->set(Node::emitted, true);
             order.push_back(node);
+            node->set(Node::emitted, true);
+            stack.pop_back();
             continue;
         }
         node->set(Node::visited, true);
         node->for_each_child([&](Node* child) {
             if (child->test(Node::emitted)) return;
             if (child->is_leaf()) {  // nothing below it: emit at once
-                child->set(Node::emitted, true);
                 order.push_back(child);
+                child->set(Node::emitted, true);
+                ++leaves;
             } else {
                 stack.push_back(child);
             }
         });
     }
+    return leaves + root->is_leaf();
 }
 
-void unmark(Node* node) { node->flags = std::uint8_t(node->flags & ~(Node::visited | Node::emitted)); }
-
-// Runs depth_first; on failure (out of memory) leaves no node marked.
-void sorted_into(Node* root, Scratch& buffers) {
+// Every node reachable from root into buffers.order, operands first. On success
+// every node in order is still marked: the caller's first pass over order must
+// unmark() each, and unmark_all() them if it fails before. On failure (out of
+// memory) no node is left marked.
+void sort_into(Node* root, Scratch& buffers) {
+    buffers.stack.clear();
     buffers.order.clear();
     try {
-        depth_first(root, buffers.stack, buffers.order);
+        buffers.leaf_count = depth_first(root, buffers.stack, buffers.order);
     } catch (...) {
-        for (Node* node : buffers.stack)
+        for (Node* node : buffers.stack)  // visited, not yet emitted
             unmark(node);
         for (Node* node : buffers.order)
             unmark(node);
         unmark(root);
+        buffers.trim();
         throw;
     }
+}
+
+void unmark_all(Scratch& buffers) {
+    for (Node* node : buffers.order)
+        unmark(node);
+    buffers.trim();
 }
 
 }  // namespace
 
 std::vector<Node*> topological_order(Node* root) {
     Scratch& buffers = scratch();
-    sorted_into(root, buffers);
-    for (Node* node : buffers.order)
-        unmark(node);
-    std::vector<Node*> order(buffers.order);
-    buffers.trim();
+    sort_into(root, buffers);
+    std::vector<Node*> order;
+    try {
+        order = buffers.order;
+    } catch (...) {
+        unmark_all(buffers);
+        throw;
+    }
+    unmark_all(buffers);
     return order;
 }
 
 void backward(Node* root) {
     Scratch& buffers = scratch();
-    sorted_into(root, buffers);
+    sort_into(root, buffers);
+    // Everything that can fail (allocation) happens before the first gradient changes.
+    try {
+        buffers.leaves.clear();
+        buffers.leaves.reserve(buffers.leaf_count);
+    } catch (...) {
+        unmark_all(buffers);
+        throw;
+    }
     for (Node* node : buffers.order) {
         unmark(node);
-        if (!node->is_leaf()) node->grad = 0.0;
+        if (node->is_leaf()) buffers.leaves.emplace_back(node, node->grad);
+        node->grad = 0.0;
     }
-    root->grad += 1.0;
+    root->grad = 1.0;
     for (auto it = buffers.order.rbegin(); it != buffers.order.rend(); ++it)
         ops::backward(**it);
+    // This call's contributions to each leaf are summed; add them to what it held, once.
+    for (auto& [leaf, before] : buffers.leaves)
+        leaf->grad = before + leaf->grad;
     buffers.trim();
 }
 
 void zero_grad(Node* root) {
     Scratch& buffers = scratch();
-    sorted_into(root, buffers);
+    sort_into(root, buffers);
     for (Node* node : buffers.order) {
         unmark(node);
         node->grad = 0.0;

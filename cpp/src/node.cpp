@@ -1,8 +1,8 @@
 #include "micrograd/node.hpp"
 
+#include <memory>
 #include <new>
 #include <stdexcept>
-#include <vector>
 
 #include "micrograd/label.hpp"
 
@@ -57,6 +57,19 @@ void return_memory_after(std::uint64_t freed) noexcept {
 #endif
 }
 
+// Takes one more reference to each of nodes[0 .. count); on overflow takes none and throws.
+void retain_all(Node* const* nodes, std::size_t count) {
+    std::size_t done = 0;
+    for (; done < count; ++done) {
+        if (nodes[done]->refs >= UINT32_MAX - 1) break;
+        ++nodes[done]->refs;
+    }
+    if (done == count) return;
+    while (done > 0)
+        --nodes[--done]->refs;  // never reaches 0: each was >= 1 before
+    throw_reference_overflow();
+}
+
 }  // namespace
 
 Node* new_node(Op op, double data, Node* lhs, Node* rhs) {
@@ -70,24 +83,48 @@ Node* new_node(Op op, double data, Node* lhs, Node* rhs) {
     return node;
 }
 
+Node* new_nary_node(Op op, Node* const* operands, std::size_t count) {
+    if (count == 0) throw std::invalid_argument("an n-ary node needs at least one operand");
+    std::unique_ptr<Node*[]> array(new Node*[count]);
+    for (std::size_t i = 0; i < count; ++i)
+        array[i] = operands[i];
+    void* memory = free_nodes.take();
+    try {
+        retain_all(array.get(), count);
+    } catch (...) {
+        free_nodes.give(static_cast<Node*>(memory));
+        throw;
+    }
+    auto* node = new (memory) Node(op, 0.0, nullptr, nullptr);
+    node->operands = array.release();
+    node->count = count;
+    ++live_nodes;
+    return node;
+}
+
 void throw_reference_overflow() { throw std::overflow_error("a node is referenced more than 2**32 - 2 times"); }
 
 void destroy_unreferenced(Node* node) noexcept {
     // Freeing a node drops its operands; those that reach zero are freed in
-    // turn. An explicit stack instead of recursion: a 10M-deep chain frees in
-    // a loop. The stack keeps its capacity between calls (callers serialise).
-    static auto& dying = *new std::vector<Node*>();  // never destroyed: Values may die at interpreter exit
+    // turn. The nodes waiting to be freed form a stack linked through their
+    // own (dead) grad slots: a 10M-deep chain frees in a loop, and nothing is
+    // allocated, so freeing cannot fail for want of memory.
     std::uint64_t freed = 0;
+    Node* dying = nullptr;
     for (;;) {
-        node->for_each_child([](Node* child) {
-            if (--child->refs == 0) dying.push_back(child);
+        node->for_each_child([&dying](Node* child) {
+            if (--child->refs == 0) {
+                child->next_dead = dying;
+                dying = child;
+            }
         });
+        if (arity(node->op) == Arity::nary) delete[] node->operands;
         if (node->test(Node::has_label)) forget_label(node);
         free_nodes.give(node);
         ++freed;
-        if (dying.empty()) break;
-        node = dying.back();
-        dying.pop_back();
+        if (!dying) break;
+        node = dying;
+        dying = node->next_dead;
     }
     live_nodes -= freed;
     return_memory_after(freed);

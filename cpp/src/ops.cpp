@@ -2,22 +2,21 @@
 
 namespace micrograd::ops {
 
+const Info table[] = {
+#define MICROGRAD_INFO(id, Struct, arity, name, method, spelling) \
+    {Op::id, #id, Arity::arity, name, method, spelling, Struct::doc},
+    MICROGRAD_OPS(MICROGRAD_INFO)
+#undef MICROGRAD_INFO
+};
+const std::size_t table_size = sizeof(table) / sizeof(table[0]);
+
 std::string_view name(Op op) {
     switch (op) {
         case Op::leaf: return "";
-        case Op::add: return "+";
-        case Op::sub: return "-";
-        case Op::mul: return "*";
-        case Op::div: return "/";
-        case Op::neg: return "neg";
-        case Op::pow_const: return "**";
-        case Op::pow: return "**";
-        case Op::tanh: return "tanh";
-        case Op::relu: return "ReLU";
-        case Op::sigmoid: return "sigmoid";
-        case Op::exp: return "exp";
-        case Op::log: return "log";
-        case Op::softplus: return "softplus";
+#define MICROGRAD_NAME(id, Struct, arity, name, ...) \
+    case Op::id: return name;
+            MICROGRAD_OPS(MICROGRAD_NAME)
+#undef MICROGRAD_NAME
     }
     return "?";
 }

@@ -79,3 +79,16 @@ TEST_CASE("labels live beside the graph and go with the node") {
     CHECK(a.label().empty());
     CHECK(!a.node()->test(Node::has_label));
 }
+
+TEST_CASE("a second backward gives leaves exactly twice the gradient") {
+    // Summed into .grad term by term, 0.3 + 0.7 + 1.1 twice is 4.199999999999999, not 2 * 2.1.
+    Value a(0.1);
+    Value y = a * 0.3 + a * 0.7 + a * 1.1;
+    y.backward();
+    const double once = a.grad();
+    y.backward();
+    CHECK(a.grad() == 2 * once);
+    y.backward();
+    y.backward();
+    CHECK(a.grad() == 4 * once);
+}

@@ -53,3 +53,18 @@ TEST_CASE("reference count overflow is an error, not a wraparound") {
     CHECK_THROWS_AS(a + a, std::overflow_error);
     a.node()->refs = 1;
 }
+
+// --- allocation: freeing allocates nothing; a failed walk leaves no trace ----
+
+TEST_CASE("an n-ary node owns its operand array and frees it with the graph") {
+    const auto before = live_node_count();
+    {
+        std::vector<Value> xs;
+        for (int i = 0; i < 1000; ++i)
+            xs.emplace_back(double(i));
+        Value s = sum(xs);
+        Value d = dot(xs, xs);
+        CHECK(live_node_count() == before + 1002);
+    }
+    CHECK(live_node_count() == before);
+}

@@ -1,6 +1,7 @@
 // Building a graph and differentiating it. All walks are iterative.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "micrograd/node.hpp"
@@ -27,13 +28,20 @@ inline Node* make_binary(Op op, Node* x, Node* y) {
 // x ** k for a constant k; integer_exponent only records how k was written.
 Node* make_pow_const(Node* x, double k, bool integer_exponent = false);
 
+// An n-ary op (Op::dot, Op::sum) over operands[0 .. count), count >= 1. For
+// Op::dot the operands are pairs a[0], b[0], a[1], b[1], ...; for Op::sum,
+// from_first says the first operand is an explicit start (see ops::Sum).
+Node* make_nary(Op op, Node* const* operands, std::size_t count, bool from_first = false);
+
 // Every node reachable from root, each once, operands before the nodes using
 // them (root last).
 std::vector<Node*> topological_order(Node* root);
 
 // Sets each node's grad to d(root)/d(node). Gradients of leaves accumulate
-// across calls; those of interior nodes are recomputed on each call, so
-// calling it twice gives leaves exactly twice the gradient.
+// across calls: each call sums its own contributions to a leaf first and adds
+// the total to its grad once, so calling it twice gives leaves exactly twice
+// the gradient. Interior nodes' gradients are recomputed on each call. On
+// failure (out of memory) nothing has changed.
 void backward(Node* root);
 
 // Zeroes the gradient of every node reachable from root.

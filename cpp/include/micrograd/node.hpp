@@ -1,40 +1,62 @@
 // One node of the expression graph: a scalar, its gradient, and how it was made.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+
+#include "micrograd/op_table.hpp"
 
 namespace micrograd {
 
-// The operation that produced a node. A leaf was made by the user, not by an op.
+// The operation that produced a node (op_table.hpp). A leaf was made by the
+// user, not by an op.
 enum class Op : std::uint8_t {
     leaf,
-    add,
-    sub,
-    mul,
-    div,
-    neg,
-    pow_const,  // x ** k with a constant exponent k stored in the node
-    pow,        // x ** y with both operands in the graph
-    tanh,
-    relu,
-    sigmoid,
-    exp,
-    log,
-    softplus,
+#define MICROGRAD_ENUM(id, ...) id,
+    MICROGRAD_OPS(MICROGRAD_ENUM)
+#undef MICROGRAD_ENUM
 };
+
+// How an op takes its operands, and so which of Node's fields hold them.
+enum class Arity : std::uint8_t {
+    leaf,    // none
+    unary,   // lhs
+    binary,  // lhs, rhs
+    scalar,  // lhs and the constant `exponent` (x ** k)
+    nary,    // operands[0 .. count)
+};
+
+constexpr Arity arity(Op op) {
+    switch (op) {
+        case Op::leaf: return Arity::leaf;
+#define MICROGRAD_ARITY(id, Struct, arity_, ...) \
+    case Op::id: return Arity::arity_;
+            MICROGRAD_OPS(MICROGRAD_ARITY)
+#undef MICROGRAD_ARITY
+    }
+    return Arity::leaf;
+}
 
 // A node is 40 bytes: two doubles, two operand slots, a reference count and
 // the op. No closure, no heap object per node; the op code selects the local
-// derivative (see ops.hpp). Nodes are shared through an intrusive, non-atomic
-// reference count: the core is not synchronised, its callers serialise access
-// (the Python binding holds the GIL).
+// derivative (see ops.hpp). An n-ary node (dot, sum) keeps its operands in an
+// array of its own. Nodes are shared through an intrusive, non-atomic reference
+// count: the core is not synchronised, its callers serialise access (the Python
+// binding holds the GIL).
 struct Node {
     double data;
-    double grad = 0.0;
-    Node* lhs = nullptr;  // first operand; null for a leaf
     union {
-        Node* rhs;        // second operand of a binary op, else null
-        double exponent;  // the constant k of Op::pow_const
+        double grad = 0.0;
+        Node* next_dead;  // once the count is 0: the freeing walk's stack (node.cpp), so freeing never allocates
+    };
+    union {
+        Node* lhs = nullptr;  // first operand; null for a leaf
+        Node** operands;      // Arity::nary: `count` operands (repeats allowed), owned by the node
+    };
+    union {
+        Node* rhs;          // second operand of a binary op, else null
+        double exponent;    // the constant k of Op::pow_const
+        std::size_t count;  // Arity::nary: number of operands (>= 1)
     };
     std::uint32_t refs = 1;
     Op op;
@@ -45,21 +67,32 @@ struct Node {
         emitted = 2,
         has_label = 4,         // a label is stored in the side table (label.hpp)
         integer_exponent = 8,  // the exponent of pow_const was given as an integer
+        fold_from_first = 16,  // Op::sum: the first operand is an explicit start (not Python's default 0)
     };
 
     Node(Op op_, double data_, Node* lhs_, Node* rhs_) : data(data_), lhs(lhs_), rhs(rhs_), op(op_) {}
-    Node(double data_, Node* base, double exponent_) : data(data_), lhs(base), exponent(exponent_), op(Op::pow_const) {}
 
     bool is_leaf() const { return op == Op::leaf; }
-    bool has_rhs() const { return op != Op::pow_const && rhs != nullptr; }
     bool test(Flag f) const { return (flags & f) != 0; }
     void set(Flag f, bool on) { flags = on ? std::uint8_t(flags | f) : std::uint8_t(flags & ~f); }
 
-    // Calls visit(child) for each operand node, first operand first.
+    // Calls visit(child) for each operand, first operand first (an operand used
+    // twice is visited twice).
     template <class F>
     void for_each_child(F&& visit) const {
-        if (lhs) visit(lhs);
-        if (has_rhs()) visit(rhs);
+        switch (arity(op)) {
+            case Arity::leaf: return;
+            case Arity::unary:
+            case Arity::scalar: visit(lhs); return;
+            case Arity::binary:
+                visit(lhs);
+                visit(rhs);
+                return;
+            case Arity::nary:
+                for (std::size_t i = 0; i < count; ++i)
+                    visit(operands[i]);
+                return;
+        }
     }
 };
 
@@ -67,9 +100,12 @@ static_assert(sizeof(Node) <= 40, "a node must stay compact: data, grad, two lin
 
 // Reference counting. A new node starts with one reference, owned by its
 // creator. release() frees every node whose count reaches zero, iteratively:
-// dropping the root of a 10-million-node chain does not recurse.
+// dropping the root of a 10-million-node chain does not recurse, and freeing
+// allocates nothing.
 Node* new_node(Op op, double data, Node* lhs, Node* rhs);  // retains lhs and rhs
-void destroy_unreferenced(Node* node) noexcept;            // frees node and what it alone held
+// An n-ary node over operands[0 .. count), count >= 1; retains each operand once per use.
+Node* new_nary_node(Op op, Node* const* operands, std::size_t count);
+void destroy_unreferenced(Node* node) noexcept;  // frees node and what it alone held
 [[noreturn]] void throw_reference_overflow();
 
 inline void retain(Node* node) {

@@ -1,13 +1,23 @@
 // The ops: each one's forward value and local derivatives, side by side.
 //
-// backward(out, x[, y]) adds out's contribution to its operands' gradients
-// (one step of the chain rule). Where PyTorch masks an undefined product to
-// zero (0 ** 0, d/dk of 0 ** k), we do the same, so gradients match it.
-// Everything else follows IEEE: inf and nan propagate, nothing traps.
+// Each struct works on plain doubles, so that the graph engine (below), the
+// replay of a captured graph and its batched kernel (tape.hpp) all call the
+// same formulas:
+//   forward(x[, y])                        the op's value
+//   backward(g, x[, y], out, gx[, gy])     adds g * d(out)/d(operand) to each
+//                                          operand's gradient
+// where g is the gradient arriving at the op's output and out its value. The
+// n-ary ops are folds of the binary ones: step() is one term, fold() the whole.
+//
+// The derivative formulas are PyTorch's (tools/autograd/derivatives.yaml),
+// operation by operation, so that gradients match its float64 ones, including
+// where it masks an undefined product to zero (0 ** 0, d/dk of 0 ** k) and its
+// overflow-safe forms (x / y). Everything else follows IEEE: inf and nan
+// propagate, nothing traps.
 #pragma once
 
-#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <string_view>
 
 #include "micrograd/node.hpp"
@@ -15,115 +25,214 @@
 namespace micrograd::ops {
 
 struct Add {
+    static constexpr const char* doc = "x + y. Local derivatives: 1, 1.";
     static double forward(double x, double y) { return x + y; }
-    static void backward(const Node& out, Node& x, Node& y) {
-        x.grad += out.grad;
-        y.grad += out.grad;
+    static void backward(double g, double, double, double, double& gx, double& gy) {
+        gx += g;
+        gy += g;
     }
 };
 
 struct Sub {
+    static constexpr const char* doc = "x - y. Local derivatives: 1, -1.";
     static double forward(double x, double y) { return x - y; }
-    static void backward(const Node& out, Node& x, Node& y) {
-        x.grad += out.grad;
-        y.grad -= out.grad;
+    static void backward(double g, double, double, double, double& gx, double& gy) {
+        gx += g;
+        gy += -g;
     }
 };
 
 struct Mul {
+    static constexpr const char* doc = "x * y. Local derivatives: y, x.";
     static double forward(double x, double y) { return x * y; }
-    static void backward(const Node& out, Node& x, Node& y) {
-        x.grad += y.data * out.grad;
-        y.grad += x.data * out.grad;
+    static void backward(double g, double x, double y, double, double& gx, double& gy) {
+        gx += g * y;
+        gy += g * x;
     }
 };
 
 struct Div {
+    static constexpr const char* doc = "x / y (IEEE: x / 0 is +-inf). Local derivatives: 1 / y, -(x / y) / y.";
     static double forward(double x, double y) { return x / y; }
-    static void backward(const Node& out, Node& x, Node& y) {
-        x.grad += out.grad / y.data;
-        y.grad -= out.grad * x.data / (y.data * y.data);
+    // d/dy is -g * ((x / y) / y), never g * x / (y * y): y * y over- or underflows
+    // long before the quotient does (1e300 / 1e200 has d/dy -1e-100, not 0).
+    static void backward(double g, double, double y, double out, double& gx, double& gy) {
+        gx += g / y;
+        gy += -g * (out / y);
+    }
+};
+
+struct Pow {  // x ** y, both differentiable
+    static constexpr const char* doc =
+        "x ** y. Local derivatives: y * x ** (y - 1) (0 where y == 0), x ** y * log(x) (0 where x == 0, y >= 0).";
+    static double forward(double x, double y) { return std::pow(x, y); }
+    // d/dx is masked to 0 where y == 0 (so 0 ** 0 has no nan), d/dy where
+    // x == 0 and y >= 0 (the limit, not 0 * -inf): the whole product with g,
+    // so a nan arriving in g does not leak through the mask (as PyTorch).
+    static void backward(double g, double x, double y, double out, double& gx, double& gy) {
+        gx += y == 0.0 ? 0.0 : g * (y * std::pow(x, y - 1.0));
+        gy += (x == 0.0 && y >= 0.0) ? 0.0 : g * (out * std::log(x));
+    }
+};
+
+struct PowConst {  // x ** k, k a constant kept in the node
+    static constexpr const char* doc = "x ** k for a constant k. Local derivative: k * x ** (k - 1) (0 where k == 0).";
+    static double forward(double x, double k) { return std::pow(x, k); }
+    static void backward(double g, double x, double k, double, double& gx) {
+        gx += k == 0.0 ? 0.0 : g * (k * std::pow(x, k - 1.0));
     }
 };
 
 struct Neg {
+    static constexpr const char* doc = "-x, as a new Value (op 'neg'). Local derivative: -1.";
     static double forward(double x) { return -x; }
-    static void backward(const Node& out, Node& x) { x.grad -= out.grad; }
-};
-
-// d/dx x**k = k x**(k-1); taken as 0 when k == 0 (as PyTorch does, so 0**0 has no nan).
-inline double power_rule(double x, double k) { return k == 0.0 ? 0.0 : k * std::pow(x, k - 1.0); }
-
-struct PowConst {  // x ** k, k a constant kept in the node
-    static double forward(double x, double k) { return std::pow(x, k); }
-    static void backward(const Node& out, Node& x) { x.grad += power_rule(x.data, out.exponent) * out.grad; }
-};
-
-struct Pow {  // x ** y, both differentiable
-    static double forward(double x, double y) { return std::pow(x, y); }
-    static void backward(const Node& out, Node& x, Node& y) {
-        x.grad += power_rule(x.data, y.data) * out.grad;
-        // d/dy x**y = x**y ln x; at x == 0, y >= 0 the limit is 0, not 0 * -inf.
-        const bool zero_base = x.data == 0.0 && y.data >= 0.0;
-        y.grad += (zero_base ? 0.0 : out.data * std::log(x.data)) * out.grad;
-    }
+    static void backward(double g, double, double, double& gx) { gx += -g; }
 };
 
 struct Tanh {
-    static double forward(double x) { return std::tanh(x); }  // saturates to +-1, never overflows
-    static void backward(const Node& out, Node& x) { x.grad += (1.0 - out.data * out.data) * out.grad; }
+    static constexpr const char* doc =
+        "tanh(self), as a new Value (op 'tanh'). Saturates to +-1, never overflows.\n"
+        "Local derivative: 1 - tanh(x)**2.";
+    static double forward(double x) { return std::tanh(x); }
+    static void backward(double g, double, double out, double& gx) { gx += g * (1.0 - out * out); }
 };
 
 struct Relu {
+    static constexpr const char* doc =
+        "max(self, 0), as a new Value (op 'ReLU'); relu(nan) is nan, as in micrograd and PyTorch.\n"
+        "Local derivative: 0 where the output is <= 0, else 1; so 1 at nan, as PyTorch (micrograd gives 0).";
     static double forward(double x) { return x < 0.0 ? 0.0 : x; }  // micrograd's form: nan stays nan
-    static void backward(const Node& out, Node& x) { x.grad += (out.data > 0.0 ? out.grad : 0.0); }
+    static void backward(double g, double, double out, double& gx) { gx += out <= 0.0 ? 0.0 : g; }
 };
 
 struct Sigmoid {
+    static constexpr const char* doc =
+        "1 / (1 + exp(-self)), as a new Value (op 'sigmoid'), computed without overflow for any input.\n"
+        "Local derivative: s * (1 - s).";
     // exp only ever sees a non-positive argument, so it cannot overflow.
     static double forward(double x) {
         if (x >= 0.0) return 1.0 / (1.0 + std::exp(-x));
         const double e = std::exp(x);
         return e / (1.0 + e);
     }
-    static void backward(const Node& out, Node& x) { x.grad += out.data * (1.0 - out.data) * out.grad; }
+    static void backward(double g, double, double out, double& gx) { gx += g * (1.0 - out) * out; }
 };
 
 struct Exp {
+    static constexpr const char* doc =
+        "exp(self), as a new Value (op 'exp'); overflows to inf above ~709.8.\nLocal derivative: exp(x).";
     static double forward(double x) { return std::exp(x); }
-    static void backward(const Node& out, Node& x) { x.grad += out.data * out.grad; }
+    static void backward(double g, double, double out, double& gx) { gx += g * out; }
 };
 
 struct Log {
-    static double forward(double x) { return std::log(x); }  // log(0) = -inf, log(x < 0) = nan
-    static void backward(const Node& out, Node& x) { x.grad += out.grad / x.data; }
+    static constexpr const char* doc =
+        "The natural logarithm, as a new Value (op 'log'): log(0) = -inf, log(x < 0) = nan.\n"
+        "Local derivative: 1 / x.";
+    static double forward(double x) { return std::log(x); }
+    static void backward(double g, double x, double, double& gx) { gx += g / x; }
 };
 
 struct Softplus {  // log(1 + exp(x)), as PyTorch's log_sigmoid computes it: no overflow, no cancellation
-    static double forward(double x) { return (std::max)(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
-    static void backward(const Node& out, Node& x) { x.grad += Sigmoid::forward(x.data) * out.grad; }
+    static constexpr const char* doc =
+        "log(1 + exp(self)), as a new Value (op 'softplus'), computed without overflow or cancellation.\n"
+        "Local derivative: sigmoid(x).";
+    static double forward(double x) { return (x > 0.0 ? x : 0.0) + std::log1p(std::exp(-std::abs(x))); }
+    static void backward(double g, double x, double, double& gx) { gx += g * Sigmoid::forward(x); }
 };
 
-// --- dispatch on the op code --------------------------------------------------
+// sum(a[i] * b[i]) from 0.0, left to right: the value of Python's
+// sum(a * b for a, b in zip(a, b)), bit for bit. Operands are stored in pairs:
+// a[0], b[0], a[1], b[1], ...
+struct Dot {
+    static constexpr const char* doc = "sum(a[i] * b[i]), left to right. Local derivatives: b[i], a[i].";
+    static double step(double acc, double a, double b) { return Add::forward(acc, Mul::forward(a, b)); }
+    template <class Get>
+    static double fold(std::size_t count, bool /*from_first*/, Get x) {
+        double acc = 0.0;
+        for (std::size_t i = 0; i + 1 < count; i += 2)
+            acc = step(acc, x(i), x(i + 1));
+        return acc;
+    }
+    // d(acc + a * b) reaches a * b unchanged (Add's derivative is 1), then Mul's.
+    static void backward_step(double g, double a, double b, double& ga, double& gb) {
+        Mul::backward(g, a, b, 0.0 /* unused */, ga, gb);
+    }
+    template <class Get, class Grad>
+    static void backward(double g, std::size_t count, Get x, Grad gx) {
+        for (std::size_t i = 0; i + 1 < count; i += 2)
+            backward_step(g, x(i), x(i + 1), gx(i), gx(i + 1));
+    }
+};
 
-// The value of op at its operands' current data (the constant exponent for pow_const).
+// values[0] + values[1] + ..., left to right: the value of Python's
+// sum(values, start). With Python's default start 0 the fold begins at 0.0
+// (0 + x is 0.0 + x); an explicit start is the first operand (from_first).
+struct Sum {
+    static constexpr const char* doc = "start + values[0] + values[1] + ..., left to right. Local derivatives: 1.";
+    static double step(double acc, double x) { return Add::forward(acc, x); }
+    template <class Get>
+    static double fold(std::size_t count, bool from_first, Get x) {
+        double acc = from_first ? x(0) : step(0.0, x(0));
+        for (std::size_t i = 1; i < count; ++i)
+            acc = step(acc, x(i));
+        return acc;
+    }
+    template <class Get, class Grad>
+    static void backward(double g, std::size_t count, Get /*x*/, Grad gx) {
+        for (std::size_t i = 0; i < count; ++i)
+            gx(i) += g;  // d(acc + x)/dx = 1, Add's
+    }
+};
+
+// --- dispatch on the op code, for the graph's own nodes ----------------------
+
+namespace detail {
+template <class S>
+double forward_unary(const Node& n) {
+    return S::forward(n.lhs->data);
+}
+template <class S>
+double forward_binary(const Node& n) {
+    return S::forward(n.lhs->data, n.rhs->data);
+}
+template <class S>
+double forward_scalar(const Node& n) {
+    return S::forward(n.lhs->data, n.exponent);
+}
+template <class S>
+double forward_nary(const Node& n) {
+    return S::fold(n.count, n.test(Node::fold_from_first), [&n](std::size_t i) { return n.operands[i]->data; });
+}
+template <class S>
+void backward_unary(const Node& n) {
+    S::backward(n.grad, n.lhs->data, n.data, n.lhs->grad);
+}
+template <class S>
+void backward_binary(const Node& n) {
+    S::backward(n.grad, n.lhs->data, n.rhs->data, n.data, n.lhs->grad, n.rhs->grad);
+}
+template <class S>
+void backward_scalar(const Node& n) {
+    S::backward(n.grad, n.lhs->data, n.exponent, n.data, n.lhs->grad);
+}
+template <class S>
+void backward_nary(const Node& n) {
+    Node* const* x = n.operands;
+    S::backward(
+        n.grad, n.count, [x](std::size_t i) { return x[i]->data; },
+        [x](std::size_t i) -> double& { return x[i]->grad; });
+}
+}  // namespace detail
+
+// The value of op at its operands' current data (a leaf: its own data).
 inline double forward(const Node& n) {
-    const double x = n.lhs ? n.lhs->data : n.data;
     switch (n.op) {
         case Op::leaf: return n.data;
-        case Op::add: return Add::forward(x, n.rhs->data);
-        case Op::sub: return Sub::forward(x, n.rhs->data);
-        case Op::mul: return Mul::forward(x, n.rhs->data);
-        case Op::div: return Div::forward(x, n.rhs->data);
-        case Op::pow: return Pow::forward(x, n.rhs->data);
-        case Op::pow_const: return PowConst::forward(x, n.exponent);
-        case Op::neg: return Neg::forward(x);
-        case Op::tanh: return Tanh::forward(x);
-        case Op::relu: return Relu::forward(x);
-        case Op::sigmoid: return Sigmoid::forward(x);
-        case Op::exp: return Exp::forward(x);
-        case Op::log: return Log::forward(x);
-        case Op::softplus: return Softplus::forward(x);
+#define MICROGRAD_FORWARD(id, Struct, arity, ...) \
+    case Op::id: return detail::forward_##arity<Struct>(n);
+            MICROGRAD_OPS(MICROGRAD_FORWARD)
+#undef MICROGRAD_FORWARD
     }
     return n.data;
 }
@@ -132,24 +241,28 @@ inline double forward(const Node& n) {
 inline void backward(const Node& n) {
     switch (n.op) {
         case Op::leaf: return;
-        case Op::add: return Add::backward(n, *n.lhs, *n.rhs);
-        case Op::sub: return Sub::backward(n, *n.lhs, *n.rhs);
-        case Op::mul: return Mul::backward(n, *n.lhs, *n.rhs);
-        case Op::div: return Div::backward(n, *n.lhs, *n.rhs);
-        case Op::pow: return Pow::backward(n, *n.lhs, *n.rhs);
-        case Op::pow_const: return PowConst::backward(n, *n.lhs);
-        case Op::neg: return Neg::backward(n, *n.lhs);
-        case Op::tanh: return Tanh::backward(n, *n.lhs);
-        case Op::relu: return Relu::backward(n, *n.lhs);
-        case Op::sigmoid: return Sigmoid::backward(n, *n.lhs);
-        case Op::exp: return Exp::backward(n, *n.lhs);
-        case Op::log: return Log::backward(n, *n.lhs);
-        case Op::softplus: return Softplus::backward(n, *n.lhs);
+#define MICROGRAD_BACKWARD(id, Struct, arity, ...) \
+    case Op::id: return detail::backward_##arity<Struct>(n);
+            MICROGRAD_OPS(MICROGRAD_BACKWARD)
+#undef MICROGRAD_BACKWARD
     }
 }
 
 // The op's name as micrograd spells it ("+", "*", "ReLU", ...); pow_const is "**"
 // here, the binding appends the exponent as Python prints it.
 std::string_view name(Op op);
+
+// What the op table says of an op, for the bindings.
+struct Info {
+    Op op;
+    const char* id;  // "tanh"
+    Arity arity;
+    const char* name;      // micrograd's: "ReLU"
+    const char* method;    // the Python method, "" if none
+    const char* spelling;  // "x.tanh()"
+    const char* doc;       // its formula and local derivatives, in a sentence or two
+};
+extern const Info table[];
+extern const std::size_t table_size;
 
 }  // namespace micrograd::ops

@@ -76,12 +76,26 @@ inline Value operator/(const Value& x, const Value& y) { return binary(Op::div, 
 inline Value operator-(const Value& x) { return unary(Op::neg, x); }
 inline Value pow(const Value& x, const Value& y) { return binary(Op::pow, x, y); }
 inline Value pow(const Value& x, double k) { return Value::adopt(make_pow_const(x.node(), k)); }
-inline Value tanh(const Value& x) { return unary(Op::tanh, x); }
-inline Value relu(const Value& x) { return unary(Op::relu, x); }
-inline Value sigmoid(const Value& x) { return unary(Op::sigmoid, x); }
-inline Value exp(const Value& x) { return unary(Op::exp, x); }
-inline Value log(const Value& x) { return unary(Op::log, x); }
-inline Value softplus(const Value& x) { return unary(Op::softplus, x); }
+
+// One function per unary op of the table: tanh(x), relu(x), exp(x), ...
+#define MICROGRAD_FUNCTION_unary(id) \
+    inline Value id(const Value& x) { return unary(Op::id, x); }
+#define MICROGRAD_FUNCTION_binary(id)
+#define MICROGRAD_FUNCTION_scalar(id)
+#define MICROGRAD_FUNCTION_nary(id)
+#define MICROGRAD_FUNCTION(id, Struct, arity, ...) MICROGRAD_FUNCTION_##arity(id)
+MICROGRAD_OPS(MICROGRAD_FUNCTION)
+#undef MICROGRAD_FUNCTION
+#undef MICROGRAD_FUNCTION_unary
+#undef MICROGRAD_FUNCTION_binary
+#undef MICROGRAD_FUNCTION_scalar
+#undef MICROGRAD_FUNCTION_nary
+
+// sum(a[i] * b[i]) as one node (Python's sum(a * b for a, b in zip(a, b)), bit
+// for bit); throws std::invalid_argument if the lengths differ. Empty: a leaf 0.
+Value dot(const std::vector<Value>& a, const std::vector<Value>& b);
+// values[0] + values[1] + ... as one node, from 0.0 (Python's sum(values)). Empty: a leaf 0.
+Value sum(const std::vector<Value>& values);
 
 // A plain number on either side becomes a constant leaf, as in micrograd.
 inline Value operator+(const Value& x, double y) { return x + Value(y); }

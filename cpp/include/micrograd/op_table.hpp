@@ -1,0 +1,36 @@
+// The op table: one row per op. Everything that lists ops is made from it: the
+// Op enum and the dispatch (ops.hpp), the names (ops.cpp), the C++ functions
+// (value.hpp), the Python methods and the `_core.OPS` tuple (bindings), and
+// through that tuple the type stub and the tests.
+//
+// Adding an op: its struct in ops.hpp (forward formula and derivative side by
+// side) and one row here; then one reference row in tests/op_reference.py.
+//
+// Columns:
+//   id       the enum name, and the C++ function for a unary op (micrograd::tanh)
+//   Struct   the struct in ops.hpp holding its formula and derivative
+//   arity    unary, binary, scalar (one operand and a constant, kept in the
+//            node), nary (any number of operands)
+//   name     the op's name as micrograd prints it in `_op` ("+", "ReLU")
+//   method   the Python method on Value ("" when Python spells it otherwise)
+//   spelling how Python code writes it
+#pragma once
+
+// clang-format off
+#define MICROGRAD_OPS(X)                                                                             \
+    X(add,        Add,       binary,  "+",         "",          "x + y")                             \
+    X(sub,        Sub,       binary,  "-",         "",          "x - y")                             \
+    X(mul,        Mul,       binary,  "*",         "",          "x * y")                             \
+    X(div,        Div,       binary,  "/",         "",          "x / y")                             \
+    X(pow,        Pow,       binary,  "**",        "",          "x ** y")                            \
+    X(pow_const,  PowConst,  scalar,  "**",        "",          "x ** k")                            \
+    X(neg,        Neg,       unary,   "neg",       "",          "-x")                                \
+    X(tanh,       Tanh,      unary,   "tanh",      "tanh",      "x.tanh()")                          \
+    X(relu,       Relu,      unary,   "ReLU",      "relu",      "x.relu()")                          \
+    X(sigmoid,    Sigmoid,   unary,   "sigmoid",   "sigmoid",   "x.sigmoid()")                       \
+    X(exp,        Exp,       unary,   "exp",       "exp",       "x.exp()")                           \
+    X(log,        Log,       unary,   "log",       "log",       "x.log()")                           \
+    X(softplus,   Softplus,  unary,   "softplus",  "softplus",  "x.softplus()")                      \
+    X(dot,        Dot,       nary,    "dot",       "",          "micrograd_cpp.dot(a, b)")           \
+    X(sum,        Sum,       nary,    "sum",       "",          "micrograd_cpp.sum(values, start)")
+// clang-format on
