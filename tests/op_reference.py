@@ -1,0 +1,117 @@
+"""The tests' one reference table: for every op of the engine (``micrograd_cpp._core.OPS``), how to
+apply it to our Values, to PyTorch float64 tensors and to PyPI micrograd's Values, and where it is
+defined. Every oracle iterates it: PyTorch (test_against_torch), central differences
+(test_finite_differences), random graphs (test_properties), micrograd (test_against_micrograd).
+test_op_reference fails when an op of the core has no row here, or a row names no op.
+
+Adding an op: its struct and table row in C++ (cpp/include/micrograd/), then one row here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import micrograd_cpp as mg
+
+
+def _torch() -> Any:
+    return importlib.import_module("torch")  # imported when a PyTorch oracle runs, not before
+
+
+def _python_dot(*xs: Any) -> Any:  # what dot() computes, spelled with * and + for any engine
+    return sum(a * b for a, b in zip(xs[0::2], xs[1::2]))
+
+
+# Special points at which values and gradients must equal PyTorch's, kinks and edges included.
+SPECIAL = (-1000.0, -30.0, -3.7, -1.0, -0.25, -0.0, 0.0, 0.3, 1.0, 2.5, 20.0, 1000.0)
+NON_FINITE = (math.inf, -math.inf, math.nan)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One way to exercise an op. ``ours``, ``torch`` and ``micrograd`` take ``operands`` arguments
+    (Values, tensors, micrograd Values) and apply the op; ``torch``/``micrograd`` default to ``ours``
+    where the engines share the spelling (operators, ``x.tanh()``); ``micrograd`` is None where PyPI
+    micrograd lacks the op. ``domain``: an interval where the op is smooth and finite, for random
+    inputs and finite differences; ``points``: where to compare with PyTorch exactly."""
+
+    ours: Callable[..., Any]
+    operands: int = 1
+    torch: Callable[..., Any] | None = None
+    micrograd: Callable[..., Any] | None = None
+    domain: tuple[float, float] = (-3.0, 3.0)
+    points: tuple[float, ...] = SPECIAL + NON_FINITE
+    kinks: tuple[float, ...] = ()  # not differentiable there: finite differences keep away
+
+    def torch_op(self) -> Callable[..., Any]:
+        return self.torch or self.ours
+
+
+def _unary(ours: Callable[..., Any], *, micrograd: bool = False, **kwargs: Any) -> tuple[Case, ...]:
+    return (Case(ours, micrograd=ours if micrograd else None, **kwargs),)
+
+
+def _binary(ours: Callable[..., Any], *, micrograd: bool = True, **kwargs: Any) -> tuple[Case, ...]:
+    points = (-2.0, -0.5, -0.0, 0.0, 1.5, 3.0, 20.0, math.inf, math.nan)
+    return (Case(ours, operands=2, micrograd=ours if micrograd else None, points=points, **kwargs),)
+
+
+def _power(k: float) -> Case:
+    positive = k != int(k)  # x ** 0.5 of a negative x is nan: random inputs stay positive
+
+    def power(x: Any) -> Any:
+        return x**k
+
+    return Case(
+        power,
+        micrograd=power,
+        domain=(0.2, 3.0) if positive or k < 0 else (-3.0, 3.0),
+        kinks=(0.0,) if k < 0 else (),
+    )
+
+
+REFERENCE: dict[str, tuple[Case, ...]] = {
+    "add": _binary(operator.add),
+    "sub": _binary(operator.sub),
+    "mul": _binary(operator.mul),
+    "div": _binary(operator.truediv, domain=(0.2, 3.0)),
+    "pow": _binary(operator.pow, micrograd=False, domain=(0.2, 3.0)),
+    "pow_const": tuple(_power(k) for k in (0, 1, 2, 3, -1, -2, 0.5, -0.5, 2.5)),
+    "neg": _unary(operator.neg, micrograd=True),
+    "tanh": _unary(lambda x: x.tanh()),
+    "relu": _unary(lambda x: x.relu(), micrograd=True, kinks=(0.0,)),
+    "sigmoid": _unary(lambda x: x.sigmoid()),
+    "exp": _unary(lambda x: x.exp()),
+    "log": _unary(lambda x: x.log(), domain=(0.1, 5.0)),
+    "softplus": _unary(
+        lambda x: x.softplus(), torch=lambda x: -_torch().nn.functional.logsigmoid(-x), domain=(-20.0, 20.0)
+    ),
+    "dot": (
+        Case(
+            lambda *xs: mg.dot(xs[0::2], xs[1::2]),
+            operands=6,
+            torch=_python_dot,
+            micrograd=_python_dot,
+        ),
+    ),
+    "sum": (
+        Case(lambda *xs: mg.sum(xs), operands=5, torch=lambda *xs: sum(xs), micrograd=lambda *xs: sum(xs)),
+        Case(
+            lambda *xs: mg.sum(xs[1:], start=xs[0]),
+            operands=3,
+            torch=lambda *xs: sum(xs[1:], xs[0]),
+            micrograd=lambda *xs: sum(xs[1:], xs[0]),
+        ),
+    ),
+}
+
+# Every case, named for test ids: "tanh", "pow_const-2", ...
+CASES: dict[str, Case] = {
+    (name if len(cases) == 1 else f"{name}-{i}"): case
+    for name, cases in REFERENCE.items()
+    for i, case in enumerate(cases)
+}
