@@ -75,11 +75,25 @@ struct Pow {  // x ** y, both differentiable
     }
 };
 
+// x ** k for a constant k as PyTorch computes it (its pow_tensor_scalar
+// kernel): exponents 0.5, -0.5, -1, 2, 3, -2 by sqrt and products, the rest by
+// pow. Equal to std::pow within an ulp, and exactly so at the edges where they
+// differ (sqrt(-0.0) is -0.0, 1 / sqrt(-0.0) is -inf, sqrt(-inf) is nan).
+inline double power(double x, double k) {
+    if (k == 0.5) return std::sqrt(x);
+    if (k == -0.5) return 1.0 / std::sqrt(x);
+    if (k == -1.0) return 1.0 / x;
+    if (k == 2.0) return x * x;
+    if (k == 3.0) return x * x * x;
+    if (k == -2.0) return 1.0 / (x * x);
+    return std::pow(x, k);
+}
+
 struct PowConst {  // x ** k, k a constant kept in the node
     static constexpr const char* doc = "x ** k for a constant k. Local derivative: k * x ** (k - 1) (0 where k == 0).";
-    static double forward(double x, double k) { return std::pow(x, k); }
+    static double forward(double x, double k) { return power(x, k); }
     static void backward(double g, double x, double k, double, double& gx) {
-        gx += k == 0.0 ? 0.0 : g * (k * std::pow(x, k - 1.0));
+        gx += k == 0.0 ? 0.0 : g * (k * power(x, k - 1.0));
     }
 };
 
