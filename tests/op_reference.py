@@ -90,6 +90,7 @@ REFERENCE: dict[str, tuple[Case, ...]] = {
     "softplus": _unary(
         lambda x: x.softplus(), torch=lambda x: -_torch().nn.functional.logsigmoid(-x), domain=(-20.0, 20.0)
     ),
+    "abs": _unary(lambda x: x.abs(), kinks=(0.0,)),
     "dot": (
         Case(
             lambda *xs: mg.dot(xs[0::2], xs[1::2]),

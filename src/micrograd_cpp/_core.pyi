@@ -86,6 +86,10 @@ class Value:
         """log(1 + exp(self)), as a new Value (op 'softplus'), computed without overflow or cancellation.
         Local derivative: sigmoid(x).
         """
+    def abs(self) -> Value:
+        """|self|, as a new Value (op 'abs'); also abs(v).
+        Local derivative: sign(x): 1, -1, and 0 at 0 (PyTorch's subgradient).
+        """
     def __add__(self, other: Value | _Real, /) -> Value: ...
     def __radd__(self, other: _Real, /) -> Value: ...
     def __sub__(self, other: Value | _Real, /) -> Value: ...

@@ -31,6 +31,7 @@
     X(exp,        Exp,       unary,   "exp",       "exp",       "x.exp()")                           \
     X(log,        Log,       unary,   "log",       "log",       "x.log()")                           \
     X(softplus,   Softplus,  unary,   "softplus",  "softplus",  "x.softplus()")                      \
+    X(abs,        Abs,       unary,   "abs",       "abs",       "abs(x), x.abs()")                   \
     X(dot,        Dot,       nary,    "dot",       "",          "micrograd_cpp.dot(a, b)")           \
     X(sum,        Sum,       nary,    "sum",       "",          "micrograd_cpp.sum(values, start)")
 // clang-format on

@@ -155,6 +155,16 @@ struct Softplus {  // log(1 + exp(x)), as PyTorch's log_sigmoid computes it: no 
     static void backward(double g, double x, double, double& gx) { gx += g * Sigmoid::forward(x); }
 };
 
+struct Abs {
+    static constexpr const char* doc =
+        "|self|, as a new Value (op 'abs'); also abs(v).\n"
+        "Local derivative: sign(x): 1, -1, and 0 at 0 (PyTorch's subgradient).";
+    static double forward(double x) { return std::abs(x); }
+    static void backward(double g, double x, double, double& gx) {
+        gx += g * double((0.0 < x) - (x < 0.0));  // PyTorch: grad * sgn(x), sgn(0) = sgn(nan) = 0
+    }
+};
+
 // sum(a[i] * b[i]) from 0.0, left to right: the value of Python's
 // sum(a * b for a, b in zip(a, b)), bit for bit. Operands are stored in pairs:
 // a[0], b[0], a[1], b[1], ...
