@@ -65,6 +65,7 @@ C_API_MEMBERS: dict[str, list[str]] = {
     "__pow__": ["def __pow__(self, other: Value | _Real, mod: None = None, /) -> Value"],
     "__rpow__": ["def __rpow__(self, other: _Real, mod: None = None, /) -> Value"],
     "__neg__": ["def __neg__(self) -> Value"],
+    "__abs__": ["def __abs__(self) -> Value"],
     "__eq__": ["def __eq__(self, other: object, /) -> bool"],
     "__ne__": ["def __ne__(self, other: object, /) -> bool"],
     "__hash__": ["def __hash__(self) -> int"],

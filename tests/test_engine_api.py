@@ -134,6 +134,7 @@ def test_repr_as_micrograd():
         (lambda a, b: a.exp(), "exp"),
         (lambda a, b: a.log(), "log"),
         (lambda a, b: a.softplus(), "softplus"),
+        (lambda a, b: abs(a), "abs"),
         (lambda a, b: a, ""),
     ],
 )

@@ -95,8 +95,10 @@ PyObject* power_slot(PyObject* base, PyObject* exponent, PyObject* modulus) {
     return binary_slot<Op::pow>(base, exponent);
 }
 
-PyObject* negative_slot(PyObject* x) {
-    return guarded([&] { return wrap(make_unary(Op::neg, node_of(x))); });
+// -x and abs(x): Python's unary operators for two unary ops of the table.
+template <Op op>
+PyObject* unary_slot(PyObject* x) {
+    return guarded([&] { return wrap(make_unary(op, node_of(x))); });
 }
 
 template <Op op>
@@ -457,7 +459,8 @@ PyType_Slot value_slots[] = {
     {Py_nb_multiply, reinterpret_cast<void*>(binary_slot<Op::mul>)},
     {Py_nb_true_divide, reinterpret_cast<void*>(binary_slot<Op::div>)},
     {Py_nb_power, reinterpret_cast<void*>(power_slot)},
-    {Py_nb_negative, reinterpret_cast<void*>(negative_slot)},
+    {Py_nb_negative, reinterpret_cast<void*>(unary_slot<Op::neg>)},
+    {Py_nb_absolute, reinterpret_cast<void*>(unary_slot<Op::abs>)},
     {0, nullptr},
 };
 
