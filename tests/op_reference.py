@@ -91,6 +91,7 @@ REFERENCE: dict[str, tuple[Case, ...]] = {
         lambda x: x.softplus(), torch=lambda x: -_torch().nn.functional.logsigmoid(-x), domain=(-20.0, 20.0)
     ),
     "abs": _unary(lambda x: x.abs(), kinks=(0.0,)),
+    "sqrt": _unary(lambda x: x.sqrt(), domain=(0.1, 5.0)),
     "dot": (
         Case(
             lambda *xs: mg.dot(xs[0::2], xs[1::2]),

@@ -90,6 +90,10 @@ class Value:
         """|self|, as a new Value (op 'abs'); also abs(v).
         Local derivative: sign(x): 1, -1, and 0 at 0 (PyTorch's subgradient).
         """
+    def sqrt(self) -> Value:
+        """The square root, as a new Value (op 'sqrt'): sqrt(x < 0) = nan.
+        Local derivative: 1 / (2 sqrt(x)), inf at 0.
+        """
     def __add__(self, other: Value | _Real, /) -> Value: ...
     def __radd__(self, other: _Real, /) -> Value: ...
     def __sub__(self, other: Value | _Real, /) -> Value: ...

@@ -32,6 +32,7 @@
     X(log,        Log,       unary,   "log",       "log",       "x.log()")                           \
     X(softplus,   Softplus,  unary,   "softplus",  "softplus",  "x.softplus()")                      \
     X(abs,        Abs,       unary,   "abs",       "abs",       "abs(x), x.abs()")                   \
+    X(sqrt,       Sqrt,      unary,   "sqrt",      "sqrt",      "x.sqrt()")                          \
     X(dot,        Dot,       nary,    "dot",       "",          "micrograd_cpp.dot(a, b)")           \
     X(sum,        Sum,       nary,    "sum",       "",          "micrograd_cpp.sum(values, start)")
 // clang-format on

@@ -165,6 +165,14 @@ struct Abs {
     }
 };
 
+struct Sqrt {
+    static constexpr const char* doc =
+        "The square root, as a new Value (op 'sqrt'): sqrt(x < 0) = nan.\n"
+        "Local derivative: 1 / (2 sqrt(x)), inf at 0.";
+    static double forward(double x) { return std::sqrt(x); }
+    static void backward(double g, double, double out, double& gx) { gx += g / (2.0 * out); }
+};
+
 // sum(a[i] * b[i]) from 0.0, left to right: the value of Python's
 // sum(a * b for a, b in zip(a, b)), bit for bit. Operands are stored in pairs:
 // a[0], b[0], a[1], b[1], ...
