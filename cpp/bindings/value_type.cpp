@@ -482,7 +482,22 @@ public:
 
     // Appends every item of iterable; on failure returns false with a Python
     // exception set (a TypeError naming `what` for an item that is no number).
+    // Lists and tuples are read by index as Python's own iterators read them
+    // (a list's length checked again at each item, each item held while it is
+    // converted); anything else through its iterator.
     bool read(PyObject* iterable, const char* what) {
+        if (PyList_CheckExact(iterable) || PyTuple_CheckExact(iterable)) {
+            const bool list = PyList_CheckExact(iterable);
+            if (!grow_to(std::size_t(Py_SIZE(iterable)))) return false;
+            for (Py_ssize_t i = 0; i < Py_SIZE(iterable); ++i) {
+                PyObject* item = list ? PyList_GET_ITEM(iterable, i) : PyTuple_GET_ITEM(iterable, i);
+                Py_INCREF(item);
+                const bool ok = append(item, what, i);
+                Py_DECREF(item);
+                if (!ok) return false;
+            }
+            return true;
+        }
         PyObject* iterator = PyObject_GetIter(iterable);
         if (!iterator) {
             if (PyErr_ExceptionMatches(PyExc_TypeError)) {
@@ -511,21 +526,28 @@ public:
 
     // A constant leaf.
     bool append(double x) {
-        return run([&] {
-            nodes_.reserve(nodes_.size() + 1);
-            nodes_.push_back(make_leaf(x));
-        });
+        if (!room_for_one()) return false;
+        try {
+            nodes_.push_back(make_leaf(x));  // cannot reallocate: room was made
+        } catch (const std::bad_alloc&) {
+            PyErr_NoMemory();
+            return false;
+        }
+        return true;
     }
 
     // A Value's node, or a constant leaf for a real number.
     bool append(PyObject* item, const char* what, Py_ssize_t index) {
         if (is_value(item)) {
             Node* node = node_of(item);
-            return run([&] {
-                nodes_.reserve(nodes_.size() + 1);  // first, so that push_back cannot throw after retain
-                retain(node);
-                nodes_.push_back(node);
-            });
+            if (!room_for_one()) return false;
+            if (node->refs == UINT32_MAX) {
+                PyErr_SetString(PyExc_OverflowError, "a node is referenced more than 2**32 - 2 times");
+                return false;
+            }
+            ++node->refs;
+            nodes_.push_back(node);
+            return true;
         }
         double x;
         const int found = to_real(item, &x);
@@ -539,14 +561,19 @@ public:
     }
 
 private:
-    template <class F>
-    static bool run(F&& body) {
-        PyObject* ok = guarded([&]() -> PyObject* {
-            body();
-            Py_RETURN_NONE;
-        });
-        Py_XDECREF(ok);
-        return ok != nullptr;
+    // Capacity for n more nodes (false with MemoryError set when there is none).
+    bool grow_to(std::size_t n) {
+        try {
+            nodes_.reserve(nodes_.size() + n);
+        } catch (const std::exception&) {
+            PyErr_NoMemory();
+            return false;
+        }
+        return true;
+    }
+    bool room_for_one() {
+        if (nodes_.size() < nodes_.capacity()) return true;
+        return grow_to(nodes_.size() < 8 ? 8 : nodes_.size());  // doubling: linear in all
     }
 
     std::vector<Node*> nodes_;
