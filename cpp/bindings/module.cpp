@@ -55,6 +55,7 @@ PYBIND11_MODULE(_core, m) {
 
     register_nn(m);
     register_optim(m);
+    register_graph(m);
 
     m.def(
         "topological_order",

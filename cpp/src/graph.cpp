@@ -44,13 +44,14 @@ Scratch& scratch() {
 void unmark(Node* node) { node->flags = std::uint8_t(node->flags & ~(Node::visited | Node::emitted)); }
 
 // Iterative depth-first search that appends to `order` every node reachable
-// from root, operands first. Two marks: `visited` once a node's operands are
-// pushed, `emitted` once it is in order (set only after the push succeeded, so
-// that a failed walk can find every mark it made in stack and order). Returns
-// the number of leaves.
-std::size_t depth_first(Node* root, std::vector<Node*>& stack, std::vector<Node*>& order) {
+// from the roots, operands first (the first root's graph first). Two marks:
+// `visited` once a node's operands are pushed, `emitted` once it is in order
+// (set only after the push succeeded, so that a failed walk can find every mark
+// it made in stack and order). Returns the number of leaves.
+std::size_t depth_first(Node* const* roots, std::size_t count, std::vector<Node*>& stack, std::vector<Node*>& order) {
     std::size_t leaves = 0;
-    stack.push_back(root);
+    for (std::size_t r = count; r-- > 0;)
+        stack.push_back(roots[r]);
     while (!stack.empty()) {
         Node* node = stack.back();
         if (node->test(Node::emitted)) {  // reached twice through shared subexpressions
@@ -60,6 +61,7 @@ std::size_t depth_first(Node* root, std::vector<Node*>& stack, std::vector<Node*
         if (node->test(Node::visited)) {  // back on top: all its operands are emitted
             order.push_back(node);
             node->set(Node::emitted, true);
+            leaves += node->is_leaf();  // a root that is a leaf
             stack.pop_back();
             continue;
         }
@@ -75,28 +77,31 @@ std::size_t depth_first(Node* root, std::vector<Node*>& stack, std::vector<Node*
             }
         });
     }
-    return leaves + root->is_leaf();
+    return leaves;
 }
 
-// Every node reachable from root into buffers.order, operands first. On success
-// every node in order is still marked: the caller's first pass over order must
-// unmark() each, and unmark_all() them if it fails before. On failure (out of
-// memory) no node is left marked.
-void sort_into(Node* root, Scratch& buffers) {
+// Every node reachable from the roots into buffers.order, operands first. On
+// success every node in order is still marked: the caller's first pass over
+// order must unmark() each, and unmark_all() them if it fails before. On
+// failure (out of memory) no node is left marked.
+void sort_into(Node* const* roots, std::size_t count, Scratch& buffers) {
     buffers.stack.clear();
     buffers.order.clear();
     try {
-        buffers.leaf_count = depth_first(root, buffers.stack, buffers.order);
+        buffers.leaf_count = depth_first(roots, count, buffers.stack, buffers.order);
     } catch (...) {
-        for (Node* node : buffers.stack)  // visited, not yet emitted
+        for (Node* node : buffers.stack)  // visited, not yet emitted (or roots not reached yet)
             unmark(node);
         for (Node* node : buffers.order)
             unmark(node);
-        unmark(root);
+        for (std::size_t r = 0; r < count; ++r)
+            unmark(roots[r]);
         buffers.trim();
         throw;
     }
 }
+
+void sort_into(Node* root, Scratch& buffers) { sort_into(&root, 1, buffers); }
 
 void unmark_all(Scratch& buffers) {
     for (Node* node : buffers.order)
@@ -106,9 +111,11 @@ void unmark_all(Scratch& buffers) {
 
 }  // namespace
 
-std::vector<Node*> topological_order(Node* root) {
+std::vector<Node*> topological_order(Node* root) { return topological_order(&root, 1); }
+
+std::vector<Node*> topological_order(Node* const* roots, std::size_t count) {
     Scratch& buffers = scratch();
-    sort_into(root, buffers);
+    sort_into(roots, count, buffers);
     std::vector<Node*> order;
     try {
         order = buffers.order;

@@ -12,7 +12,7 @@ mg.viz.draw_dot(c)  # the graph, drawn with Graphviz
 from importlib.metadata import PackageNotFoundError, version
 
 from . import engine, losses, nn, optim, viz
-from ._core import Value, dot
+from ._core import Graph, Value, dot
 from ._core import sum as sum  # not in __all__: `import *` must not shadow the builtin sum
 
 try:
@@ -20,4 +20,4 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["Value", "__version__", "dot", "engine", "losses", "nn", "optim", "viz"]
+__all__ = ["Graph", "Value", "__version__", "dot", "engine", "losses", "nn", "optim", "viz"]

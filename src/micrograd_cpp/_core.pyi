@@ -202,6 +202,52 @@ class Adam(Optimizer):
     @weight_decay.setter
     def weight_decay(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
 
+class Graph(metaclass=_pybind11_type):
+    """A captured graph, replayed in C++: forward and backward on its own Values without
+    rebuilding, or over a batch of rows of input data (map).
+
+        g = Graph([loss, score], inputs=[x0, x1, t])
+        g.map(rows, backward=True, reduction='mean')  # one row per sample
+
+    The graph is frozen as it was built: Python-side decisions taken while building
+    (an `if v.data > 0`, a max(v.data ...) used as a constant) stay as they were, as
+    torch.jit.trace records them. Data-dependent ops (relu's mask, tanh) are recomputed.
+    A Graph keeps its Values alive. Use one Graph from one thread at a time.
+    """
+    def __init__(self, outputs: object, inputs: object = ...) -> None:
+        """outputs: a Value or a sequence of Values (at least one). inputs: leaves of their graph, each
+        once, whose data map() takes from each row (None: no inputs).
+        """
+    def __len__(self) -> int:
+        """The number of captured nodes."""
+    def forward(self) -> float:
+        """Recomputes the data of every captured Value from its leaves' current data; returns the
+        first output's data. As if the graph were built again, without building it.
+        """
+    def backward(self) -> None:
+        """Differentiates the first output, exactly as its Value.backward() does: leaf gradients
+        accumulate (a second call gives exactly twice), interior ones are set.
+        """
+    def map(self, rows: object, backward: bool = ..., reduction: str = ...) -> list:
+        """Runs the graph once per row, the inputs taking the row's numbers, in C++ with the GIL
+        released. Returns the outputs' values: a list with a float per row for one output, else a
+        list of lists. No Value's data changes.
+
+        rows: a sequence of sequences of real numbers, one per input, or a 2-D C-contiguous float64
+        array (any object with that buffer, such as a NumPy array).
+        backward: also add d(reduction over rows of the first output)/d(leaf) to the grad of every
+        leaf that is not an input (the parameters). reduction: 'sum' or 'mean'.
+        """
+    @property
+    def outputs(self) -> tuple:
+        """The outputs, a tuple of Values."""
+    @property
+    def inputs(self) -> tuple:
+        """The inputs, a tuple of Values."""
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the captured tape and its buffers."""
+
 def dot(a: collections.abc.Iterable[Value | _Real], b: collections.abc.Iterable[Value | _Real]) -> Value:
     """sum(a[i] * b[i]) as one Value (op 'dot'), built in one call: the value of Python's
     sum(x * y for x, y in zip(a, b)) bit for bit, with the gradient of every a[i] and b[i].

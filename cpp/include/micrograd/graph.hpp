@@ -36,6 +36,8 @@ Node* make_nary(Op op, Node* const* operands, std::size_t count, bool from_first
 // Every node reachable from root, each once, operands before the nodes using
 // them (root last).
 std::vector<Node*> topological_order(Node* root);
+// The same for several roots: every node reachable from any, each once.
+std::vector<Node*> topological_order(Node* const* roots, std::size_t count);
 
 // Sets each node's grad to d(root)/d(node). Gradients of leaves accumulate
 // across calls: each call sums its own contributions to a leaf first and adds

@@ -67,7 +67,7 @@ struct Node {
         emitted = 2,
         has_label = 4,         // a label is stored in the side table (label.hpp)
         integer_exponent = 8,  // the exponent of pow_const was given as an integer
-        fold_from_first = 16,  // Op::sum: the first operand is an explicit start (not Python's default 0)
+        fold_from_first = 16,  // Op::sum, Op::dot: the first operand is the fold's start (not Python's 0)
     };
 
     Node(Op op_, double data_, Node* lhs_, Node* rhs_) : data(data_), lhs(lhs_), rhs(rhs_), op(op_) {}

@@ -175,14 +175,16 @@ struct Sqrt {
 
 // sum(a[i] * b[i]) from 0.0, left to right: the value of Python's
 // sum(a * b for a, b in zip(a, b)), bit for bit. Operands are stored in pairs:
-// a[0], b[0], a[1], b[1], ...
+// a[0], b[0], a[1], b[1], ... With from_first the fold starts at a first
+// operand instead: start + a[0] * b[0] + ..., as micrograd's neuron sums (the
+// replay's kernel fuses such chains of + and * into one step this way).
 struct Dot {
     static constexpr const char* doc = "sum(a[i] * b[i]), left to right. Local derivatives: b[i], a[i].";
     static double step(double acc, double a, double b) { return Add::forward(acc, Mul::forward(a, b)); }
     template <class Get>
-    static double fold(std::size_t count, bool /*from_first*/, Get x) {
-        double acc = 0.0;
-        for (std::size_t i = 0; i + 1 < count; i += 2)
+    static double fold(std::size_t count, bool from_first, Get x) {
+        double acc = from_first ? x(0) : 0.0;
+        for (std::size_t i = from_first; i + 1 < count; i += 2)
             acc = step(acc, x(i), x(i + 1));
         return acc;
     }
@@ -191,8 +193,9 @@ struct Dot {
         Mul::backward(g, a, b, 0.0 /* unused */, ga, gb);
     }
     template <class Get, class Grad>
-    static void backward(double g, std::size_t count, Get x, Grad gx) {
-        for (std::size_t i = 0; i + 1 < count; i += 2)
+    static void backward(double g, std::size_t count, bool from_first, Get x, Grad gx) {
+        if (from_first) gx(0) += g;  // Add's
+        for (std::size_t i = from_first; i + 1 < count; i += 2)
             backward_step(g, x(i), x(i + 1), gx(i), gx(i + 1));
     }
 };
@@ -211,7 +214,7 @@ struct Sum {
         return acc;
     }
     template <class Get, class Grad>
-    static void backward(double g, std::size_t count, Get /*x*/, Grad gx) {
+    static void backward(double g, std::size_t count, bool /*from_first*/, Get /*x*/, Grad gx) {
         for (std::size_t i = 0; i < count; ++i)
             gx(i) += g;  // d(acc + x)/dx = 1, Add's
     }
@@ -252,7 +255,7 @@ template <class S>
 void backward_nary(const Node& n) {
     Node* const* x = n.operands;
     S::backward(
-        n.grad, n.count, [x](std::size_t i) { return x[i]->data; },
+        n.grad, n.count, n.test(Node::fold_from_first), [x](std::size_t i) { return x[i]->data; },
         [x](std::size_t i) -> double& { return x[i]->grad; });
 }
 }  // namespace detail

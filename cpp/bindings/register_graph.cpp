@@ -1,0 +1,291 @@
+// micrograd_cpp.Graph: a captured graph (micrograd::Tape), replayed on its own
+// Values or over a batch of rows with the GIL released.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "initialised.hpp"
+#include "micrograd/tape.hpp"
+#include "register.hpp"
+#include "value_caster.hpp"
+#include "value_type.hpp"
+
+namespace py = pybind11;
+using micrograd::Node;
+using micrograd::Reduction;
+using micrograd::Tape;
+using micrograd::Value;
+
+namespace {
+
+std::string type_name(const py::handle& obj) { return Py_TYPE(obj.ptr())->tp_name; }
+
+// Values from a Value or an iterable of Values, each held (a reference) by the returned objects.
+std::vector<py::object> values_from(const py::handle& obj, const char* what, bool single_allowed) {
+    std::vector<py::object> out;
+    if (single_allowed && micrograd::python::is_value(obj.ptr())) {
+        out.push_back(py::reinterpret_borrow<py::object>(obj));
+        return out;
+    }
+    PyObject* iterator = PyObject_GetIter(obj.ptr());
+    if (!iterator) {
+        PyErr_Clear();
+        throw py::type_error(std::string(what) + " must be " + (single_allowed ? "a Value or " : "") +
+                             "a sequence of Values, not " + type_name(obj));
+    }
+    py::object it = py::reinterpret_steal<py::object>(iterator);
+    for (std::size_t index = 0;; ++index) {
+        py::object item = py::reinterpret_steal<py::object>(PyIter_Next(iterator));
+        if (!item) {
+            if (PyErr_Occurred()) throw py::error_already_set();
+            break;
+        }
+        if (!micrograd::python::is_value(item.ptr())) {
+            throw py::type_error(std::string(what) + " must hold Values, not " + type_name(item) + " (at index " +
+                                 std::to_string(index) + ")");
+        }
+        out.push_back(std::move(item));
+    }
+    return out;
+}
+
+std::vector<Node*> nodes_of(const std::vector<py::object>& values) {
+    std::vector<Node*> out;
+    out.reserve(values.size());
+    for (const py::object& v : values)
+        out.push_back(micrograd::python::node_of(v.ptr()));
+    return out;
+}
+
+// rows as a flat row-major array of count x width doubles, converted (and copied) before any work.
+std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::size_t& count) {
+    std::vector<double> out;
+    // A 2-D C-contiguous float64 buffer (a NumPy array): one copy.
+    if (PyObject_CheckBuffer(rows.ptr())) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(rows.ptr(), &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) == 0) {
+            const bool float64 = view.format && view.itemsize == 8 &&
+                                 (!std::strcmp(view.format, "d") || !std::strcmp(view.format, "<d") ||
+                                  !std::strcmp(view.format, "=d") || !std::strcmp(view.format, "@d"));
+            if (view.ndim == 2 && float64) {
+                const auto n = std::size_t(view.shape[0]), w = std::size_t(view.shape[1]);
+                if (w != width) {
+                    PyBuffer_Release(&view);
+                    throw py::value_error("rows has " + std::to_string(w) + " columns, but the graph has " +
+                                          std::to_string(width) + " inputs");
+                }
+                try {
+                    out.assign(static_cast<const double*>(view.buf), static_cast<const double*>(view.buf) + n * w);
+                } catch (...) {
+                    PyBuffer_Release(&view);
+                    throw;
+                }
+                PyBuffer_Release(&view);
+                count = n;
+                return out;
+            }
+            PyBuffer_Release(&view);
+        } else {
+            PyErr_Clear();  // not C-contiguous, ...: read it as a sequence of rows below
+        }
+    }
+    // Any iterable of iterables of real numbers.
+    PyObject* outer = PyObject_GetIter(rows.ptr());
+    if (!outer) {
+        PyErr_Clear();
+        throw py::type_error("rows must be a sequence of rows of numbers (or a 2-D float64 array), not " +
+                             type_name(rows));
+    }
+    py::object outer_ref = py::reinterpret_steal<py::object>(outer);
+    count = 0;
+    for (;; ++count) {
+        py::object row = py::reinterpret_steal<py::object>(PyIter_Next(outer));
+        if (!row) {
+            if (PyErr_Occurred()) throw py::error_already_set();
+            break;
+        }
+        PyObject* inner = PyObject_GetIter(row.ptr());
+        if (!inner) {
+            PyErr_Clear();
+            throw py::type_error("rows[" + std::to_string(count) + "] must be a sequence of numbers, not " +
+                                 type_name(row));
+        }
+        py::object inner_ref = py::reinterpret_steal<py::object>(inner);
+        std::size_t k = 0;
+        for (;; ++k) {
+            py::object item = py::reinterpret_steal<py::object>(PyIter_Next(inner));
+            if (!item) {
+                if (PyErr_Occurred()) throw py::error_already_set();
+                break;
+            }
+            double x;
+            const int found = micrograd::python::to_real(item.ptr(), &x);
+            if (found < 0) throw py::error_already_set();
+            if (found == 0) {
+                throw py::type_error("rows[" + std::to_string(count) + "][" + std::to_string(k) +
+                                     "] must be a real number, not " + type_name(item));
+            }
+            if (k < width) out.push_back(x);
+        }
+        if (k != width) {
+            throw py::value_error("rows[" + std::to_string(count) + "] has " + std::to_string(k) +
+                                  " numbers, but the graph has " + std::to_string(width) + " inputs");
+        }
+    }
+    return out;
+}
+
+// One user at a time: a second thread gets an error instead of a race.
+class Busy {
+public:
+    explicit Busy(std::atomic<bool>& flag) : flag_(flag) {
+        if (flag_.exchange(true)) {
+            throw std::runtime_error("this Graph is in use by another thread: use one Graph per thread");
+        }
+    }
+    ~Busy() { flag_ = false; }
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+
+private:
+    std::atomic<bool>& flag_;
+};
+
+class Graph {
+public:
+    Graph(const py::handle& outputs, const py::handle& inputs) {
+        std::vector<py::object> outs = values_from(outputs, "Graph outputs", true);
+        if (outs.empty()) throw py::value_error("Graph needs at least one output Value");
+        std::vector<py::object> ins;
+        if (!inputs.is_none()) ins = values_from(inputs, "Graph inputs", false);
+        try {
+            tape_ = std::make_unique<Tape>(nodes_of(outs), nodes_of(ins));
+        } catch (const std::invalid_argument& e) {
+            throw py::value_error(std::string("Graph: ") + e.what());
+        }
+    }
+
+    std::size_t size() const { return tape_->size(); }
+
+    double forward() {
+        Busy busy(busy_);
+        return tape_->forward();
+    }
+
+    void backward() {
+        Busy busy(busy_);
+        tape_->backward();
+    }
+
+    py::list map(const py::handle& rows, bool backward, const std::string& reduction) {
+        if (reduction != "sum" && reduction != "mean") {
+            throw py::value_error("reduction must be 'sum' or 'mean', not '" + reduction + "'");
+        }
+        if (backward && !tape_->differentiable()) {
+            throw py::value_error(
+                "map(backward=True): the first output depends on no leaf that is not an input, so there is no "
+                "gradient to give");
+        }
+        Busy busy(busy_);
+        std::size_t count = 0;
+        const std::vector<double> table = read_rows(rows, tape_->input_count(), count);
+        if (backward && count == 0) throw py::value_error("map(backward=True) needs at least one row");
+        const std::size_t n_out = tape_->output_count();
+        std::vector<double> out(count * n_out);
+        tape_->load_leaves();
+        {
+            py::gil_scoped_release unlocked;  // the kernel reads and writes only the tape's buffers and these
+            tape_->run(table.data(), count, out.data(), backward,
+                       reduction == "mean" ? Reduction::mean : Reduction::sum);
+        }
+        if (backward) tape_->store_gradients();
+        py::list result(count);
+        for (std::size_t r = 0; r < count; ++r) {
+            if (n_out == 1) {
+                result[r] = py::float_(out[r]);
+                continue;
+            }
+            py::list row(n_out);
+            for (std::size_t j = 0; j < n_out; ++j)
+                row[j] = py::float_(out[r * n_out + j]);
+            result[r] = std::move(row);
+        }
+        return result;
+    }
+
+    py::tuple values(bool outputs) const {
+        const std::size_t n = outputs ? tape_->output_count() : tape_->input_count();
+        py::tuple out(n);
+        for (std::size_t i = 0; i < n; ++i)
+            out[i] = py::cast(Value::share(outputs ? tape_->output(i) : tape_->input(i)));
+        return out;
+    }
+
+    std::size_t nbytes() const { return tape_->memory_bytes(); }
+
+private:
+    std::unique_ptr<Tape> tape_;
+    std::atomic<bool> busy_{false};
+};
+
+using Self = Initialised<Graph>;
+
+}  // namespace
+
+void register_graph(py::module_& m) {
+    py::class_<Graph>(m, "Graph",
+                      "A captured graph, replayed in C++: forward and backward on its own Values without\n"
+                      "rebuilding, or over a batch of rows of input data (map).\n\n"
+                      "    g = Graph([loss, score], inputs=[x0, x1, t])\n"
+                      "    g.map(rows, backward=True, reduction='mean')  # one row per sample\n\n"
+                      "The graph is frozen as it was built: Python-side decisions taken while building\n"
+                      "(an `if v.data > 0`, a max(v.data ...) used as a constant) stay as they were, as\n"
+                      "torch.jit.trace records them. Data-dependent ops (relu's mask, tanh) are recomputed.\n"
+                      "A Graph keeps its Values alive. Use one Graph from one thread at a time.")
+        .def(py::init([](const py::handle& outputs, const py::handle& inputs) {
+                 return std::make_unique<Graph>(outputs, inputs);
+             }),
+             py::arg("outputs"), py::arg("inputs") = py::none(),
+             "outputs: a Value or a sequence of Values (at least one). inputs: leaves of their graph, each\n"
+             "once, whose data map() takes from each row (None: no inputs).")
+        .def(
+            "__len__", [](Self g) { return g->size(); }, "The number of captured nodes.")
+        .def(
+            "forward", [](Self g) { return g->forward(); },
+            "Recomputes the data of every captured Value from its leaves' current data; returns the\n"
+            "first output's data. As if the graph were built again, without building it.")
+        .def(
+            "backward", [](Self g) { g->backward(); },
+            "Differentiates the first output, exactly as its Value.backward() does: leaf gradients\n"
+            "accumulate (a second call gives exactly twice), interior ones are set.")
+        .def(
+            "map",
+            [](Self g, const py::handle& rows, bool backward, const std::string& reduction) {
+                return g->map(rows, backward, reduction);
+            },
+            py::arg("rows"), py::arg("backward") = false, py::arg("reduction") = "sum",
+            "Runs the graph once per row, the inputs taking the row's numbers, in C++ with the GIL\n"
+            "released. Returns the outputs' values: a list with a float per row for one output, else a\n"
+            "list of lists. No Value's data changes.\n\n"
+            "rows: a sequence of sequences of real numbers, one per input, or a 2-D C-contiguous float64\n"
+            "array (any object with that buffer, such as a NumPy array).\n"
+            "backward: also add d(reduction over rows of the first output)/d(leaf) to the grad of every\n"
+            "leaf that is not an input (the parameters). reduction: 'sum' or 'mean'.")
+        .def_property_readonly(
+            "outputs", [](Self g) { return g->values(true); }, "The outputs, a tuple of Values.")
+        .def_property_readonly(
+            "inputs", [](Self g) { return g->values(false); }, "The inputs, a tuple of Values.")
+        .def_property_readonly(
+            "nbytes", [](Self g) { return g->nbytes(); }, "Bytes held by the captured tape and its buffers.")
+        .def("__repr__", [](Self g) {
+            const Graph& graph = *g;
+            return "Graph(" + std::to_string(graph.size()) + " nodes, " + std::to_string(graph.values(true).size()) +
+                   " outputs, " + std::to_string(graph.values(false).size()) + " inputs)";
+        });
+}

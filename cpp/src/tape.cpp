@@ -1,0 +1,511 @@
+#include "micrograd/tape.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "micrograd/graph.hpp"
+#include "micrograd/ops.hpp"
+
+namespace micrograd {
+namespace {
+
+constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
+
+// The kernel: one step over n lanes, value v of lane b at base[v * stride + b].
+// The scalar replay is the same code with one lane (Lanes = One), so the
+// compiler drops the lane loop there; over a batch the loops run along
+// contiguous lanes and vectorise. Either way each op is its struct in ops.hpp.
+struct One {
+    static constexpr std::size_t stride = 1;
+    static constexpr std::size_t n = 1;
+};
+struct Many {
+    std::size_t stride, n;
+};
+
+template <class Lanes, class S, class Step>
+void forward_unary(const Lanes& lanes, const Step& s, double* data) {
+    double* __restrict out = data + s.out * lanes.stride;
+    const double* x = data + s.x * lanes.stride;
+    for (std::size_t b = 0; b < lanes.n; ++b)
+        out[b] = S::forward(x[b]);
+}
+
+template <class Lanes, class S, class Step>
+void forward_binary(const Lanes& lanes, const Step& s, double* data) {
+    double* __restrict out = data + s.out * lanes.stride;
+    const double* x = data + s.x * lanes.stride;
+    const double* y = data + s.y * lanes.stride;
+    for (std::size_t b = 0; b < lanes.n; ++b)
+        out[b] = S::forward(x[b], y[b]);
+}
+
+template <class Lanes, class S, class Step>
+void forward_scalar(const Lanes& lanes, const Step& s, double* data, const double* constants) {
+    double* __restrict out = data + s.out * lanes.stride;
+    const double* x = data + s.x * lanes.stride;
+    const double k = constants[s.y];
+    for (std::size_t b = 0; b < lanes.n; ++b)
+        out[b] = S::forward(x[b], k);
+}
+
+template <class Lanes, class S, class Step>
+void forward_nary(const Lanes& lanes, const Step& s, double* data, const std::uint32_t* args) {
+    double* out = data + s.out * lanes.stride;
+    const std::uint32_t* operands = args + s.x;
+    const bool from_first = (s.flags & Node::fold_from_first) != 0;
+    for (std::size_t b = 0; b < lanes.n; ++b)
+        out[b] = S::fold(s.y, from_first, [&](std::size_t i) { return data[operands[i] * lanes.stride + b]; });
+}
+
+template <class Lanes, class S, class Step>
+void backward_unary(const Lanes& lanes, const Step& s, const double* data, double* grad) {
+    const double* out = data + s.out * lanes.stride;
+    const double* g = grad + s.out * lanes.stride;
+    const double* x = data + s.x * lanes.stride;
+    double* gx = grad + s.x * lanes.stride;
+    for (std::size_t b = 0; b < lanes.n; ++b)
+        S::backward(g[b], x[b], out[b], gx[b]);
+}
+
+template <class Lanes, class S, class Step>
+void backward_binary(const Lanes& lanes, const Step& s, const double* data, double* grad) {
+    const double* out = data + s.out * lanes.stride;
+    const double* g = grad + s.out * lanes.stride;
+    const double* x = data + s.x * lanes.stride;
+    const double* y = data + s.y * lanes.stride;
+    double* gx = grad + s.x * lanes.stride;
+    double* gy = grad + s.y * lanes.stride;
+    for (std::size_t b = 0; b < lanes.n; ++b)
+        S::backward(g[b], x[b], y[b], out[b], gx[b], gy[b]);
+}
+
+template <class Lanes, class S, class Step>
+void backward_scalar(const Lanes& lanes, const Step& s, const double* data, double* grad, const double* constants) {
+    const double* out = data + s.out * lanes.stride;
+    const double* g = grad + s.out * lanes.stride;
+    const double* x = data + s.x * lanes.stride;
+    double* gx = grad + s.x * lanes.stride;
+    const double k = constants[s.y];
+    for (std::size_t b = 0; b < lanes.n; ++b)
+        S::backward(g[b], x[b], k, out[b], gx[b]);
+}
+
+template <class Lanes, class S, class Step>
+void backward_nary(const Lanes& lanes, const Step& s, const double* data, double* grad, const std::uint32_t* args) {
+    const double* g = grad + s.out * lanes.stride;
+    const std::uint32_t* operands = args + s.x;
+    const bool from_first = (s.flags & Node::fold_from_first) != 0;
+    for (std::size_t b = 0; b < lanes.n; ++b) {
+        S::backward(
+            g[b], s.y, from_first, [&](std::size_t i) { return data[operands[i] * lanes.stride + b]; },
+            [&](std::size_t i) -> double& { return grad[operands[i] * lanes.stride + b]; });
+    }
+}
+
+template <class Lanes, class Step>
+void forward_step(const Lanes& lanes, const Step& s, double* data, const std::uint32_t* args, const double* constants) {
+    switch (s.op) {
+        case Op::leaf: return;
+#define MICROGRAD_FORWARD_unary(id, Struct) forward_unary<Lanes, ops::Struct>(lanes, s, data)
+#define MICROGRAD_FORWARD_binary(id, Struct) forward_binary<Lanes, ops::Struct>(lanes, s, data)
+#define MICROGRAD_FORWARD_scalar(id, Struct) forward_scalar<Lanes, ops::Struct>(lanes, s, data, constants)
+#define MICROGRAD_FORWARD_nary(id, Struct) forward_nary<Lanes, ops::Struct>(lanes, s, data, args)
+#define MICROGRAD_FORWARD(id, Struct, arity, ...) \
+    case Op::id: MICROGRAD_FORWARD_##arity(id, Struct); return;
+            MICROGRAD_OPS(MICROGRAD_FORWARD)
+#undef MICROGRAD_FORWARD
+#undef MICROGRAD_FORWARD_unary
+#undef MICROGRAD_FORWARD_binary
+#undef MICROGRAD_FORWARD_scalar
+#undef MICROGRAD_FORWARD_nary
+    }
+}
+
+template <class Lanes, class Step>
+void backward_step(const Lanes& lanes, const Step& s, const double* data, double* grad, const std::uint32_t* args,
+                   const double* constants) {
+    switch (s.op) {
+        case Op::leaf: return;
+#define MICROGRAD_BACKWARD_unary(id, Struct) backward_unary<Lanes, ops::Struct>(lanes, s, data, grad)
+#define MICROGRAD_BACKWARD_binary(id, Struct) backward_binary<Lanes, ops::Struct>(lanes, s, data, grad)
+#define MICROGRAD_BACKWARD_scalar(id, Struct) backward_scalar<Lanes, ops::Struct>(lanes, s, data, grad, constants)
+#define MICROGRAD_BACKWARD_nary(id, Struct) backward_nary<Lanes, ops::Struct>(lanes, s, data, grad, args)
+#define MICROGRAD_BACKWARD(id, Struct, arity, ...) \
+    case Op::id: MICROGRAD_BACKWARD_##arity(id, Struct); return;
+            MICROGRAD_OPS(MICROGRAD_BACKWARD)
+#undef MICROGRAD_BACKWARD
+#undef MICROGRAD_BACKWARD_unary
+#undef MICROGRAD_BACKWARD_binary
+#undef MICROGRAD_BACKWARD_scalar
+#undef MICROGRAD_BACKWARD_nary
+    }
+}
+
+// Lane buffers hold about this many bytes (data and gradients): a chunk of
+// rows small enough to stay in cache, large enough for the loops to pay.
+constexpr std::size_t chunk_bytes = std::size_t(1) << 20;
+constexpr std::size_t max_lanes = 64;
+
+}  // namespace
+
+Tape::Tape(const std::vector<Node*>& outputs, const std::vector<Node*>& inputs) {
+    if (outputs.empty()) throw std::invalid_argument("a graph needs at least one output");
+    nodes_ = topological_order(outputs.data(), outputs.size());
+    const std::size_t n = nodes_.size();
+    if (n >= none) throw std::invalid_argument("a graph of more than 2**32 - 2 nodes");
+
+    // Each node's operands as node indices (CSR). The index of a node is kept in
+    // its own grad slot while they are read (its grad saved and put back, with
+    // no allocation in between): no hash table for 10 million nodes.
+    std::vector<std::size_t> first_operand(n + 1, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        std::size_t count = 0;
+        nodes_[i]->for_each_child([&count](Node*) { ++count; });
+        first_operand[i + 1] = first_operand[i] + count;
+    }
+    std::vector<std::uint32_t> operands(first_operand[n]);
+    std::vector<double> saved(n);
+    std::vector<std::uint32_t> input_index(inputs.size(), none);
+    outputs_.reserve(outputs.size());
+    for (std::size_t i = 0; i < n; ++i) {
+        saved[i] = nodes_[i]->grad;
+        nodes_[i]->grad = double(i);  // exact: i < 2**32
+        nodes_[i]->set(Node::visited, true);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        std::size_t k = first_operand[i];
+        nodes_[i]->for_each_child([&](Node* child) { operands[k++] = std::uint32_t(child->grad); });
+    }
+    for (std::size_t k = 0; k < inputs.size(); ++k)
+        if (inputs[k]->test(Node::visited)) input_index[k] = std::uint32_t(inputs[k]->grad);
+    for (Node* output : outputs)
+        outputs_.push_back(std::uint32_t(output->grad));
+    for (std::size_t i = 0; i < n; ++i) {
+        nodes_[i]->grad = saved[i];
+        nodes_[i]->set(Node::visited, false);
+    }
+    std::vector<double>().swap(saved);
+
+    first_graph_ = std::size_t(outputs_[0]) + 1;  // the walk emits the first output's graph first, itself last
+
+    varies_.assign(n, 0);
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+        const std::uint32_t i = input_index[k];
+        if (i == none) throw std::invalid_argument("input " + std::to_string(k) + " is not a node of the graph");
+        if (!nodes_[i]->is_leaf()) {
+            throw std::invalid_argument("input " + std::to_string(k) + " is not a leaf (it was made by an op)");
+        }
+        if (varies_[i]) throw std::invalid_argument("input " + std::to_string(k) + " is given twice");
+        varies_[i] = 1;
+        inputs_.push_back(i);
+    }
+
+    // The replay on the nodes: the order, split into leaves and the rest.
+    for (std::size_t i = 0; i < n; ++i) {
+        if (nodes_[i]->is_leaf()) {
+            leaves_.push_back(std::uint32_t(i));
+            if (i < first_graph_) {
+                ++first_leaves_;
+                if (!varies_[i]) parameters_.push_back(std::uint32_t(i));
+            }
+        } else {
+            interior_.push_back(nodes_[i]);
+            if (i < first_graph_) ++first_interior_;
+        }
+    }
+    saved_grads_.resize(first_leaves_);
+
+    // The batch: what varies per row, the lane slots, the two programs.
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t k = first_operand[i]; k < first_operand[i + 1]; ++k)
+            varies_[i] = std::uint8_t(varies_[i] | varies_[operands[k]]);
+    std::vector<std::uint32_t> identity(n);  // the uniform steps work on node indices
+    for (std::size_t i = 0; i < n; ++i)
+        identity[i] = std::uint32_t(i);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (nodes_[i]->is_leaf() || varies_[i]) continue;
+        uniform_.steps.push_back(
+            step_for(nodes_[i], std::uint32_t(i), operands.data() + first_operand[i], identity, uniform_));
+    }
+
+    // The varying steps, first over node indices. Chains of + whose terms are
+    // products, each node used once (micrograd's neurons, `sum` of a list), are
+    // fused into one n-ary step (ops::Dot or ops::Sum from a start): their
+    // inner nodes need no lanes, the values are those of the chain bit for bit.
+    std::vector<std::uint32_t> uses(n, 0);
+    for (std::uint32_t operand : operands)
+        ++uses[operand];
+    for (std::uint32_t output : outputs_)
+        uses[output] += 2;  // the outputs' values are read: never fused away
+    std::vector<std::uint8_t> fused(n, 0);
+    auto fusable = [&](std::uint32_t i, Op op) { return varies_[i] && nodes_[i]->op == op && uses[i] == 1; };
+    auto operand = [&](std::uint32_t i, std::size_t k) { return operands[first_operand[i] + k]; };
+    Program proto;
+    std::vector<std::uint32_t> chain_adds, chain_terms;
+    auto emit_chain = [&](std::uint32_t top) {
+        chain_adds.clear();
+        chain_terms.clear();
+        std::uint32_t cur = top;
+        for (;;) {  // down the left operands: ((start + t0) + t1) + ...
+            chain_adds.push_back(cur);
+            chain_terms.push_back(operand(cur, 1));
+            const std::uint32_t left = operand(cur, 0);
+            if (!fusable(left, Op::add)) break;
+            cur = left;
+        }
+        std::reverse(chain_adds.begin(), chain_adds.end());
+        std::reverse(chain_terms.begin(), chain_terms.end());
+        std::uint32_t start = operand(chain_adds.front(), 0);
+        for (std::size_t j = 0; j < chain_terms.size();) {  // runs of products, runs of other terms
+            const bool products = fusable(chain_terms[j], Op::mul);
+            std::size_t end = j;
+            while (end < chain_terms.size() && fusable(chain_terms[end], Op::mul) == products)
+                ++end;
+            const std::uint32_t out = chain_adds[end - 1];
+            if (!products && end - j == 1) {  // one term: the add itself
+                proto.steps.push_back(Step{Op::add, 0, out, start, chain_terms[j]});
+            } else {
+                Step step{products ? Op::dot : Op::sum, Node::fold_from_first, out, std::uint32_t(proto.args.size()),
+                          0};
+                proto.args.push_back(start);
+                for (std::size_t k = j; k < end; ++k) {
+                    if (products) {
+                        fused[chain_terms[k]] = 1;
+                        proto.args.push_back(operand(chain_terms[k], 0));
+                        proto.args.push_back(operand(chain_terms[k], 1));
+                    } else {
+                        proto.args.push_back(chain_terms[k]);
+                    }
+                }
+                step.y = std::uint32_t(proto.args.size() - step.x);
+                proto.steps.push_back(step);
+            }
+            for (std::size_t k = j; k + 1 < end; ++k)
+                fused[chain_adds[k]] = 1;  // inside a run: computed by the fused step only
+            start = out;
+            j = end;
+        }
+    };
+    std::vector<std::uint8_t> chain_top(n, 0);
+    for (std::size_t i = n; i-- > 0;) {  // from the outputs down, so that a chain is found from its top
+        if (!varies_[i] || nodes_[i]->op != Op::add || chain_top[i] == 2) continue;
+        chain_top[i] = 1;
+        for (std::uint32_t cur = std::uint32_t(i); fusable(operand(cur, 0), Op::add);) {
+            cur = operand(cur, 0);
+            chain_top[cur] = 2;  // inside a chain
+        }
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        if (nodes_[i]->is_leaf() || !varies_[i] || chain_top[i] == 2) continue;
+        if (chain_top[i] == 1) {
+            emit_chain(std::uint32_t(i));
+        } else {
+            proto.steps.push_back(
+                step_for(nodes_[i], std::uint32_t(i), operands.data() + first_operand[i], identity, proto));
+        }
+    }
+    // Emitting a chain's steps at its top keeps topological order; a product
+    // fused into a chain is emitted nowhere else.
+    std::vector<Step> kept;
+    kept.reserve(proto.steps.size());
+    for (const Step& step : proto.steps)
+        if (!fused[step.out]) kept.push_back(step);
+    proto.steps.swap(kept);
+
+    // Lane slots: one per varying node a step writes (and per input), then a
+    // broadcast slot per uniform node a step reads.
+    slot_.assign(n, none);
+    for (std::uint32_t i : inputs_)
+        slot_[i] = std::uint32_t(slots_++);
+    for (const Step& step : proto.steps)
+        slot_[step.out] = std::uint32_t(slots_++);
+    varying_slots_ = slots_;
+    auto place = [&](std::uint32_t i) {
+        if (slot_[i] == none) {
+            slot_[i] = std::uint32_t(slots_++);
+            broadcast_.push_back(i);
+        }
+        return slot_[i];
+    };
+    for (Step step : proto.steps) {
+        switch (arity(step.op)) {
+            case Arity::leaf: break;
+            case Arity::unary:
+            case Arity::scalar: step.x = place(step.x); break;
+            case Arity::binary:
+                step.x = place(step.x);
+                step.y = place(step.y);
+                break;
+            case Arity::nary: {
+                const std::uint32_t first = std::uint32_t(lanes_.args.size());
+                for (std::uint32_t k = 0; k < step.y; ++k)
+                    lanes_.args.push_back(place(proto.args[step.x + k]));
+                step.x = first;
+                break;
+            }
+        }
+        step.out = slot_[step.out];
+        lanes_.steps.push_back(step);
+    }
+
+    data_.assign(n, 0.0);
+    grad_.assign(n, 0.0);
+    for (Node* output : outputs)
+        retain(output);  // last: nothing above may throw with the references taken
+}
+
+Tape::~Tape() {
+    for (std::uint32_t output : outputs_)
+        release(nodes_[output]);
+}
+
+// The step computing node (whose operands have node indices `operands`) into
+// place[out], its operands read from place[operand].
+Tape::Step Tape::step_for(const Node* node, std::uint32_t out, const std::uint32_t* operands,
+                          const std::vector<std::uint32_t>& place, Program& program) {
+    Step s{node->op, std::uint8_t(node->flags & Node::fold_from_first), out, 0, 0};
+    switch (arity(node->op)) {
+        case Arity::leaf: break;
+        case Arity::unary: s.x = place[operands[0]]; break;
+        case Arity::binary:
+            s.x = place[operands[0]];
+            s.y = place[operands[1]];
+            break;
+        case Arity::scalar:
+            s.x = place[operands[0]];
+            s.y = std::uint32_t(constants_.size());
+            constants_.push_back(node->exponent);
+            break;
+        case Arity::nary:
+            s.x = std::uint32_t(program.args.size());
+            s.y = std::uint32_t(node->count);
+            for (std::size_t k = 0; k < node->count; ++k)
+                program.args.push_back(place[operands[k]]);
+            break;
+    }
+    return s;
+}
+
+std::size_t Tape::memory_bytes() const {
+    auto bytes = [](const auto& v) { return v.capacity() * sizeof(v[0]); };
+    const Program* programs[] = {&lanes_, &uniform_};
+    std::size_t total = bytes(nodes_) + bytes(interior_) + bytes(saved_grads_) + bytes(outputs_) + bytes(inputs_) +
+                        bytes(leaves_) + bytes(constants_) + bytes(varies_) + bytes(slot_) + bytes(broadcast_) +
+                        bytes(parameters_) + bytes(data_) + bytes(grad_) + bytes(lane_data_) + bytes(lane_grad_);
+    for (const Program* p : programs)
+        total += bytes(p->steps) + bytes(p->args);
+    return total;
+}
+
+// --- replay on the nodes --------------------------------------------------------
+
+// On the nodes themselves: no copy of their data to gather or scatter, and the
+// order micrograd::backward would walk, frozen (so gradients are bit for bit
+// those of Value.backward(), and no walk, no marks).
+double Tape::forward() {
+    for (Node* node : interior_)
+        node->data = ops::forward(*node);
+    return nodes_[outputs_[0]]->data;
+}
+
+void Tape::backward() {
+    Node* const* leaves = nodes_.data();
+    double* saved = saved_grads_.data();
+    for (std::size_t k = 0; k < first_leaves_; ++k) {  // each call's contributions summed apart, added once
+        Node* leaf = leaves[leaves_[k]];
+        saved[k] = leaf->grad;
+        leaf->grad = 0.0;
+    }
+    for (std::size_t k = 0; k < first_interior_; ++k)
+        interior_[k]->grad = 0.0;
+    nodes_[outputs_[0]]->grad = 1.0;
+    for (std::size_t k = first_interior_; k-- > 0;)
+        ops::backward(*interior_[k]);
+    for (std::size_t k = 0; k < first_leaves_; ++k) {
+        Node* leaf = leaves[leaves_[k]];
+        leaf->grad = saved[k] + leaf->grad;
+    }
+}
+
+// --- the batch ------------------------------------------------------------------
+
+bool Tape::differentiable() const { return !parameters_.empty(); }
+
+void Tape::load_leaves() {
+    for (std::uint32_t leaf : leaves_)
+        if (!varies_[leaf]) data_[leaf] = nodes_[leaf]->data;
+}
+
+void Tape::run(const double* rows, std::size_t count, double* out, bool backward, Reduction reduction) {
+    const One one;
+    double* data = data_.data();
+    double* grad = grad_.data();
+    for (const Step& s : uniform_.steps)  // what does not vary: once
+        forward_step(one, s, data, uniform_.args.data(), constants_.data());
+
+    // Chunks of rows, one lane each, as many as fit in chunk_bytes.
+    const std::size_t per_lane = 2 * sizeof(double) * (slots_ ? slots_ : 1);
+    const std::size_t width = std::max<std::size_t>(1, std::min({count, max_lanes, chunk_bytes / per_lane}));
+    if (width > stride_ || lane_data_.size() < slots_ * width) {
+        stride_ = width;
+        lane_data_.assign(slots_ * stride_, 0.0);
+        lane_grad_.assign(slots_ * stride_, 0.0);
+    }
+    const std::size_t stride = stride_;
+    double* lane_data = lane_data_.data();
+    double* lane_grad = lane_grad_.data();
+    for (std::uint32_t i : broadcast_) {
+        std::fill_n(lane_data + slot_[i] * stride, stride, data[i]);
+        std::fill_n(lane_grad + slot_[i] * stride, stride, 0.0);
+    }
+    const double seed = reduction == Reduction::mean ? 1.0 / double(count) : 1.0;
+    const std::uint32_t first = outputs_[0];
+    const std::size_t n_in = inputs_.size(), n_out = outputs_.size();
+
+    for (std::size_t row = 0; row < count; row += stride) {
+        const Many lanes{stride, std::min(stride, count - row)};
+        for (std::size_t k = 0; k < n_in; ++k) {  // the rows, transposed into the inputs' lanes
+            double* lane = lane_data + slot_[inputs_[k]] * stride;
+            for (std::size_t b = 0; b < lanes.n; ++b)
+                lane[b] = rows[(row + b) * n_in + k];
+        }
+        for (const Step& s : lanes_.steps)
+            forward_step(lanes, s, lane_data, lanes_.args.data(), constants_.data());
+        for (std::size_t j = 0; j < n_out; ++j) {
+            const std::uint32_t o = outputs_[j];
+            for (std::size_t b = 0; b < lanes.n; ++b)
+                out[(row + b) * n_out + j] = varies_[o] ? lane_data[slot_[o] * stride + b] : data[o];
+        }
+        if (!backward) continue;
+        std::fill_n(lane_grad, varying_slots_ * stride, 0.0);  // broadcast slots accumulate over chunks
+        if (varies_[first]) std::fill_n(lane_grad + slot_[first] * stride, lanes.n, seed);
+        for (auto s = lanes_.steps.rbegin(); s != lanes_.steps.rend(); ++s)
+            backward_step(lanes, *s, lane_data, lane_grad, lanes_.args.data(), constants_.data());
+    }
+    if (!backward) return;
+
+    // The uniform nodes' gradients: their lanes summed, then the uniform steps once.
+    std::fill(grad_.begin(), grad_.end(), 0.0);
+    for (std::uint32_t i : broadcast_) {
+        const double* lane = lane_grad + slot_[i] * stride;
+        double total = 0.0;
+        for (std::size_t b = 0; b < stride; ++b)
+            total += lane[b];
+        grad[i] = total;
+    }
+    if (!varies_[first]) grad[first] += seed * double(count);
+    for (auto s = uniform_.steps.rbegin(); s != uniform_.steps.rend(); ++s)
+        backward_step(one, *s, data, grad, uniform_.args.data(), constants_.data());
+}
+
+void Tape::store_gradients() {
+    for (std::uint32_t leaf : parameters_) {
+        Node* node = nodes_[leaf];
+        node->grad = node->grad + grad_[leaf];
+    }
+}
+
+}  // namespace micrograd
