@@ -18,7 +18,9 @@ import argparse
 import random
 import sys
 import time
+from collections import deque
 from pathlib import Path
+from statistics import fmean
 
 import micrograd_cpp as mg
 from micrograd_cpp.demo import progress
@@ -160,13 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     optimizer = Adam(parameters(params), lr=LEARNING_RATE, betas=BETAS, eps=EPS)
     print(f"{len(names)} names, {tokenizer.vocab_size} tokens, {len(optimizer.params)} parameters")
 
+    recent: deque[float] = deque(maxlen=100)  # one name's loss is noisy: show the mean of the last 100 too
     start = time.perf_counter()
     for step, bar in progress(args.steps):
         optimizer.lr = LEARNING_RATE * (1 - step / args.steps)  # linear decay to 0
-        loss = train_step(params, optimizer, tokenizer.encode(names[step % len(names)]))
-        bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
+        recent.append(train_step(params, optimizer, tokenizer.encode(names[step % len(names)])))
+        bar.set_postfix_str(f"loss {recent[-1]:.3f}, last {len(recent)} {fmean(recent):.3f}", refresh=False)
     seconds = time.perf_counter() - start
     print(f"time: {seconds:.2f} s ({1000 * seconds / args.steps:.1f} ms per step)")
+    print(f"loss: {fmean(recent):.4f} (mean of the last {len(recent)} steps)")
 
     print(f"{args.samples} new names (temperature {args.temperature}):")
     for _ in range(args.samples):
