@@ -1,25 +1,27 @@
 """A tiny GPT trained one name per step, side by side: pure Python, the same code on micrograd_cpp.Value,
 and examples/names_gpt.py on micrograd_cpp's primitives.
 
-    python benchmarks/bench_gpt.py [--steps 20] [--repeat 3] [--seed 42]
+    python benchmarks/bench_gpt.py [--steps 20] [--repeat 3] [--seed 42] [--variants a,a2,b,c,floor]
 
 The model is Karpathy's 200-line scalar GPT (character level, one layer, embedding 16, 4 heads, block 16,
 ReLU MLP, RMSNorm, no biases, softmax cross-entropy, Adam with a linearly decaying learning rate), on
 examples/names.txt. Variants, all in this one run on the same seed, names and initial weights:
 
-  (a) the GPT in pure Python, with the minimal micrograd-style Value class below (closures, iterative
-      topological sort);
-  (b) the identical code given micrograd_cpp.Value instead;
-  (c) examples/names_gpt.py's model: mg.dot, losses.softmax / cross_entropy, optim.Adam;
+  (a)  the GPT in pure Python with the minimal micrograd-style Value class below (a closure per node,
+       iterative topological sort);
+  (a2) the same with the 200-line script's own Value class (local gradients in a tuple, no closures):
+       (a)'s closures make reference cycles, so most of (a)'s time goes to Python's cyclic garbage
+       collector; (a2) shows the pure-Python speed without that, the stricter baseline;
+  (b)  the identical code given micrograd_cpp.Value instead;
+  (c)  examples/names_gpt.py's model: mg.dot, mg.sum, losses.softmax / cross_entropy, optim.Adam;
 
-plus the float floor (the forward pass of (a) on plain floats, no graph, no backward, no update) and the
-nodes per step. Each variant trains --steps steps from the same start --repeat times; a step's time is its
-best over the repeats, and the figures are the median over the steps (one name per step, so the same
-names for every variant) in milliseconds. (b) and (c) must reproduce (a)'s first 10 losses to 1e-9.
-Targets: (b) >= 15x (a), (c) >= 60x (a). The machine may be shared: ratios within a run hold better than
-absolute times.
-
-    python benchmarks/bench_gpt.py --attributes    # Value.data / .grad against a __slots__ attribute
+plus the float floor (the forward pass of (a) on plain floats: no graph, no backward, no update), the nodes
+per step and the share of the time spent in the cyclic GC. Each variant trains --steps steps from the same
+start --repeat times; a step's time is its best over the repeats, and the figures are the median over the
+steps (one name per step: the same names for every variant) in milliseconds. (a2), (b) and (c) must
+reproduce (a)'s first 10 losses to 1e-9 (the exit status says whether they did). Targets: (b) >= 15x (a),
+(c) >= 60x (a). Last, the cost of Value.data / .grad against a plain __slots__ attribute. The machine may
+be shared: ratios within a run hold better than absolute times.
 """
 
 import argparse
