@@ -221,7 +221,7 @@ def test_empty_input_gives_start():
     assert mg.dot(iter([]), ()).data == 0.0
     start = Value(3.0)
     out = mg.sum([], start=start)
-    assert out.data == 3.0
+    assert out is start  # Python's sum([], start) is start
     out.backward()
     assert start.grad == 1.0  # start itself, or a node whose gradient flows to it
 
@@ -439,6 +439,10 @@ def test_dot_and_sum_are_one_node_each():
     assert all(extra._op == "" and extra.data == 0.0 for extra in s._prev - set(a))  # at most the start
     start = Value(1.0)
     assert mg.sum(a, start)._prev == {*a, start}
+    # _children: the operands in order, dot's pairwise
+    assert d._children == tuple(x for pair in zip(a, b) for x in pair)
+    assert mg.sum(a, start)._children == (start, *a)
+    assert mg.sum(a)._children == tuple(a)
     nodes, edges = trace(d)
     assert nodes == {d, *a, *b}
     assert edges == {(x, d) for x in (*a, *b)}
