@@ -97,8 +97,9 @@ def gpt(params: Params, token: int, pos: int, keys: list[Vector], values: list[V
     keys.append(linear(h, params["wk"]))
     values.append(linear(h, params["wv"]))
     heads: Vector = []
-    for s in range(0, N_EMBD, HEAD_DIM):
-        weights = softmax([mg.dot(q[s : s + HEAD_DIM], k[s : s + HEAD_DIM]) / HEAD_DIM**0.5 for k in keys])
+    for s in range(0, N_EMBD, HEAD_DIM):  # head s reads q, k and v[s : s + HEAD_DIM]
+        qh = q[s : s + HEAD_DIM]
+        weights = softmax([mg.dot(qh, k[s : s + HEAD_DIM]) / HEAD_DIM**0.5 for k in keys])
         heads += [mg.dot(weights, [v[i] for v in values]) for i in range(s, s + HEAD_DIM)]
     x = [a + b for a, b in zip(linear(heads, params["wo"]), x)]
     # MLP, 4x wide
