@@ -1,12 +1,12 @@
 """A tiny GPT that learns first names one character at a time, then makes up new ones.
 
-    python examples/names_gpt.py [--steps 1000] [--seed 42] [--samples 20] [--names FILE]
+    python examples/names_gpt.py [--steps 1000] [--seed 42] [--samples 20] [--temperature 0.5] [--names FILE]
 
 The model of Karpathy's 200-line scalar GPT: one transformer layer (embedding 16, 4 attention heads,
 a block of 16 characters, a ReLU MLP, RMSNorm, no biases), softmax cross-entropy, Adam with a linearly
 decaying learning rate, one name per step. Written with micrograd_cpp's primitives: ``mg.dot`` makes a
-whole weighted sum one node, ``losses.softmax``/``cross_entropy`` give the attention weights and the
-loss, and ``optim.Adam`` updates all 4,192 weights in one call.
+whole weighted sum one node, ``losses.softmax``/``cross_entropy`` (which add up with ``mg.sum``) give the
+attention weights and the loss, and ``optim.Adam`` updates all 4,192 weights in one call.
 
 The names (examples/names.txt) are 6,824 English first names taken from Faker (MIT); ``--names`` trains
 on any other list, one name per line. Nothing is downloaded.
@@ -154,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--steps must be at least 1, --samples at least 0, --temperature above 0")
 
     random.seed(args.seed)
-    names = load_names(args.names)
+    try:
+        names = load_names(args.names)
+    except (OSError, UnicodeDecodeError) as error:
+        parser.error(f"cannot read the names: {error}")
     if not names:
         parser.error(f"no names in {args.names}")
     random.shuffle(names)

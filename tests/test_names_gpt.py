@@ -298,3 +298,10 @@ def test_the_script_rejects_an_empty_names_file(tmp_path):
     proc = run_example("--names", str(empty))
     assert proc.returncode == 2
     assert "no names" in proc.stderr
+
+
+def test_the_script_says_when_it_cannot_read_the_names(tmp_path):
+    proc = run_example("--names", str(tmp_path / "missing.txt"))
+    assert proc.returncode == 2
+    assert "cannot read the names" in proc.stderr
+    assert "Traceback" not in proc.stderr
