@@ -13,6 +13,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from typing import Any, Union
 
+from . import _core
 from ._core import Value
 
 Scalar = Union[Value, float]
@@ -35,6 +36,8 @@ def _number(x: object, what: str) -> float:
 
 
 def _as_list(xs: object, what: str) -> list[Any]:
+    if type(xs) is list:  # the common case first: the ABC check below costs more than the copy
+        return xs[:]
     if isinstance(xs, (Value, numbers.Real)):
         return [xs]
     if not isinstance(xs, Iterable):
@@ -52,7 +55,7 @@ def _paired(name: str, preds: object, targets: object) -> tuple[list[Any], list[
 
 
 def _reduce(terms: list[Value], reduction: str) -> Value:
-    total = sum(terms[1:], terms[0])
+    total = _core.sum(terms[1:], terms[0])  # one node; the value of Python's sum(terms[1:], terms[0])
     if reduction == "mean":
         return total / len(terms)
     if reduction == "sum":
@@ -71,12 +74,14 @@ def mse_loss(preds: Sequence[Scalar], targets: Sequence[Scalar], reduction: str 
 
 def _shift(row: list[Value]) -> float:
     """The max of a row, the usual shift that keeps exp from overflowing (0 if it is infinite, as PyTorch)."""
-    m = max(v.data for v in row)
+    m = max([v.data for v in row])
     return 0.0 if math.isinf(m) else m
 
 
 def _row(values: object, what: str) -> list[Value]:
-    row = [_value(v, what) for v in _as_list(values, what)]
+    row = _as_list(values, what)
+    if not all(type(v) is Value for v in row):  # a row of Values (the usual case) is used as it is
+        row = [_value(v, what) for v in row]
     if not row:
         raise ValueError(f"{what}: a row of logits is empty")
     return row
@@ -84,10 +89,12 @@ def _row(values: object, what: str) -> list[Value]:
 
 def logsumexp(row: Sequence[Scalar]) -> Value:
     """``log(sum(exp(row)))``, computed with the max subtracted: a logit of 1000 does not overflow."""
-    values = _row(row, "logsumexp")
+    return _logsumexp(_row(row, "logsumexp"))
+
+
+def _logsumexp(values: list[Value]) -> Value:
     m = _shift(values)
-    exps = [(v - m).exp() for v in values]
-    return sum(exps[1:], exps[0]).log() + m
+    return _core.sum([(v - m).exp() for v in values]).log() + m
 
 
 def log_softmax(row: Sequence[Scalar]) -> list[Value]:
@@ -95,8 +102,7 @@ def log_softmax(row: Sequence[Scalar]) -> list[Value]:
     values = _row(row, "log_softmax")
     m = _shift(values)
     shifted = [v - m for v in values]
-    exps = [s.exp() for s in shifted]
-    log_total = sum(exps[1:], exps[0]).log()
+    log_total = _core.sum([s.exp() for s in shifted]).log()
     return [s - log_total for s in shifted]
 
 
@@ -105,7 +111,7 @@ def softmax(row: Sequence[Scalar]) -> list[Value]:
     values = _row(row, "softmax")
     m = _shift(values)
     exps = [(v - m).exp() for v in values]
-    total = sum(exps[1:], exps[0])
+    total = _core.sum(exps)
     return [e / total for e in exps]
 
 
@@ -136,7 +142,7 @@ def cross_entropy(
     terms = []
     for row, label in zip(rows, labels):
         index = _class_index(label, n_classes)
-        terms.append(logsumexp(row) - row[index])
+        terms.append(_logsumexp(row) - row[index])
     return _reduce(terms, reduction)
 
 
@@ -192,7 +198,7 @@ def hinge_loss(scores: Sequence[Scalar], labels: Sequence[int], reduction: str =
             raise ValueError(f"hinge_loss: labels must be +1 or -1, got {y}")
         terms.append((1 + -y * _value(score, "hinge_loss input")).relu())
     if reduction == "mean":
-        return sum(terms[1:], terms[0]) * (1.0 / len(terms))  # micrograd's form of the mean
+        return _core.sum(terms) * (1.0 / len(terms))  # micrograd's form of the mean, sum(losses) * (1 / n)
     return _reduce(terms, reduction)
 
 
