@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
 #include <unordered_map>
 
 #include "micrograd/graph.hpp"
@@ -51,13 +52,29 @@ void forward_scalar(const Lanes& lanes, const Step& s, double* data, const doubl
         out[b] = S::forward(x[b], k);
 }
 
+// Eight lanes at a time (a lane type of constant width), so that an n-ary
+// fold keeps its running sums in registers through all its operands.
+struct Eight {
+    static constexpr std::size_t n = 8;
+};
+
 template <class Lanes, class S, class Step>
 void forward_nary(const Lanes& lanes, const Step& s, double* data, const std::uint32_t* args) {
-    double* out = data + s.out * lanes.stride;
     const std::uint32_t* operands = args + s.x;
     const bool from_first = (s.flags & Node::fold_from_first) != 0;
-    for (std::size_t b = 0; b < lanes.n; ++b)
-        out[b] = S::fold(s.y, from_first, [&](std::size_t i) { return data[operands[i] * lanes.stride + b]; });
+    std::size_t b0 = 0;
+    if constexpr (!std::is_same_v<Lanes, One>) {
+        for (; b0 + Eight::n <= lanes.n; b0 += Eight::n) {
+            double sums[Eight::n];  // a local: nothing else can write it, so it stays in registers
+            S::fold(Eight{}, sums, s.y, from_first,
+                    [&](std::size_t i) -> const double* { return data + operands[i] * lanes.stride + b0; });
+            std::copy(sums, sums + Eight::n, data + s.out * lanes.stride + b0);
+        }
+    }
+    if (b0 == lanes.n) return;
+    const Many rest{lanes.stride, lanes.n - b0};
+    S::fold(rest, data + s.out * lanes.stride + b0, s.y, from_first,
+            [&](std::size_t i) -> const double* { return data + operands[i] * lanes.stride + b0; });
 }
 
 template <class Lanes, class S, class Step>
@@ -95,14 +112,11 @@ void backward_scalar(const Lanes& lanes, const Step& s, const double* data, doub
 
 template <class Lanes, class S, class Step>
 void backward_nary(const Lanes& lanes, const Step& s, const double* data, double* grad, const std::uint32_t* args) {
-    const double* g = grad + s.out * lanes.stride;
     const std::uint32_t* operands = args + s.x;
-    const bool from_first = (s.flags & Node::fold_from_first) != 0;
-    for (std::size_t b = 0; b < lanes.n; ++b) {
-        S::backward(
-            g[b], s.y, from_first, [&](std::size_t i) { return data[operands[i] * lanes.stride + b]; },
-            [&](std::size_t i) -> double& { return grad[operands[i] * lanes.stride + b]; });
-    }
+    S::backward(
+        lanes, grad + s.out * lanes.stride, s.y, (s.flags & Node::fold_from_first) != 0,
+        [&](std::size_t i) { return data + operands[i] * lanes.stride; },
+        [&](std::size_t i) { return grad + operands[i] * lanes.stride; });
 }
 
 template <class Lanes, class Step>
@@ -142,6 +156,17 @@ void backward_step(const Lanes& lanes, const Step& s, const double* data, double
 #undef MICROGRAD_BACKWARD_scalar
 #undef MICROGRAD_BACKWARD_nary
     }
+}
+
+// The replay on the nodes knows which node comes next: ask for it early, for a
+// graph larger than the caches (its nodes scattered by the allocator).
+constexpr std::size_t prefetch_distance = 8;
+inline void prefetch(const Node* node) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(node);
+#else
+    (void)node;
+#endif
 }
 
 // Lane buffers hold about this many bytes (data and gradients): a chunk of
@@ -406,8 +431,12 @@ std::size_t Tape::memory_bytes() const {
 // order micrograd::backward would walk, frozen (so gradients are bit for bit
 // those of Value.backward(), and no walk, no marks).
 double Tape::forward() {
-    for (Node* node : interior_)
-        node->data = ops::forward(*node);
+    Node* const* order = interior_.data();
+    const std::size_t n = interior_.size();
+    for (std::size_t k = 0; k < n; ++k) {
+        if (k + prefetch_distance < n) prefetch(order[k + prefetch_distance]);
+        order[k]->data = ops::forward(*order[k]);
+    }
     return nodes_[outputs_[0]]->data;
 }
 
@@ -422,8 +451,11 @@ void Tape::backward() {
     for (std::size_t k = 0; k < first_interior_; ++k)
         interior_[k]->grad = 0.0;
     nodes_[outputs_[0]]->grad = 1.0;
-    for (std::size_t k = first_interior_; k-- > 0;)
-        ops::backward(*interior_[k]);
+    Node* const* order = interior_.data();
+    for (std::size_t k = first_interior_; k-- > 0;) {
+        if (k >= prefetch_distance) prefetch(order[k - prefetch_distance]);
+        ops::backward(*order[k]);
+    }
     for (std::size_t k = 0; k < first_leaves_; ++k) {
         Node* leaf = leaves[leaves_[k]];
         leaf->grad = saved[k] + leaf->grad;
@@ -489,12 +521,16 @@ void Tape::run(const double* rows, std::size_t count, double* out, bool backward
 
     // The uniform nodes' gradients: their lanes summed, then the uniform steps once.
     std::fill(grad_.begin(), grad_.end(), 0.0);
-    for (std::uint32_t i : broadcast_) {
+    for (std::uint32_t i : broadcast_) {  // four running sums, not one: a chain of adds waits on each add
         const double* lane = lane_grad + slot_[i] * stride;
-        double total = 0.0;
-        for (std::size_t b = 0; b < stride; ++b)
-            total += lane[b];
-        grad[i] = total;
+        double partial[4] = {0.0, 0.0, 0.0, 0.0};
+        std::size_t b = 0;
+        for (; b + 4 <= stride; b += 4)
+            for (std::size_t k = 0; k < 4; ++k)
+                partial[k] += lane[b + k];
+        for (; b < stride; ++b)
+            partial[b % 4] += lane[b];
+        grad[i] = (partial[0] + partial[1]) + (partial[2] + partial[3]);
     }
     if (!varies_[first]) grad[first] += seed * double(count);
     for (auto s = uniform_.steps.rbegin(); s != uniform_.steps.rend(); ++s)

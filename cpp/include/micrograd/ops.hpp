@@ -173,6 +173,14 @@ struct Sqrt {
     static void backward(double g, double, double out, double& gx) { gx += g / (2.0 * out); }
 };
 
+// The n-ary ops work on lanes: n values side by side (one per row of a batch;
+// n = 1 on the graph's own nodes), each operand's lanes at x(i), the result's
+// at out. A lane type says how many: OneLane, or the batch's (tape.cpp). The
+// loops run along the lanes, so that a batch vectorises.
+struct OneLane {
+    static constexpr std::size_t n = 1;
+};
+
 // sum(a[i] * b[i]) from 0.0, left to right: the value of Python's
 // sum(a * b for a, b in zip(a, b)), bit for bit. Operands are stored in pairs:
 // a[0], b[0], a[1], b[1], ... With from_first the fold starts at a first
@@ -181,22 +189,36 @@ struct Sqrt {
 struct Dot {
     static constexpr const char* doc = "sum(a[i] * b[i]), left to right. Local derivatives: b[i], a[i].";
     static double step(double acc, double a, double b) { return Add::forward(acc, Mul::forward(a, b)); }
-    template <class Get>
-    static double fold(std::size_t count, bool from_first, Get x) {
-        double acc = from_first ? x(0) : 0.0;
-        for (std::size_t i = from_first; i + 1 < count; i += 2)
-            acc = step(acc, x(i), x(i + 1));
-        return acc;
+    template <class Lanes, class X>
+    static void fold(const Lanes& lanes, double* __restrict out, std::size_t count, bool from_first, X x) {
+        for (std::size_t b = 0; b < lanes.n; ++b)
+            out[b] = from_first ? x(0)[b] : 0.0;
+        for (std::size_t i = from_first; i + 1 < count; i += 2) {
+            const double* a = x(i);
+            const double* c = x(i + 1);
+            for (std::size_t b = 0; b < lanes.n; ++b)
+                out[b] = step(out[b], a[b], c[b]);
+        }
     }
     // d(acc + a * b) reaches a * b unchanged (Add's derivative is 1), then Mul's.
     static void backward_step(double g, double a, double b, double& ga, double& gb) {
         Mul::backward(g, a, b, 0.0 /* unused */, ga, gb);
     }
-    template <class Get, class Grad>
-    static void backward(double g, std::size_t count, bool from_first, Get x, Grad gx) {
-        if (from_first) gx(0) += g;  // Add's
-        for (std::size_t i = from_first; i + 1 < count; i += 2)
-            backward_step(g, x(i), x(i + 1), gx(i), gx(i + 1));
+    template <class Lanes, class X, class G>
+    static void backward(const Lanes& lanes, const double* g, std::size_t count, bool from_first, X x, G gx) {
+        if (from_first) {
+            double* g0 = gx(0);
+            for (std::size_t b = 0; b < lanes.n; ++b)
+                g0[b] += g[b];  // Add's
+        }
+        for (std::size_t i = from_first; i + 1 < count; i += 2) {
+            const double* a = x(i);
+            const double* c = x(i + 1);
+            double* ga = gx(i);
+            double* gc = gx(i + 1);
+            for (std::size_t b = 0; b < lanes.n; ++b)
+                backward_step(g[b], a[b], c[b], ga[b], gc[b]);
+        }
     }
 };
 
@@ -206,17 +228,24 @@ struct Dot {
 struct Sum {
     static constexpr const char* doc = "start + values[0] + values[1] + ..., left to right. Local derivatives: 1.";
     static double step(double acc, double x) { return Add::forward(acc, x); }
-    template <class Get>
-    static double fold(std::size_t count, bool from_first, Get x) {
-        double acc = from_first ? x(0) : step(0.0, x(0));
-        for (std::size_t i = 1; i < count; ++i)
-            acc = step(acc, x(i));
-        return acc;
+    template <class Lanes, class X>
+    static void fold(const Lanes& lanes, double* __restrict out, std::size_t count, bool from_first, X x) {
+        const double* first = x(0);
+        for (std::size_t b = 0; b < lanes.n; ++b)
+            out[b] = from_first ? first[b] : step(0.0, first[b]);
+        for (std::size_t i = 1; i < count; ++i) {
+            const double* v = x(i);
+            for (std::size_t b = 0; b < lanes.n; ++b)
+                out[b] = step(out[b], v[b]);
+        }
     }
-    template <class Get, class Grad>
-    static void backward(double g, std::size_t count, bool /*from_first*/, Get /*x*/, Grad gx) {
-        for (std::size_t i = 0; i < count; ++i)
-            gx(i) += g;  // d(acc + x)/dx = 1, Add's
+    template <class Lanes, class X, class G>
+    static void backward(const Lanes& lanes, const double* g, std::size_t count, bool /*from_first*/, X /*x*/, G gx) {
+        for (std::size_t i = 0; i < count; ++i) {
+            double* gi = gx(i);
+            for (std::size_t b = 0; b < lanes.n; ++b)
+                gi[b] += g[b];  // d(acc + x)/dx = 1, Add's
+        }
     }
 };
 
@@ -237,7 +266,10 @@ double forward_scalar(const Node& n) {
 }
 template <class S>
 double forward_nary(const Node& n) {
-    return S::fold(n.count, n.test(Node::fold_from_first), [&n](std::size_t i) { return n.operands[i]->data; });
+    double out;
+    Node* const* x = n.operands;
+    S::fold(OneLane{}, &out, n.count, n.test(Node::fold_from_first), [x](std::size_t i) { return &x[i]->data; });
+    return out;
 }
 template <class S>
 void backward_unary(const Node& n) {
@@ -255,8 +287,8 @@ template <class S>
 void backward_nary(const Node& n) {
     Node* const* x = n.operands;
     S::backward(
-        n.grad, n.count, n.test(Node::fold_from_first), [x](std::size_t i) { return x[i]->data; },
-        [x](std::size_t i) -> double& { return x[i]->grad; });
+        OneLane{}, &n.grad, n.count, n.test(Node::fold_from_first), [x](std::size_t i) { return &x[i]->data; },
+        [x](std::size_t i) { return &x[i]->grad; });
 }
 }  // namespace detail
 
