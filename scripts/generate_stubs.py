@@ -79,8 +79,18 @@ C_API_FUNCTIONS: dict[str, str] = {
 }
 # Members left out of the stub: the comparisons are there only because the comparison slot
 # defines all six, and return NotImplemented (leaving them out lets type checkers reject `a < b`
-# as the runtime does); __repr__ is object's, as far as types go.
-C_API_LEFT_OUT = {"__lt__", "__le__", "__gt__", "__ge__", "__repr__"}
+# as the runtime does); __repr__ and the attribute slots (a fast path for .data and .grad) are
+# object's, as far as types go.
+C_API_LEFT_OUT = {
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__repr__",
+    "__getattribute__",
+    "__setattr__",
+    "__delattr__",
+}
 OBJECTS_OWN = {"__repr__", "__str__"}  # typed as object's: a stub need not repeat them
 ANNOTATION_FIXES: dict[str, dict[str, str]] = {}  # what pybind11 cannot tell, by "Class.member setter"
 
