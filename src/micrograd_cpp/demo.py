@@ -19,9 +19,9 @@ import random
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol, cast
+from typing import Any, Callable, Protocol, cast
 
-from ._core import Value
+from ._core import Graph, Value
 from .losses import hinge_loss
 from .nn import MLP
 from .optim import SGD
@@ -111,26 +111,88 @@ def score(model: MLP, x: list[Value] | list[float]) -> Value:
     return cast(Value, model(x))  # the last layer has one output: a single Value
 
 
-def train(X: Points, y: list[int], steps: int) -> tuple[MLP, float, float]:
-    """micrograd's training loop with micrograd_cpp's nn, losses and optimizer."""
+# How each step's loss and gradient are computed; all three give micrograd's figures (see train()).
+ENGINES = ("batch", "graph", "rebuild")
+Step = Callable[[bool], tuple[float, float]]  # step(backward) -> (loss, accuracy), before the update
+
+
+def rebuild_engine(model: MLP, X: Points, y: list[int]) -> Step:
+    """As micrograd does: the whole graph built anew each step, then backward()."""
+    inputs = [[Value(a), Value(b)] for a, b in X]  # leaves made once, not once per step and neuron
+
+    def step(backward: bool) -> tuple[float, float]:
+        scores = [score(model, x) for x in inputs]
+        total = hinge_loss(scores, y) + 1e-4 * sum(p * p for p in model.parameters())
+        if backward:
+            total.backward()
+        return total.data, accuracy(scores, y)
+
+    return step
+
+
+def graph_engine(model: MLP, X: Points, y: list[int]) -> Step:
+    """The same graph built once and captured (mg.Graph): each step replays it forward and backward in C++
+    on the same Values, bit for bit what rebuilding gives."""
+    inputs = [[Value(a), Value(b)] for a, b in X]
+    scores = [score(model, x) for x in inputs]
+    total = hinge_loss(scores, y) + 1e-4 * sum(p * p for p in model.parameters())
+    graph = Graph([total, *scores])  # the loss first: backward() differentiates it
+
+    def step(backward: bool) -> tuple[float, float]:
+        loss = graph.forward()
+        if backward:
+            graph.backward()
+        return loss, accuracy(scores, y)
+
+    return step
+
+
+def batch_engine(model: MLP, X: Points, y: list[int]) -> Step:
+    """One sample's graph captured with the sample as inputs, run over the 100 points in C++ (Graph.map):
+    the mean of the hinge terms and its gradient in one call; the L2 term replayed apart. Same values as
+    rebuilding; gradients equal to the last bits (summed in another order)."""
+    x, label = [Value(0.0), Value(0.0)], Value(0.0)
+    one = score(model, x)
+    sample = Graph([(1 + -label * one).relu(), one], inputs=[*x, label])
+    reg = Graph(1e-4 * sum(p * p for p in model.parameters()))
+    rows = [[a, b, float(t)] for (a, b), t in zip(X, y)]
+
+    def step(backward: bool) -> tuple[float, float]:
+        outs = sample.map(rows, backward=backward, reduction="mean")
+        reg_loss = reg.forward()
+        if backward:
+            reg.backward()
+        data_loss = outs[0][0]
+        for hinge, _ in outs[1:]:  # left to right, as hinge_loss sums its Values
+            data_loss += hinge
+        hits = [(t > 0) == (s > 0) for t, (_, s) in zip(y, outs)]
+        return data_loss * (1.0 / len(outs)) + reg_loss, sum(hits) / len(hits)
+
+    return step
+
+
+def train(X: Points, y: list[int], steps: int, engine: str = "batch") -> tuple[MLP, float, float]:
+    """micrograd's training loop with micrograd_cpp's nn, losses and optimizer. Returns the model and the
+    loss and accuracy after the last step. engine (ENGINES): how each step is computed, see above."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     model = MLP(2, [16, 16, 1])
     optimizer = SGD(model.parameters(), lr=1.0)
-    inputs = [[Value(a), Value(b)] for a, b in X]  # leaves made once, not once per step and neuron
+    make: dict[str, Callable[[MLP, Points, list[int]], Step]] = {
+        "batch": batch_engine,
+        "graph": graph_engine,
+        "rebuild": rebuild_engine,
+    }
+    step = make[engine](model, X, y)
     loss = acc = float("nan")
     for k, bar in progress(steps):
-        scores = [score(model, x) for x in inputs]
-        data_loss = hinge_loss(scores, y)
-        reg_loss = 1e-4 * sum(p * p for p in model.parameters())
-        total = data_loss + reg_loss
-        loss, acc = total.data, accuracy(scores, y)
         optimizer.zero_grad()
-        total.backward()
+        loss, acc = step(True)
         optimizer.lr = 1.0 - 0.9 * k / steps
         optimizer.step()
         bar.set_postfix_str(f"loss {loss:.4f}, accuracy {acc:.1%}", refresh=False)
-    scores = [score(model, x) for x in inputs]  # the figures of the trained model, after the last step
-    total = hinge_loss(scores, y) + 1e-4 * sum(p * p for p in model.parameters())
-    return model, total.data, accuracy(scores, y)
+    loss, acc = step(False)  # the figures of the trained model, after the last step
+    return model, loss, acc
 
 
 def plot(model: MLP, X: Points, y: list[int], path: str) -> None:
@@ -167,6 +229,14 @@ def main(argv: list[str] | None = None) -> int:
         "--seed", type=int, default=1337, help="seed of the data and the weights (default: 1337)"
     )
     parser.add_argument("--out", default="moons.png", help="where to save the plot (default: moons.png)")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="batch",
+        help="how each step is computed: 'batch' runs one sample's captured graph over all points in C++ "
+        "(fastest), 'graph' replays the whole captured loss graph, 'rebuild' builds it anew each step as "
+        "micrograd does; all three reach the same loss and accuracy (default: batch)",
+    )
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be at least 1")
@@ -181,9 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     X, y01 = make_moons(100, 0.1, args.seed)
     y = [2 * label - 1 for label in y01]  # labels -1 / +1 for the hinge loss
     start = time.perf_counter()
-    model, loss, acc = train(X, y, args.steps)
+    model, loss, acc = train(X, y, args.steps, args.engine)
     seconds = time.perf_counter() - start
-    print(f"trained {model.__class__.__name__}(2, [16, 16, 1]) on {len(X)} points for {args.steps} steps")
+    print(
+        f"trained {model.__class__.__name__}(2, [16, 16, 1]) on {len(X)} points for {args.steps} steps "
+        f"(engine: {args.engine})"
+    )
     print(f"time: {seconds:.2f} s ({1000 * seconds / args.steps:.1f} ms per step)")
     print(f"final loss (hinge + L2): {loss:.4f}")
     if not missing:
