@@ -33,6 +33,5 @@ def test_every_engine_reaches_the_rebuild_engines_model(steps):
 def test_an_unknown_engine_is_refused():
     with pytest.raises(ValueError, match="engine must be one of batch, graph, rebuild"):
         demo.train([[0.0, 0.0]], [1], 1, "gpu")
-    with pytest.raises(SystemExit):
-        with contextlib.redirect_stderr(io.StringIO()):
-            demo.main(["--engine", "gpu"])
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+        demo.main(["--engine", "gpu"])
