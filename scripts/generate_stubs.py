@@ -76,6 +76,7 @@ C_API_MEMBERS: dict[str, list[str]] = {
 C_API_FUNCTIONS: dict[str, str] = {
     "dot": "def dot(a: collections.abc.Iterable[Value | _Real], b: collections.abc.Iterable[Value | _Real]) -> Value",
     "sum": "def sum(values: collections.abc.Iterable[Value | _Real], start: Value | _Real = 0) -> Value",
+    "_real": "def _real(x: object, what: str, /) -> float",
 }
 # Members left out of the stub: the comparisons are there only because the comparison slot
 # defines all six, and return NotImplemented (leaving them out lets type checkers reject `a < b`

@@ -687,6 +687,18 @@ PyObject* sum_function(PyObject* /*module*/, PyObject* const* args, Py_ssize_t n
     return guarded([&] { return wrap(make_nary(Op::sum, values.data(), values.size(), explicit_start)); });
 }
 
+// The one rule for "a real number", for the Python layer too (losses, nn's
+// load_state_dict): what Value() and the operators take.
+PyObject* real_function(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyUnicode_Check(args[1])) {
+        return PyErr_Format(PyExc_TypeError, "_real(x, what): x and a str naming it, not %zd arguments", nargs);
+    }
+    const char* what = PyUnicode_AsUTF8(args[1]);
+    double x;
+    if (!what || real_or_type_error(args[0], &x, what) < 0) return nullptr;
+    return PyFloat_FromDouble(x);
+}
+
 PyMethodDef module_functions[] = {
     {"dot", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(dot_function)), METH_FASTCALL | METH_KEYWORDS,
      PyDoc_STR("dot(a, b)\n--\n\n"
@@ -700,6 +712,11 @@ PyMethodDef module_functions[] = {
                "of Python's sum(values, start) bit for bit, with the gradient of every term.\n\n"
                "values: an iterable of Values or real numbers (numbers become constants). start: a Value or\n"
                "a real number. Empty values: start itself (a Value for a number).")},
+    {"_real", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(real_function)), METH_FASTCALL,
+     PyDoc_STR("_real(x, what, /)\n--\n\n"
+               "x as a float if it is a real number as Value() takes it (int, float, bool, or an object with\n"
+               "__float__ or __index__ that is not a container nor a complex number); else a TypeError\n"
+               "naming `what`. The package's one rule for real numbers.")},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -264,6 +264,12 @@ def sum(values: collections.abc.Iterable[Value | _Real], start: Value | _Real = 
     a real number. Empty values: start itself (a Value for a number).
     """
 
+def _real(x: object, what: str, /) -> float:
+    """x as a float if it is a real number as Value() takes it (int, float, bool, or an object with
+    __float__ or __index__ that is not a container nor a complex number); else a TypeError
+    naming `what`. The package's one rule for real numbers.
+    """
+
 def neuron(w: object, bias: Value, x: object, activation: str = ...) -> Value:
     """activation(bias + w[0]*x[0] + w[1]*x[1] + ...) built in one call, a node per step, summed in
     micrograd's order.

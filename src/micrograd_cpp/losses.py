@@ -22,17 +22,13 @@ Scalar = Union[Value, float]
 def _value(x: object, what: str) -> Value:
     if isinstance(x, Value):
         return x
-    if isinstance(x, numbers.Real) or (hasattr(x, "__float__") and not hasattr(x, "__len__")):
-        return Value(x)  # a constant: no gradient flows to it
-    raise TypeError(f"{what} must be a Value or a real number, not {type(x).__name__}")
+    return Value(_core._real(x, what))  # a constant: no gradient flows to it
 
 
 def _number(x: object, what: str) -> float:
     if isinstance(x, Value):
         return x.data
-    if isinstance(x, numbers.Real) or (hasattr(x, "__float__") and not hasattr(x, "__len__")):
-        return float(x)
-    raise TypeError(f"{what} must be a real number, not {type(x).__name__}")
+    return _core._real(x, what)  # the rule Value() applies
 
 
 def _as_list(xs: object, what: str) -> list[Any]:
