@@ -59,3 +59,19 @@ def test_the_value_type_cannot_be_monkeypatched(child):
         """
     )
     assert out.split() == ["refused", "0.0"]
+
+
+def test_an_error_raised_while_converting_a_number_argument_is_not_swallowed():
+    # value_caster.hpp's load() clears whatever to_real() raised and reports "incompatible function
+    # arguments": a KeyboardInterrupt (Ctrl-C) or MemoryError raised in an argument's __float__ is lost.
+    class Interrupting:
+        def __float__(self):
+            raise KeyboardInterrupt
+
+    try:
+        mg._core.neuron([mg.Value(1.0)], Interrupting(), [1.0])
+    except KeyboardInterrupt:
+        return
+    except TypeError as e:
+        raise AssertionError(f"the KeyboardInterrupt became: {e}") from None
+    raise AssertionError("no error at all")
