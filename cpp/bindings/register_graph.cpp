@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -131,10 +132,15 @@ std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::si
                 throw py::type_error("rows[" + std::to_string(count) + "][" + std::to_string(k) +
                                      "] must be a real number, not " + type_name(item));
             }
-            if (k < width) out.push_back(x);
+            if (k == width) {  // one past the width is enough to know (and a row may never end)
+                ++k;
+                break;
+            }
+            out.push_back(x);
         }
         if (k != width) {
-            throw py::value_error("rows[" + std::to_string(count) + "] has " + std::to_string(k) +
+            throw py::value_error("rows[" + std::to_string(count) + "] has " +
+                                  (k > width ? "more than " + std::to_string(width) : std::to_string(k)) +
                                   " numbers, but the graph has " + std::to_string(width) + " inputs");
         }
     }
@@ -146,7 +152,9 @@ class Busy {
 public:
     explicit Busy(std::atomic<bool>& flag) : flag_(flag) {
         if (flag_.exchange(true)) {
-            throw std::runtime_error("this Graph is in use by another thread: use one Graph per thread");
+            throw std::runtime_error(
+                "this Graph is in use (by another thread, or by a callback of its own map): use one Graph per "
+                "thread, and do not call a Graph from the __float__ of its own rows");
         }
     }
     ~Busy() { flag_ = false; }
@@ -197,6 +205,9 @@ public:
         const std::vector<double> table = read_rows(rows, tape_->input_count(), count);
         if (backward && count == 0) throw py::value_error("map(backward=True) needs at least one row");
         const std::size_t n_out = tape_->output_count();
+        if (count > std::size_t(PY_SSIZE_T_MAX) / sizeof(double) / n_out) {
+            throw std::bad_alloc();  // count * n_out values cannot be held (a zero-width table of 2**62 rows)
+        }
         std::vector<double> out(count * n_out);
         tape_->load_leaves();
         {
@@ -204,17 +215,33 @@ public:
             tape_->run(table.data(), count, out.data(), backward,
                        reduction == "mean" ? Reduction::mean : Reduction::sum);
         }
+        py::list result = values_list(out, count, n_out);  // before the gradients: a failure here adds none
         if (backward) tape_->store_gradients();
-        py::list result(count);
+        return result;
+    }
+
+    // The outputs' values as Python lists: a float per row for one output, else a list per row.
+    static py::list values_list(const std::vector<double>& out, std::size_t count, std::size_t n_out) {
+        auto list = [](std::size_t n) {
+            PyObject* made = PyList_New(Py_ssize_t(n));
+            if (!made) throw py::error_already_set();  // MemoryError
+            return py::reinterpret_steal<py::list>(made);
+        };
+        auto number = [](double x) {
+            PyObject* made = PyFloat_FromDouble(x);
+            if (!made) throw py::error_already_set();
+            return made;
+        };
+        py::list result = list(count);
         for (std::size_t r = 0; r < count; ++r) {
             if (n_out == 1) {
-                result[r] = py::float_(out[r]);
+                PyList_SET_ITEM(result.ptr(), Py_ssize_t(r), number(out[r]));
                 continue;
             }
-            py::list row(n_out);
+            py::list row = list(n_out);
             for (std::size_t j = 0; j < n_out; ++j)
-                row[j] = py::float_(out[r * n_out + j]);
-            result[r] = std::move(row);
+                PyList_SET_ITEM(row.ptr(), Py_ssize_t(j), number(out[r * n_out + j]));
+            PyList_SET_ITEM(result.ptr(), Py_ssize_t(r), row.release().ptr());
         }
         return result;
     }
@@ -276,7 +303,9 @@ void register_graph(py::module_& m) {
             "rows: a sequence of sequences of real numbers, one per input, or a 2-D C-contiguous float64\n"
             "array (any object with that buffer, such as a NumPy array).\n"
             "backward: also add d(reduction over rows of the first output)/d(leaf) to the grad of every\n"
-            "leaf that is not an input (the parameters). reduction: 'sum' or 'mean'.")
+            "leaf that is not an input (the parameters), as a per-row rebuild's backward would; the rows'\n"
+            "contributions are summed in another order, so where their sum cancels the two differ within\n"
+            "its rounding (n * eps * the sum of their magnitudes). reduction: 'sum' or 'mean'.")
         .def_property_readonly(
             "outputs", [](Self g) { return g->values(true); }, "The outputs, a tuple of Values.")
         .def_property_readonly(

@@ -27,10 +27,9 @@ public:
             return true;
         }
         double x;
-        if (!convert || to_real(src.ptr(), &x) != 1) {
-            PyErr_Clear();
-            return false;
-        }
+        const int found = convert ? to_real(src.ptr(), &x) : 0;
+        if (found < 0) throw error_already_set();  // its __float__ raised (Ctrl-C, MemoryError): not ours to drop
+        if (found == 0) return false;
         value_.emplace(x);
         return true;
     }

@@ -351,7 +351,10 @@ int set_number(PyObject* obj, double* target, const char* what) {
         *target = PyFloat_AS_DOUBLE(obj);
         return 0;
     }
-    return real_or_type_error(obj, target, what);
+    double x;  // not into *target: a failed conversion leaves the field as it was
+    if (real_or_type_error(obj, &x, what) < 0) return -1;
+    *target = x;
+    return 0;
 }
 
 int set_data(PyObject* self, PyObject* obj, void*) { return set_number(obj, &node_of(self)->data, "Value.data"); }
@@ -402,7 +405,9 @@ PyObject* value_reduce(PyObject* self, PyObject* /*unused*/) {
 }
 
 PyObject* value_setstate(PyObject* self, PyObject* grad) {
-    if (real_or_type_error(grad, &node_of(self)->grad, "Value state (the grad)") < 0) return nullptr;
+    double x;
+    if (real_or_type_error(grad, &x, "Value state (the grad)") < 0) return nullptr;
+    node_of(self)->grad = x;
     Py_RETURN_NONE;
 }
 
@@ -487,6 +492,52 @@ PyType_Slot value_slots[] = {
 
 // --- dot and sum: n-ary nodes built from any iterable -------------------------
 
+// The items of a Python iterable, one at a time, each a new reference (held
+// while it is converted). Lists and tuples are read by index as Python's own
+// iterators read them (a list's length checked again at each item), anything
+// else through its iterator.
+class Items {
+public:
+    Items() = default;
+    Items(const Items&) = delete;
+    Items& operator=(const Items&) = delete;
+    ~Items() { Py_XDECREF(iterator_); }
+
+    bool open(PyObject* iterable, const char* what) {
+        if (PyList_CheckExact(iterable) || PyTuple_CheckExact(iterable)) {
+            sequence_ = iterable;
+            return true;
+        }
+        iterator_ = PyObject_GetIter(iterable);
+        if (!iterator_ && PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Format(PyExc_TypeError, "%s must be an iterable of Values or numbers, not %.200s", what,
+                         Py_TYPE(iterable)->tp_name);
+        }
+        return iterator_ != nullptr;
+    }
+    // The number of items still to come if known (a list or tuple), else -1.
+    Py_ssize_t size() const { return sequence_ ? Py_SIZE(sequence_) - index_ : -1; }
+    // 1 and a new reference in *item; 0 at the end; -1 with an exception set.
+    int next(PyObject** item) {
+        if (sequence_) {
+            if (index_ >= Py_SIZE(sequence_)) return 0;
+            *item =
+                PyList_CheckExact(sequence_) ? PyList_GET_ITEM(sequence_, index_) : PyTuple_GET_ITEM(sequence_, index_);
+            ++index_;
+            Py_INCREF(*item);
+            return 1;
+        }
+        *item = PyIter_Next(iterator_);
+        if (*item) return 1;
+        return PyErr_Occurred() ? -1 : 0;
+    }
+
+private:
+    PyObject* sequence_ = nullptr;  // borrowed: the caller's argument, alive for the call
+    PyObject* iterator_ = nullptr;
+    Py_ssize_t index_ = 0;
+};
+
 // Nodes read from a Python iterable, each holding a reference of ours for as
 // long as this object lives: Values give their own node, numbers a new
 // constant leaf. Python code that runs while reading (an item's __float__, a
@@ -503,43 +554,18 @@ public:
 
     // Appends every item of iterable; on failure returns false with a Python
     // exception set (a TypeError naming `what` for an item that is no number).
-    // Lists and tuples are read by index as Python's own iterators read them
-    // (a list's length checked again at each item, each item held while it is
-    // converted); anything else through its iterator.
     bool read(PyObject* iterable, const char* what) {
-        if (PyList_CheckExact(iterable) || PyTuple_CheckExact(iterable)) {
-            const bool list = PyList_CheckExact(iterable);
-            if (!grow_to(std::size_t(Py_SIZE(iterable)))) return false;
-            for (Py_ssize_t i = 0; i < Py_SIZE(iterable); ++i) {
-                PyObject* item = list ? PyList_GET_ITEM(iterable, i) : PyTuple_GET_ITEM(iterable, i);
-                Py_INCREF(item);
-                const bool ok = append(item, what, i);
-                Py_DECREF(item);
-                if (!ok) return false;
-            }
-            return true;
-        }
-        PyObject* iterator = PyObject_GetIter(iterable);
-        if (!iterator) {
-            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-                PyErr_Format(PyExc_TypeError, "%s must be an iterable of Values or numbers, not %.200s", what,
-                             Py_TYPE(iterable)->tp_name);
-            }
-            return false;
-        }
-        bool ok = true;
+        Items items;
+        if (!items.open(iterable, what)) return false;
+        if (items.size() >= 0 && !grow_to(std::size_t(items.size()))) return false;
         for (Py_ssize_t index = 0;; ++index) {
-            PyObject* item = PyIter_Next(iterator);  // a new reference: alive while we convert it
-            if (!item) {
-                ok = !PyErr_Occurred();
-                break;
-            }
-            ok = append(item, what, index);
+            PyObject* item;
+            const int got = items.next(&item);
+            if (got <= 0) return got == 0;
+            const bool ok = append(item, what, index);
             Py_DECREF(item);
-            if (!ok) break;
+            if (!ok) return false;
         }
-        Py_DECREF(iterator);
-        return ok;
     }
 
     Node* const* data() const { return nodes_.data(); }
@@ -639,11 +665,45 @@ PyObject* dot_function(PyObject* /*module*/, PyObject* const* args, Py_ssize_t n
     static const char* const names[2] = {"a", "b"};
     PyObject* arg[2];
     if (!parse_arguments("dot", args, nargs, kwnames, names, 2, arg)) return nullptr;
-    OwnedNodes a, b;
-    if (!a.read(arg[0], "dot(a, b): a") || !b.read(arg[1], "dot(a, b): b")) return nullptr;
-    if (a.size() != b.size()) {
-        return PyErr_Format(PyExc_ValueError, "dot(a, b): a has %zu items but b has %zu", a.size(), b.size());
+    // a and b in step, as zip() reads them: an endless one is caught one item past the other's end.
+    Items items[2];
+    OwnedNodes nodes[2];
+    const char* what[2] = {"dot(a, b): a", "dot(a, b): b"};
+    for (int k = 0; k < 2; ++k)
+        if (!items[k].open(arg[k], what[k])) return nullptr;
+    for (Py_ssize_t index = 0;; ++index) {
+        PyObject* item[2] = {nullptr, nullptr};
+        int got[2];
+        for (int k = 0; k < 2; ++k) {
+            got[k] = items[k].next(&item[k]);
+            if (got[k] < 0) {
+                Py_XDECREF(item[0]);
+                return nullptr;
+            }
+        }
+        if (got[0] != got[1]) {  // one ended first
+            Py_XDECREF(item[0]);
+            Py_XDECREF(item[1]);
+            // index items of the one that ended; the other's count if it is a list or tuple.
+            const Py_ssize_t rest = items[got[0] ? 0 : 1].size();
+            char count[64];
+            if (rest >= 0)
+                PyOS_snprintf(count, sizeof count, "%zd", index + 1 + rest);
+            else
+                PyOS_snprintf(count, sizeof count, "at least %zd", index + 1);
+            if (got[0]) return PyErr_Format(PyExc_ValueError, "dot(a, b): a has %s items but b has %zd", count, index);
+            return PyErr_Format(PyExc_ValueError, "dot(a, b): a has %zd items but b has %s", index, count);
+        }
+        if (got[0] == 0) break;
+        bool ok = true;
+        for (int k = 0; k < 2; ++k) {
+            ok = ok && nodes[k].append(item[k], what[k], index);
+            Py_DECREF(item[k]);
+        }
+        if (!ok) return nullptr;
     }
+    OwnedNodes& a = nodes[0];
+    OwnedNodes& b = nodes[1];
     return guarded([&]() -> PyObject* {
         if (a.size() == 0) return wrap(make_leaf(0.0));  // Python's sum of nothing: 0
         std::vector<Node*> pairs(2 * a.size());
@@ -703,15 +763,19 @@ PyMethodDef module_functions[] = {
     {"dot", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(dot_function)), METH_FASTCALL | METH_KEYWORDS,
      PyDoc_STR("dot(a, b)\n--\n\n"
                "sum(a[i] * b[i]) as one Value (op 'dot'), built in one call: the value of Python's\n"
-               "sum(x * y for x, y in zip(a, b)) bit for bit, with the gradient of every a[i] and b[i].\n\n"
-               "a, b: iterables of Values or real numbers (numbers become constants), of equal length\n"
-               "(ValueError otherwise). Empty: Value(0.0).")},
+               "sum(x * y for x, y in zip(a, b)) over Values bit for bit, with the gradient of every a[i]\n"
+               "and b[i].\n\n"
+               "a, b: iterables of Values or real numbers (numbers become constant Values, as in a * 2.0),\n"
+               "read in step, of equal length (ValueError otherwise). Empty: Value(0.0).")},
     {"sum", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sum_function)), METH_FASTCALL | METH_KEYWORDS,
      PyDoc_STR("sum(values, start=0)\n--\n\n"
                "start + values[0] + values[1] + ... as one Value (op 'sum'), built in one call: the value\n"
-               "of Python's sum(values, start) bit for bit, with the gradient of every term.\n\n"
-               "values: an iterable of Values or real numbers (numbers become constants). start: a Value or\n"
-               "a real number. Empty values: start itself (a Value for a number).")},
+               "of Python's sum(values, start) over Values bit for bit (left to right, in floating point),\n"
+               "with the gradient of every term.\n\n"
+               "values: an iterable of Values or real numbers; a number becomes a constant Value first, as in\n"
+               "v + 2, so plain numbers are added as floats (Python adds ints exactly, and floats with\n"
+               "compensation from 3.12). start: a Value or a real number. Empty values: start itself (a Value\n"
+               "for a number).")},
     {"_real", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(real_function)), METH_FASTCALL,
      PyDoc_STR("_real(x, what, /)\n--\n\n"
                "x as a float if it is a real number as Value() takes it (int, float, bool, or an object with\n"
@@ -798,7 +862,13 @@ PyObject* create_value_type() {
         "micrograd_cpp._core.Value",
         sizeof(PyValue),
         0,
-        Py_TPFLAGS_DEFAULT,  // no Py_TPFLAGS_HAVE_GC: Values hold no Python references
+        // No Py_TPFLAGS_HAVE_GC: Values hold no Python references. Immutable (3.10+): no code can
+        // replace a method of Value for everyone in the process.
+        Py_TPFLAGS_DEFAULT
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+            | Py_TPFLAGS_IMMUTABLETYPE
+#endif
+        ,
         value_slots,
     };
     PyObject* type = PyType_FromSpec(&spec);

@@ -254,6 +254,7 @@ Tape::Tape(const std::vector<Node*>& outputs, const std::vector<Node*>& inputs) 
         if (nodes_[i]->is_leaf() || varies_[i]) continue;
         uniform_.steps.push_back(
             step_for(nodes_[i], std::uint32_t(i), operands.data() + first_operand[i], identity, uniform_));
+        if (i < first_graph_) first_uniform_steps_ = uniform_.steps.size();
     }
 
     // The varying steps, first over node indices. Chains of + whose terms are
@@ -336,8 +337,11 @@ Tape::Tape(const std::vector<Node*>& outputs, const std::vector<Node*>& inputs) 
     // fused into a chain is emitted nowhere else.
     std::vector<Step> kept;
     kept.reserve(proto.steps.size());
-    for (const Step& step : proto.steps)
-        if (!fused[step.out]) kept.push_back(step);
+    for (const Step& step : proto.steps) {
+        if (fused[step.out]) continue;
+        kept.push_back(step);
+        if (step.out < first_graph_) first_lane_steps_ = kept.size();  // those below the first output come first
+    }
     proto.steps.swap(kept);
 
     // Lane slots: one per varying node a step writes (and per input), then a
@@ -378,8 +382,15 @@ Tape::Tape(const std::vector<Node*>& outputs, const std::vector<Node*>& inputs) 
 
     data_.assign(n, 0.0);
     grad_.assign(n, 0.0);
-    for (Node* output : outputs)
-        retain(output);  // last: nothing above may throw with the references taken
+    std::size_t retained = 0;  // last: nothing above may throw with the references taken
+    try {
+        for (; retained < outputs.size(); ++retained)
+            retain(outputs[retained]);
+    } catch (...) {
+        while (retained > 0)
+            release(outputs[--retained]);  // never the last reference: the caller holds each
+        throw;
+    }
 }
 
 Tape::~Tape() {
@@ -482,9 +493,10 @@ void Tape::run(const double* rows, std::size_t count, double* out, bool backward
     const std::size_t per_lane = 2 * sizeof(double) * (slots_ ? slots_ : 1);
     const std::size_t width = std::max<std::size_t>(1, std::min({count, max_lanes, chunk_bytes / per_lane}));
     if (width > stride_ || lane_data_.size() < slots_ * width) {
+        std::vector<double> more_data(slots_ * width), more_grad(slots_ * width);  // may throw: nothing changed yet
+        lane_data_.swap(more_data);
+        lane_grad_.swap(more_grad);
         stride_ = width;
-        lane_data_.assign(slots_ * stride_, 0.0);
-        lane_grad_.assign(slots_ * stride_, 0.0);
     }
     const std::size_t stride = stride_;
     double* lane_data = lane_data_.data();
@@ -514,8 +526,10 @@ void Tape::run(const double* rows, std::size_t count, double* out, bool backward
         if (!backward) continue;
         std::fill_n(lane_grad, varying_slots_ * stride, 0.0);  // broadcast slots accumulate over chunks
         if (varies_[first]) std::fill_n(lane_grad + slot_[first] * stride, lanes.n, seed);
-        for (auto s = lanes_.steps.rbegin(); s != lanes_.steps.rend(); ++s)
-            backward_step(lanes, *s, lane_data, lane_grad, lanes_.args.data(), constants_.data());
+        // Only the steps below the first output: another output's step would pass on a zero
+        // gradient, and 0 * inf is nan.
+        for (std::size_t k = first_lane_steps_; k-- > 0;)
+            backward_step(lanes, lanes_.steps[k], lane_data, lane_grad, lanes_.args.data(), constants_.data());
     }
     if (!backward) return;
 
@@ -533,8 +547,8 @@ void Tape::run(const double* rows, std::size_t count, double* out, bool backward
         grad[i] = (partial[0] + partial[1]) + (partial[2] + partial[3]);
     }
     if (!varies_[first]) grad[first] += seed * double(count);
-    for (auto s = uniform_.steps.rbegin(); s != uniform_.steps.rend(); ++s)
-        backward_step(one, *s, data, grad, uniform_.args.data(), constants_.data());
+    for (std::size_t k = first_uniform_steps_; k-- > 0;)
+        backward_step(one, uniform_.steps[k], data, grad, uniform_.args.data(), constants_.data());
 }
 
 void Tape::store_gradients() {

@@ -236,7 +236,9 @@ class Graph(metaclass=_pybind11_type):
         rows: a sequence of sequences of real numbers, one per input, or a 2-D C-contiguous float64
         array (any object with that buffer, such as a NumPy array).
         backward: also add d(reduction over rows of the first output)/d(leaf) to the grad of every
-        leaf that is not an input (the parameters). reduction: 'sum' or 'mean'.
+        leaf that is not an input (the parameters), as a per-row rebuild's backward would; the rows'
+        contributions are summed in another order, so where their sum cancels the two differ within
+        its rounding (n * eps * the sum of their magnitudes). reduction: 'sum' or 'mean'.
         """
     @property
     def outputs(self) -> tuple:
@@ -250,18 +252,22 @@ class Graph(metaclass=_pybind11_type):
 
 def dot(a: collections.abc.Iterable[Value | _Real], b: collections.abc.Iterable[Value | _Real]) -> Value:
     """sum(a[i] * b[i]) as one Value (op 'dot'), built in one call: the value of Python's
-    sum(x * y for x, y in zip(a, b)) bit for bit, with the gradient of every a[i] and b[i].
+    sum(x * y for x, y in zip(a, b)) over Values bit for bit, with the gradient of every a[i]
+    and b[i].
 
-    a, b: iterables of Values or real numbers (numbers become constants), of equal length
-    (ValueError otherwise). Empty: Value(0.0).
+    a, b: iterables of Values or real numbers (numbers become constant Values, as in a * 2.0),
+    read in step, of equal length (ValueError otherwise). Empty: Value(0.0).
     """
 
 def sum(values: collections.abc.Iterable[Value | _Real], start: Value | _Real = 0) -> Value:
     """start + values[0] + values[1] + ... as one Value (op 'sum'), built in one call: the value
-    of Python's sum(values, start) bit for bit, with the gradient of every term.
+    of Python's sum(values, start) over Values bit for bit (left to right, in floating point),
+    with the gradient of every term.
 
-    values: an iterable of Values or real numbers (numbers become constants). start: a Value or
-    a real number. Empty values: start itself (a Value for a number).
+    values: an iterable of Values or real numbers; a number becomes a constant Value first, as in
+    v + 2, so plain numbers are added as floats (Python adds ints exactly, and floats with
+    compensation from 3.12). start: a Value or a real number. Empty values: start itself (a Value
+    for a number).
     """
 
 def _real(x: object, what: str, /) -> float:

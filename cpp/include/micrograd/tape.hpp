@@ -97,6 +97,8 @@ private:
     std::size_t slots_ = 0, varying_slots_ = 0;  // slots [0, varying_slots_) vary
     Program lanes_;                              // varying non-leaf nodes, over slots
     Program uniform_;                            // uniform non-leaf nodes, over node indices
+    std::size_t first_lane_steps_ = 0;           // how many of each are below the first output (a prefix:
+    std::size_t first_uniform_steps_ = 0;        // backward runs only those)
     std::vector<std::uint32_t> broadcast_;       // uniform nodes with a slot
     std::vector<std::uint32_t> parameters_;      // leaves that are not inputs, below the first output
 
