@@ -1,7 +1,5 @@
 #include "micrograd/graph.hpp"
 
-#include <utility>
-
 namespace micrograd {
 
 Node* make_pow_const(Node* x, double k, bool integer_exponent) {
@@ -27,13 +25,14 @@ namespace {
 struct Scratch {
     std::vector<Node*> stack;
     std::vector<Node*> order;
-    std::vector<std::pair<Node*, double>> leaves;  // backward: each leaf and its gradient before the call
-    std::size_t leaf_count = 0;                    // leaves in order, counted by the walk
+    std::vector<Node*> leaves;   // the leaves among order, collected by the walk
+    std::vector<double> before;  // backward: their gradients before the call
     void trim() {
         constexpr std::size_t keep = std::size_t(1) << 20;  // 8 MiB each (16 for leaves)
         if (stack.capacity() > keep) std::vector<Node*>().swap(stack);
         if (order.capacity() > keep) std::vector<Node*>().swap(order);
-        if (leaves.capacity() > keep) std::vector<std::pair<Node*, double>>().swap(leaves);
+        if (leaves.capacity() > keep) std::vector<Node*>().swap(leaves);
+        if (before.capacity() > keep) std::vector<double>().swap(before);
     }
 };
 Scratch& scratch() {
@@ -47,9 +46,9 @@ void unmark(Node* node) { node->flags = std::uint8_t(node->flags & ~(Node::visit
 // from the roots, operands first (the first root's graph first). Two marks:
 // `visited` once a node's operands are pushed, `emitted` once it is in order
 // (set only after the push succeeded, so that a failed walk can find every mark
-// it made in stack and order). Returns the number of leaves.
-std::size_t depth_first(Node* const* roots, std::size_t count, std::vector<Node*>& stack, std::vector<Node*>& order) {
-    std::size_t leaves = 0;
+// it made in stack and order). The leaves go to `leaves` too.
+void depth_first(Node* const* roots, std::size_t count, std::vector<Node*>& stack, std::vector<Node*>& order,
+                 std::vector<Node*>& leaves) {
     for (std::size_t r = count; r-- > 0;)
         stack.push_back(roots[r]);
     while (!stack.empty()) {
@@ -61,7 +60,7 @@ std::size_t depth_first(Node* const* roots, std::size_t count, std::vector<Node*
         if (node->test(Node::visited)) {  // back on top: all its operands are emitted
             order.push_back(node);
             node->set(Node::emitted, true);
-            leaves += node->is_leaf();  // a root that is a leaf
+            if (node->is_leaf()) leaves.push_back(node);  // a root that is a leaf
             stack.pop_back();
             continue;
         }
@@ -71,13 +70,12 @@ std::size_t depth_first(Node* const* roots, std::size_t count, std::vector<Node*
             if (child->is_leaf()) {  // nothing below it: emit at once
                 order.push_back(child);
                 child->set(Node::emitted, true);
-                ++leaves;
+                leaves.push_back(child);
             } else {
                 stack.push_back(child);
             }
         });
     }
-    return leaves;
 }
 
 // Every node reachable from the roots into buffers.order, operands first. On
@@ -88,7 +86,8 @@ void sort_into(Node* const* roots, std::size_t count, Scratch& buffers) {
     buffers.stack.clear();
     buffers.order.clear();
     try {
-        buffers.leaf_count = depth_first(roots, count, buffers.stack, buffers.order);
+        buffers.leaves.clear();
+        depth_first(roots, count, buffers.stack, buffers.order, buffers.leaves);
     } catch (...) {
         for (Node* node : buffers.stack)  // visited, not yet emitted (or roots not reached yet)
             unmark(node);
@@ -132,23 +131,25 @@ void backward(Node* root) {
     sort_into(root, buffers);
     // Everything that can fail (allocation) happens before the first gradient changes.
     try {
-        buffers.leaves.clear();
-        buffers.leaves.reserve(buffers.leaf_count);
+        buffers.before.resize(buffers.leaves.size());
     } catch (...) {
         unmark_all(buffers);
         throw;
     }
+    double* before = buffers.before.data();
+    for (Node* leaf : buffers.leaves)
+        *before++ = leaf->grad;
     for (Node* node : buffers.order) {
         unmark(node);
-        if (node->is_leaf()) buffers.leaves.emplace_back(node, node->grad);
         node->grad = 0.0;
     }
     root->grad = 1.0;
     for (auto it = buffers.order.rbegin(); it != buffers.order.rend(); ++it)
         ops::backward(**it);
     // This call's contributions to each leaf are summed; add them to what it held, once.
-    for (auto& [leaf, before] : buffers.leaves)
-        leaf->grad = before + leaf->grad;
+    before = buffers.before.data();
+    for (Node* leaf : buffers.leaves)
+        leaf->grad = *before++ + leaf->grad;
     buffers.trim();
 }
 

@@ -80,19 +80,14 @@ struct Node {
     // twice is visited twice).
     template <class F>
     void for_each_child(F&& visit) const {
-        switch (arity(op)) {
-            case Arity::leaf: return;
-            case Arity::unary:
-            case Arity::scalar: visit(lhs); return;
-            case Arity::binary:
-                visit(lhs);
-                visit(rhs);
-                return;
-            case Arity::nary:
-                for (std::size_t i = 0; i < count; ++i)
-                    visit(operands[i]);
-                return;
+        const Arity kind = arity(op);
+        if (kind == Arity::nary) {
+            for (std::size_t i = 0; i < count; ++i)
+                visit(operands[i]);
+            return;
         }
+        if (lhs) visit(lhs);  // a leaf has none
+        if (kind == Arity::binary) visit(rhs);
     }
 };
 
