@@ -1,0 +1,52 @@
+"""The README's neural-network example as a reader pastes it: it runs and learns, and it passes
+mypy --strict and pyright --strict against the installed package (`nox -s types` installs both
+checkers; elsewhere those two tests skip)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def nn_example() -> str:
+    if not README.is_file():
+        pytest.skip("README.md is not in this tree (the wheel tests copy tests/ alone)")
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    examples = [block for block in blocks if "from micrograd_cpp.nn import" in block]
+    assert len(examples) == 1, f"expected one nn example in README.md, found {len(examples)}"
+    return examples[0]
+
+
+def checked(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_readme_nn_example_runs_and_fits_its_two_points():
+    namespace: dict = {}
+    exec(compile(nn_example(), "README.md (nn example)", "exec"), namespace)
+    model, X, y = namespace["model"], namespace["X"], namespace["y"]
+    assert [1 if model(x).data > 0 else -1 for x in X] == y
+    assert namespace["loss"].data < 0.1
+
+
+def test_readme_nn_example_passes_mypy_strict(tmp_path):
+    pytest.importorskip("mypy", reason="mypy is not installed here (nox -s types installs it)")
+    path = tmp_path / "readme_nn_example.py"
+    path.write_text(nn_example(), encoding="utf-8")
+    command = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), str(path)]
+    out = checked(subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False))
+    assert "Success: no issues found" in out
+
+
+def test_readme_nn_example_passes_pyright_strict(tmp_path):
+    pytest.importorskip("pyright", reason="pyright is not installed here (nox -s types installs it)")
+    path = tmp_path / "readme_nn_example.py"
+    path.write_text("# pyright: strict\n" + nn_example(), encoding="utf-8")
+    command = [sys.executable, "-m", "pyright", "--pythonpath", sys.executable, str(path)]
+    out = checked(subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False))
+    assert "0 errors, 0 warnings" in out
