@@ -39,6 +39,9 @@ BUILD_ENV = {"CMAKE_BUILD_PARALLEL_LEVEL": os.environ.get("CMAKE_BUILD_PARALLEL_
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # A required check that cannot run fails instead of skipping when this is set (as CI does).
 STRICT = os.environ.get("MICROGRAD_STRICT") == "1"
+# The C++ unit tests need doctest; MICROGRAD_CORE_TESTS=0 leaves them to another job (GitHub's
+# macOS and Windows runners, where the cpp job runs them with AppleClang and MSVC).
+CORE_TESTS = os.environ.get("MICROGRAD_CORE_TESTS", "1") != "0"
 
 
 def groups(*names: str) -> list[str]:
@@ -133,7 +136,10 @@ def tests(session: nox.Session) -> None:
     suite against the package built from this checkout. Arguments after -- go to pytest."""
     test_environment(session)
     install_package(session)
-    session.run("cmake", "--workflow", "--preset", "core-tests", env=BUILD_ENV)
+    if CORE_TESTS:
+        session.run("cmake", "--workflow", "--preset", "core-tests", env=BUILD_ENV)
+    else:
+        session.log("C++ unit tests left out (MICROGRAD_CORE_TESTS=0)")
     session.run("pytest", *session.posargs)
 
 
