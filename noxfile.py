@@ -210,7 +210,7 @@ def types(session: nox.Session) -> None:
     session.run("python", "scripts/generate_stubs.py", "--check")
     session.run("python", "-m", "mypy.stubtest", "micrograd_cpp._core", "--mypy-config-file", "pyproject.toml")
     session.run("mypy")
-    session.run("pytest", "-p", "no:cacheprovider", "tests/test_readme_types.py")
+    session.run("pytest", "-p", "no:cacheprovider", "tests/test_readme.py")
     # pyright finds the package through the python on PATH: the session's, where it is installed.
     report = session.run(
         "pyright", "--verifytypes", "micrograd_cpp", "--ignoreexternal", "--outputjson",

@@ -1,6 +1,7 @@
-"""The README's neural-network example as a reader pastes it: it runs and learns, and it passes
-mypy --strict and pyright --strict against the installed package (`nox -s types` installs both
-checkers; elsewhere those two tests skip)."""
+"""The README as its readers meet it: on PyPI (absolute links), as a reference (every public name),
+and its neural-network example pasted as is: it runs and learns, and it passes mypy --strict and
+pyright's strict mode against the installed package (`nox -s types` installs both checkers;
+elsewhere those two tests skip)."""
 
 import re
 import subprocess
@@ -9,13 +10,44 @@ from pathlib import Path
 
 import pytest
 
+import micrograd_cpp as mg
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def nn_example() -> str:
+def readme() -> str:
     if not README.is_file():
         pytest.skip("README.md is not in this tree (the wheel tests copy tests/ alone)")
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    return README.read_text(encoding="utf-8")
+
+
+def test_readme_links_and_images_are_absolute_urls_so_pypi_renders_them():
+    targets = re.findall(r"\]\(([^)\s]+)", readme())
+    assert targets
+    relative = [t for t in targets if not t.startswith("https://")]
+    assert relative == []
+
+
+def names_in_inline_code() -> set[str]:
+    """The identifiers in the README's inline code spans (the API reference's tables)."""
+    prose = re.sub(r"```.*?```", "", readme(), flags=re.S)
+    spans = " ".join(re.findall(r"`([^`]+)`", prose))
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", spans))
+
+
+@pytest.mark.parametrize("module", [mg, mg.engine, mg.nn, mg.losses, mg.optim, mg.viz], ids=lambda m: m.__name__)
+def test_readme_api_reference_names_every_public_name(module):
+    missing = [name for name in module.__all__ if name not in names_in_inline_code()]
+    assert missing == [], f"{module.__name__}: not in README.md's API reference"
+
+
+def test_readme_api_reference_names_every_value_member():
+    members = [name for name in vars(mg.Value) if not name.startswith("__") and name != "_repr_svg_"]
+    assert [name for name in members if name not in names_in_inline_code()] == []
+
+
+def nn_example() -> str:
+    blocks = re.findall(r"```python\n(.*?)```", readme(), re.S)
     examples = [block for block in blocks if "from micrograd_cpp.nn import" in block]
     assert len(examples) == 1, f"expected one nn example in README.md, found {len(examples)}"
     return examples[0]
