@@ -15,7 +15,6 @@ environment in .nox/NAME and installs into it only what changed since its last r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -35,7 +34,9 @@ ROOT = Path(__file__).resolve().parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 # Two cores are the norm here (CI and the development machines): build with all of them by
 # default, no more; CMAKE_BUILD_PARALLEL_LEVEL overrides it, for CMake and scikit-build-core alike.
-BUILD_ENV = {"CMAKE_BUILD_PARALLEL_LEVEL": os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))}
+BUILD_ENV = {
+    "CMAKE_BUILD_PARALLEL_LEVEL": os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
+}
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # A required check that cannot run fails instead of skipping when this is set (as CI does).
 STRICT = os.environ.get("MICROGRAD_STRICT") == "1"
@@ -98,7 +99,9 @@ def install_torch(session: nox.Session) -> None:
         log=False,
     ).strip()
     if applies != "True":
-        session.warn("PyTorch 2.13.0 has no wheel for this Python: the tests that compare with torch will skip")
+        session.warn(
+            "PyTorch 2.13.0 has no wheel for this Python: the tests that compare with torch will skip"
+        )
         return
     session.install(*requirements, success_codes=[0, 1], silent=False)
     if session.run("python", "-c", probe, silent=True, log=False).strip() == "True":
@@ -193,7 +196,7 @@ def sanitize(session: nox.Session) -> None:
 
 def readme_nn_example() -> str:
     """The README's neural-network example: the python block that imports micrograd_cpp.nn."""
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.DOTALL)
     examples = [block for block in blocks if "from micrograd_cpp.nn import" in block]
     if len(examples) != 1:
         raise ValueError(f"expected one nn example in README.md, found {len(examples)}")
@@ -208,7 +211,9 @@ def types(session: nox.Session) -> None:
     install_once(session, *groups("build", "typing", "test"))  # test: numpy and matplotlib for demo.py
     install_package(session)  # a real install: what a user's type checker sees
     session.run("python", "scripts/generate_stubs.py", "--check")
-    session.run("python", "-m", "mypy.stubtest", "micrograd_cpp._core", "--mypy-config-file", "pyproject.toml")
+    session.run(
+        "python", "-m", "mypy.stubtest", "micrograd_cpp._core", "--mypy-config-file", "pyproject.toml"
+    )
     session.run("mypy")
     session.run("pytest", "-p", "no:cacheprovider", "tests/test_readme.py")
     # pyright finds the package through the python on PATH: the session's, where it is installed.
@@ -276,8 +281,14 @@ def dist(session: nox.Session) -> None:
     pinned = next(r.split("==")[1] for r in groups("dist") if r.startswith("cibuildwheel=="))
     wheels_yml = (ROOT / ".github" / "workflows" / "wheels.yml").read_text()
     if not re.search(rf"uses: pypa/cibuildwheel@[0-9a-f]{{40}} # v{re.escape(pinned)}\n", wheels_yml):
-        session.error(f"wheels.yml must use pypa/cibuildwheel v{pinned}, the version this matrix is listed with")
-    for platform, archs in (("linux", "x86_64,aarch64"), ("macos", "x86_64,arm64"), ("windows", "AMD64,ARM64")):
+        session.error(
+            f"wheels.yml must use pypa/cibuildwheel v{pinned}, the version this matrix is listed with"
+        )
+    for platform, archs in (
+        ("linux", "x86_64,aarch64"),
+        ("macos", "x86_64,arm64"),
+        ("windows", "AMD64,ARM64"),
+    ):
         listed = session.run(
             "cibuildwheel", "--print-build-identifiers", "--platform", platform, "--archs", archs,
             silent=True, log=False,
@@ -303,7 +314,12 @@ def dist(session: nox.Session) -> None:
     with tarfile.open(sdist) as tar:
         files = sorted(m.name.split("/", 1)[1] for m in tar.getmembers() if m.isfile())
     needed = ["pyproject.toml", "PKG-INFO", "CMakeLists.txt", "CMakePresets.json", "LICENSE", "README.md"]
-    needed += ["CHANGELOG.md", "cpp/CMakeLists.txt", "cpp/bindings/module.cpp", "src/micrograd_cpp/__init__.py"]
+    needed += [
+        "CHANGELOG.md",
+        "cpp/CMakeLists.txt",
+        "cpp/bindings/module.cpp",
+        "src/micrograd_cpp/__init__.py",
+    ]
     needed += ["src/micrograd_cpp/py.typed", "src/micrograd_cpp/_core.pyi", "tests/conftest.py"]
     if missing := [f for f in needed if f not in files]:
         session.error(f"the sdist lacks {missing}")

@@ -117,10 +117,12 @@ def test_plot_has_axis_labels_a_legend_and_the_accuracy():
     fig = demo.figure(model, X, y, acc)
     try:
         (ax,) = fig.axes
-        assert ax.get_xlabel() and ax.get_ylabel()
+        assert ax.get_xlabel()
+        assert ax.get_ylabel()
         legend = [text.get_text() for text in ax.get_legend().get_texts()]
         assert len(legend) == 2
-        assert any("-1" in text for text in legend) and any("+1" in text for text in legend)
+        assert any("-1" in text for text in legend)
+        assert any("+1" in text for text in legend)
         assert f"accuracy {acc:.1%}" in ax.get_title()
     finally:
         plt.close(fig)

@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m micrograd_cpp.demo",
         description=__doc__.split("\n\n")[0],
         epilog=(
-            "The plot needs matplotlib and NumPy (pip install \"micrograd-cpp[demo]\"); "
+            'The plot needs matplotlib and NumPy (pip install "micrograd-cpp[demo]"); '
             "without them the demo still trains and reports its accuracy."
         ),
     )
@@ -286,7 +286,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     if not os.access(folder, os.W_OK):
         parser.error(f"--out {args.out}: the folder {folder} is not writable")
     if os.path.isdir(args.out):
-        parser.error(f"--out {args.out} is a folder: give a file name, such as {os.path.join(args.out, 'moons.png')}")
+        parser.error(
+            f"--out {args.out} is a folder: give a file name, such as {os.path.join(args.out, 'moons.png')}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
