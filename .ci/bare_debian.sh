@@ -43,11 +43,12 @@ mirror=$(
   {
     sed -n 's/^URIs: *\(http[^ ]*debian\/*\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null
     sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\(http[^ ]*debian\/*\) bookworm .*/\2/p' /etc/apt/sources.list 2>/dev/null
-  } | head -n 1
+  } | head -n 1 || true
 )
 mirror=${mirror:-http://deb.debian.org/debian}
 
 root=$(mktemp -d "${TMPDIR:-/var/tmp}/bare-debian.XXXXXX")
+chmod 755 "$root"  # it is /, for every user in it
 mounts=()
 cleanup() {
   local m
