@@ -374,26 +374,27 @@ def dist(session: nox.Session) -> None:
 
 @nox.session
 def fuzz(session: nox.Session) -> None:
-    """The fuzzers, each for a fixed budget: the native fuzz targets under cpp/fuzz/ (CMake preset
-    "fuzz", ctest label "fuzz") and the random-graph tests with the hypothesis profile "long"
-    (tests marked fuzz). MICROGRAD_FUZZ_SECONDS (default 60) is each native target's budget."""
+    """The fuzzers, each for a fixed budget: the native targets under cpp/fuzz/ (CMake workflow preset
+    "fuzz": built with MICROGRAD_FUZZ=ON under ASan + UBSan, run by ctest as the tests labelled "fuzz",
+    MICROGRAD_FUZZ_SECONDS each, default 60), then the random-graph tests (pytest marker "fuzz") with
+    the hypothesis profile MICROGRAD_HYPOTHESIS_PROFILE (default "long")."""
     test_environment(session)
-    ran = False
-    presets = json.loads((ROOT / "CMakePresets.json").read_text())
-    if any(p["name"] == "fuzz" for p in presets.get("workflowPresets", [])):
-        session.run("cmake", "--workflow", "--preset", "fuzz", env=BUILD_ENV)
-        ran = True
+    ran = []
+    env = {**BUILD_ENV, "MICROGRAD_FUZZ_SECONDS": os.environ.get("MICROGRAD_FUZZ_SECONDS", "60")}
+    if (ROOT / "cpp" / "fuzz").is_dir():
+        session.run("cmake", "--workflow", "--preset", "fuzz", env=env)
+        ran.append("native targets")
     markers = PYPROJECT["tool"]["pytest"]["ini_options"].get("markers", [])
     if any(m.startswith("fuzz:") for m in markers):
         install_package(session)
         profile = os.environ.get("MICROGRAD_HYPOTHESIS_PROFILE", "long")
-        session.run("pytest", "-p", "no:cacheprovider", "-m", "fuzz", f"--hypothesis-profile={profile}")
-        ran = True
-    if not ran:
-        message = "no fuzzer found: neither a CMake workflow preset 'fuzz' nor a pytest marker 'fuzz'"
-        if STRICT:
-            session.error(message)
-        session.warn(message)
+        session.run("pytest", "-p", "no:cacheprovider", "-m", "fuzz", f"--hypothesis-profile={profile}", env=env)
+        ran.append(f"hypothesis profile {profile}")
+    if ran:
+        session.log(f"fuzzed: {', '.join(ran)}")
+        return
+    # Until the fuzzers of issue 8 land: a warning, not a failure.
+    session.warn("no fuzzer yet: neither cpp/fuzz/ nor a pytest marker 'fuzz'")
 
 
 @nox.session

@@ -115,7 +115,7 @@ for name in MICROGRAD_STRICT CMAKE_BUILD_PARALLEL_LEVEL; do
 done
 
 # The checkout's files as they are (tracked and new, not ignored): what a clean clone holds.
-work=/root/micrograd-cpp
+work=/srv/micrograd-cpp  # readable by the unprivileged user of step 1, unlike /root
 mkdir -p "$root$work"
 git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$root$work"
 in_root() { chroot "$root" env -i "${ci_env[@]}" "${pip_env[@]}" bash -c "cd $work && $1"; }
