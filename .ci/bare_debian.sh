@@ -102,11 +102,17 @@ for path in /etc/pip.conf /etc/xdg/pip; do
   fi
 done
 [ -d /opt/wheels ] && bind /opt/wheels
-# The CA bundle pip is told to use (PIP_CERT, or cert = in pip.conf) must exist inside too.
-cert=${PIP_CERT:-$(sed -n 's/^cert *= *//p' /etc/pip.conf 2>/dev/null | head -n 1)}
+# The CA bundle pip is told to use (PIP_CERT, or cert = in pip.conf) must exist inside too, and
+# the machine's own CAs (a proxy's, say) must survive when apt installs ca-certificates and
+# update-ca-certificates rebuilds that bundle.
+cert=${PIP_CERT:-$(sed -n 's/^cert *= *//p' /etc/pip.conf 2>/dev/null | head -n 1 || true)}
 if [ -n "$cert" ] && [ -f "$cert" ]; then
   mkdir -p "$root$(dirname "$cert")"
   cp "$cert" "$root$cert"
+fi
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
 fi
 mapfile -t pip_env < <(env | grep -E '^PIP_' || true)
 ci_env=(HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
