@@ -5,7 +5,8 @@
 #      apt-get command to run;
 #   2. scripts/demo.sh as root after a half-made .venv (python3 -m venv fails without
 #      python3-venv and leaves one behind): it must install what it needs and train;
-#   3. scripts/demo.sh again: nothing to install or rebuild, seconds;
+#   3. scripts/demo.sh again: nothing to install or rebuild, seconds; then its editable install:
+#      an import prints nothing, unless a C++ file changed (then one line, and it rebuilds);
 #   4. scripts/test.sh: every test (types, C++ unit tests, pytest, and both under ASan + UBSan).
 # Each step is timed. Needs root (debootstrap, mount, chroot) and Debian's mirror.
 #
@@ -152,6 +153,17 @@ if grep -E "Building|building micrograd-cpp|Installing collected" <<<"$out"; the
   fail "the second demo run installed or built something"
 fi
 [ "$second" -le 20 ] || fail "the second demo run took $second s"
+
+step "3b. the demo's editable install: an import is silent, unless a C++ file changed"
+out=$(in_root ".nox/demo/bin/python -c 'import micrograd_cpp'" 2>&1)
+[ -z "$out" ] || fail "importing the editable install printed: $out"
+in_root "touch cpp/src/label.cpp"
+out=$(in_root ".nox/demo/bin/python -c 'import micrograd_cpp; print(micrograd_cpp.Value(2.0) * 3)'" 2>&1)
+echo "$out"
+grep -q "^micrograd_cpp: the C++ sources changed, rebuilding" <<<"$out" || fail "no word of the rebuild"
+out=$(in_root ".nox/demo/bin/python -c 'import micrograd_cpp'" 2>&1)
+[ -z "$out" ] || fail "importing the rebuilt editable install printed: $out"
+echo "silent again after the rebuild"
 
 step "4. scripts/test.sh: every test"
 timed "scripts/test.sh (apt, types, tests, sanitize)" in_root "scripts/test.sh"
