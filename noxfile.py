@@ -388,7 +388,9 @@ def fuzz(session: nox.Session) -> None:
     if any(m.startswith("fuzz:") for m in markers):
         install_package(session)
         profile = os.environ.get("MICROGRAD_HYPOTHESIS_PROFILE", "long")
-        session.run("pytest", "-p", "no:cacheprovider", "-m", "fuzz", f"--hypothesis-profile={profile}", env=env)
+        session.run(
+            "pytest", "-p", "no:cacheprovider", "-m", "fuzz", f"--hypothesis-profile={profile}", env=env
+        )
         ran.append(f"hypothesis profile {profile}")
     if ran:
         session.log(f"fuzzed: {', '.join(ran)}")

@@ -23,7 +23,9 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
 def pytest_report_header(config):
-    lines = [f"micrograd_cpp {micrograd_cpp.__version__} from {micrograd_cpp.__file__} (sanitized: {SANITIZED})"]
+    lines = [
+        f"micrograd_cpp {micrograd_cpp.__version__} from {micrograd_cpp.__file__} (sanitized: {SANITIZED})"
+    ]
     if not HAS_TORCH:
         lines.append(TORCH_MISSING)
     return lines
