@@ -133,7 +133,7 @@ if out=$(chroot --userspec=65534:65534 "$root" env -i "${ci_env[@]}" HOME=/tmp b
   fail "scripts/demo.sh succeeded without the system packages: $out"
 fi
 echo "$out"
-grep -q "apt-get install -y --no-install-recommends python3.11-venv python3.11-dev g++" <<<"$out" ||
+grep -q "apt-get install -y --no-install-recommends python3-venv python3-dev g++" <<<"$out" ||
   fail "scripts/demo.sh did not print the apt-get command to run"
 
 step "2. a half-made .venv (python3 -m venv without python3-venv), then scripts/demo.sh as root"

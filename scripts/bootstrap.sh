@@ -33,13 +33,17 @@ command -v "$python" >/dev/null || fail "no $python on PATH: install Python 3.9 
 version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 # --- 1. system packages ---------------------------------------------------------------------
-# Debian splits venv's ensurepip and Python's headers out of python3; the package names follow the
-# interpreter's version (python3.11-venv), which also works when python3 is not the distribution's.
+# Debian splits venv's ensurepip and Python's headers out of python3: python3-venv and python3-dev
+# for the distribution's python3, python3.X-venv and python3.X-dev for another python3.X of its.
+package=python$version
+if [ "$(readlink -f "$(command -v "$python")")" = "$(readlink -f /usr/bin/python3 2>/dev/null)" ]; then
+  package=python3
+fi
 missing=()
-"$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python$version-venv")
+"$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=("$package-venv")
 "$python" -c 'import os, sys, sysconfig
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' ||
-  missing+=("python$version-dev")
+  missing+=("$package-dev")
 command -v g++ >/dev/null || command -v c++ >/dev/null || missing+=(g++)
 if [ "$profile" = dev ]; then
   command -v dot >/dev/null || missing+=(graphviz)

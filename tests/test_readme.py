@@ -87,3 +87,20 @@ def test_readme_nn_example_passes_pyright_strict(tmp_path):
     command = [sys.executable, "-m", "pyright", "--pythonpath", sys.executable, str(path)]
     out = checked(subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False))
     assert "0 errors, 0 warnings" in out
+
+
+def test_comparisons_behave_as_the_readme_says():
+    a, b = mg.Value(1.0), mg.Value(1.0)
+    c = a * b
+    same = a
+    assert a == same
+    assert a != b  # the same value, two nodes
+    assert (mg.Value(1.0) == mg.Value(1.0)) is False
+    assert (a == 1.0) is False
+    assert c._children[0] == a  # another Python object for the same node
+    assert c._children[0] is not a
+    assert hash(c._children[0]) == hash(a)
+    assert a in c._prev
+    for compare in (lambda: a < b, lambda: a <= b, lambda: a > b, lambda: a >= b, lambda: a < 2.0):
+        with pytest.raises(TypeError):
+            compare()
