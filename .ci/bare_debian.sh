@@ -155,13 +155,15 @@ fi
 [ "$second" -le 20 ] || fail "the second demo run took $second s"
 
 step "3b. the demo's editable install: an import is silent, unless a C++ file changed"
-out=$(in_root ".nox/demo/bin/python -c 'import micrograd_cpp'" 2>&1)
+# As a developer uses it: the venv activated, so that the rebuild finds the venv's CMake and Ninja.
+import_in_venv() { in_root ". .nox/demo/bin/activate && python -c '$1'" 2>&1; }
+out=$(import_in_venv "import micrograd_cpp") || fail "importing the editable install failed: $out"
 [ -z "$out" ] || fail "importing the editable install printed: $out"
 in_root "touch cpp/src/label.cpp"
-out=$(in_root ".nox/demo/bin/python -c 'import micrograd_cpp; print(micrograd_cpp.Value(2.0) * 3)'" 2>&1)
+out=$(import_in_venv "import micrograd_cpp; print(micrograd_cpp.Value(2.0) * 3)") || fail "the rebuild failed: $out"
 echo "$out"
 grep -q "^micrograd_cpp: the C++ sources changed, rebuilding" <<<"$out" || fail "no word of the rebuild"
-out=$(in_root ".nox/demo/bin/python -c 'import micrograd_cpp'" 2>&1)
+out=$(import_in_venv "import micrograd_cpp") || fail "importing the rebuilt editable install failed: $out"
 [ -z "$out" ] || fail "importing the rebuilt editable install printed: $out"
 echo "silent again after the rebuild"
 
