@@ -28,6 +28,7 @@ esac
 python=${PYTHON:-python3}
 
 command -v "$python" >/dev/null || fail "no $python on PATH: install Python 3.9 or newer (Debian/Ubuntu: apt-get install python3)"
+"$python" -c pass 2>/dev/null || fail "$python does not run: $("$python" -c pass 2>&1 | head -n 3)"
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 9))' ||
   fail "$python is Python $("$python" -c 'import platform; print(platform.python_version())'); 3.9 or newer is needed"
 version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
