@@ -238,8 +238,8 @@ def figure(model: MLP, X: Points, y: list[int], acc: float) -> Any:
         ax.scatter(points[mine, 0], points[mine, 1], color=colors[label], s=40, edgecolors="k", label=name)
     ax.set_xlim(xx.min(), xx.max())
     ax.set_ylim(yy.min(), yy.max())
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
+    ax.set_xlabel("x₁")  # plain text: mathtext ($x_1$) warns with some matplotlib and pyparsing pairs
+    ax.set_ylabel("x₂")
     ax.legend(loc="upper right", title="training points; shading: the model's class", fontsize="small")
     ax.set_title(f"micrograd_cpp: MLP(2, [16, 16, 1]) decision boundary\ntraining accuracy {acc:.1%}")
     return fig
