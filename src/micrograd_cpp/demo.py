@@ -218,6 +218,7 @@ def plot(model: MLP, X: Points, y: list[int], path: str, acc: float) -> None:
 def figure(model: MLP, X: Points, y: list[int], acc: float) -> Any:
     """The plot as a matplotlib Figure: the model's class as shading, the points by class (legend),
     axis labels, and the training accuracy in the title."""
+    import matplotlib
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -230,7 +231,8 @@ def figure(model: MLP, X: Points, y: list[int], acc: float) -> Any:
     Z = np.array([score(model, list(p)).data > 0 for p in np.c_[xx.ravel(), yy.ravel()].tolist()]).reshape(
         xx.shape
     )
-    colors = {-1: plt.cm.Spectral(0.0), 1: plt.cm.Spectral(1.0)}  # micrograd's colour map, its two ends
+    spectral = matplotlib.colormaps["Spectral"]  # micrograd's colour map: its two ends, one per class
+    colors = {-1: spectral(0.0), 1: spectral(1.0)}
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.contourf(xx, yy, Z, levels=[-0.5, 0.5, 1.5], colors=[colors[-1], colors[1]], alpha=0.35)
     for label, name in ((-1, "class -1 (first moon)"), (1, "class +1 (second moon)")):
