@@ -1,8 +1,5 @@
 #!/usr/bin/env bash
-# The main job: sets up .venv (once) with the demo extra, then trains micrograd's
-# two-moons demo (python -m micrograd_cpp.demo). Arguments go to the demo,
-# e.g. scripts/demo.sh --steps 200 --out /tmp/moons.png
+# The main job, set-up included: trains micrograd's two-moons demo and saves moons.png
+# (nox -s demo). Arguments go to the demo: scripts/demo.sh --steps 200 --out /tmp/moons.png
 set -euo pipefail
-cd "$(dirname "$0")/.."
-py=$(scripts/setup_env.sh demo)
-exec "$py" -m micrograd_cpp.demo "$@"
+exec "$(dirname "$0")/bootstrap.sh" demo -s demo -- "$@"

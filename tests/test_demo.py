@@ -59,17 +59,6 @@ def test_demo_rejects_bad_options():
     assert "--steps" in proc.stderr
 
 
-def test_built_in_moons_are_scikit_learns(monkeypatch):
-    pytest.importorskip("sklearn")
-    pytest.importorskip("numpy")
-    X, y = demo.make_moons(100, 0.1, 1337)
-    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    X2, y2 = demo.make_moons(100, 0.1, 1337)
-    assert y2 == y
-    flat, flat2 = [c for p in X for c in p], [c for p in X2 for c in p]
-    assert flat2 == pytest.approx(flat, rel=1e-12, abs=1e-12)
-
-
 def test_moons_without_numpy_keep_the_shape(monkeypatch):
     monkeypatch.setitem(sys.modules, "numpy", None)
     X, y = demo.make_moons(100, 0.1, 3)
@@ -77,3 +66,63 @@ def test_moons_without_numpy_keep_the_shape(monkeypatch):
     assert sorted(set(y)) == [0, 1]
     assert sum(y) == 50
     assert demo.make_moons(100, 0.1, 3)[0] == X  # seeded: the same points again
+
+
+def test_built_in_moons_equal_scikit_learns_bit_for_bit_with_numpy(monkeypatch):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("numpy")
+    for seed in (1337, 0, 7):
+        theirs = demo.make_moons(100, 0.1, seed)
+        with monkeypatch.context() as patch:
+            patch.setitem(sys.modules, "sklearn.datasets", None)
+            assert demo.make_moons(100, 0.1, seed) == theirs
+
+
+def test_demo_refuses_an_out_path_in_a_missing_folder_before_training(tmp_path):
+    missing = tmp_path / "no such folder" / "moons.png"
+    proc = run_demo("--out", str(missing))
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr
+    assert str(missing.parent) in proc.stderr
+    assert proc.stdout == ""  # refused before any training
+
+
+def test_demo_refuses_a_folder_as_out(tmp_path):
+    proc = run_demo("--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert "is a folder" in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_demo_help_speaks_to_a_user():
+    proc = run_demo("--help")
+    assert proc.returncode == 0
+    description = proc.stdout.split("\n\n")[1]
+    assert description.startswith("Train an MLP on two moons")
+    for option in ("--steps", "--seed", "--out"):
+        assert option in proc.stdout
+    assert "default: moons.png" in " ".join(proc.stdout.split())
+
+
+def test_plot_has_axis_labels_a_legend_and_the_accuracy():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    X, y01 = demo.make_moons(20, 0.1, 1)
+    y = [2 * label - 1 for label in y01]
+    model, _, acc = demo.train(X, y, steps=2)
+    fig = demo.figure(model, X, y, acc)
+    try:
+        (ax,) = fig.axes
+        assert ax.get_xlabel()
+        assert ax.get_ylabel()
+        legend = [text.get_text() for text in ax.get_legend().get_texts()]
+        assert len(legend) == 2
+        assert any("-1" in text for text in legend)
+        assert any("+1" in text for text in legend)
+        assert f"accuracy {acc:.1%}" in ax.get_title()
+    finally:
+        plt.close(fig)

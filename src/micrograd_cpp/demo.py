@@ -1,4 +1,4 @@
-"""The main job: micrograd's demo, two moons learned by an MLP, with micrograd_cpp.
+"""Train an MLP on two moons and plot the decision boundary it learns: micrograd's demo, on micrograd_cpp.
 
     python -m micrograd_cpp.demo [--steps 100] [--seed 1337] [--out moons.png]
 
@@ -6,8 +6,9 @@ As micrograd's demo notebook: 100 points of scikit-learn's ``make_moons`` (noise
 ``MLP(2, [16, 16, 1])``, the max-margin (hinge) loss plus 1e-4 L2, SGD with the learning rate falling
 from 1.0 to 0.1. Shows a progress bar with loss and accuracy, saves the decision boundary as a PNG, and
 ends with a line stating the final training accuracy. The optional packages (``pip install
-"micrograd-cpp[demo]"``) add the plot (matplotlib), the progress bar (tqdm) and scikit-learn's data;
-without scikit-learn the same construction is built in.
+"micrograd-cpp[demo]"``) add the plot (matplotlib), the progress bar (tqdm) and scikit-learn's data.
+Without scikit-learn the moons are built in: the same points as scikit-learn's when NumPy is
+installed, other points of the same shape (from Python's own random numbers) when it is not.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import random
 import sys
 import time
@@ -40,8 +42,9 @@ def optional(name: str) -> Any:
 
 def make_moons(n_samples: int, noise: float, seed: int) -> tuple[Points, list[int]]:
     """Two interleaving half circles, labels 0/1, as ``sklearn.datasets.make_moons`` with the global
-    NumPy state seeded by ``seed`` (micrograd's notebook). Identical to scikit-learn's when NumPy is
-    installed; with neither, the same construction with Python's own random numbers."""
+    NumPy state seeded by ``seed`` (micrograd's notebook). Without scikit-learn, the same points,
+    bit for bit, when NumPy is installed; with neither, the same construction with Python's own
+    random numbers (other points, the same shape)."""
     np = optional("numpy")
     if np is not None:
         np.random.seed(seed)
@@ -51,22 +54,27 @@ def make_moons(n_samples: int, noise: float, seed: int) -> tuple[Points, list[in
             return X.tolist(), y.tolist()
     n_out = n_samples // 2
     n_in = n_samples - n_out
-    angles_out = [math.pi * i / (n_out - 1) for i in range(n_out)]
-    angles_in = [math.pi * i / (n_in - 1) for i in range(n_in)]
-    X = [[math.cos(t), math.sin(t)] for t in angles_out] + [
-        [1 - math.cos(t), 0.5 - math.sin(t)] for t in angles_in
-    ]
-    y = [0] * n_out + [1] * n_in
-    if np is not None:  # the same draws as scikit-learn: a permutation, then Gaussian noise
+    if np is not None:  # scikit-learn's arithmetic and draws: a permutation, then Gaussian noise
+        t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n_in)
+        points = np.vstack(
+            [np.append(np.cos(t_out), 1 - np.cos(t_in)), np.append(np.sin(t_out), 1 - np.sin(t_in) - 0.5)]
+        ).T
+        labels = np.hstack([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
         rng = np.random.mtrand._rand
         order = np.arange(n_samples)
         rng.shuffle(order)
-        noise_xy = rng.normal(scale=noise, size=(n_samples, 2)).tolist()
-    else:
-        rng_py = random.Random(seed)
-        order = list(range(n_samples))
-        rng_py.shuffle(order)
-        noise_xy = [[rng_py.gauss(0, noise), rng_py.gauss(0, noise)] for _ in range(n_samples)]
+        points = points[order] + rng.normal(scale=noise, size=(n_samples, 2))
+        return points.tolist(), labels[order].tolist()
+    angles_out = [math.pi * i / (n_out - 1) for i in range(n_out)]
+    angles_in = [math.pi * i / (n_in - 1) for i in range(n_in)]
+    X = [[math.cos(t), math.sin(t)] for t in angles_out] + [
+        [1 - math.cos(t), 1 - math.sin(t) - 0.5] for t in angles_in
+    ]
+    y = [0] * n_out + [1] * n_in
+    rng_py = random.Random(seed)
+    order = list(range(n_samples))
+    rng_py.shuffle(order)
+    noise_xy = [[rng_py.gauss(0, noise), rng_py.gauss(0, noise)] for _ in range(n_samples)]
     X = [[X[i][0] + dx, X[i][1] + dy] for i, (dx, dy) in zip(order, noise_xy)]
     y = [y[i] for i in order]
     return X, y
@@ -195,14 +203,27 @@ def train(X: Points, y: list[int], steps: int, engine: str = "batch") -> tuple[M
     return model, loss, acc
 
 
-def plot(model: MLP, X: Points, y: list[int], path: str) -> None:
+def plot(model: MLP, X: Points, y: list[int], path: str, acc: float) -> None:
+    """Saves the decision boundary, the training points and the accuracy as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
+
+    fig = figure(model, X, y, acc)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def figure(model: MLP, X: Points, y: list[int], acc: float) -> Any:
+    """The plot as a matplotlib Figure: the model's class as shading, the points by class (legend),
+    axis labels, and the training accuracy in the title."""
+    import matplotlib
+    import matplotlib.pyplot as plt
     import numpy as np
 
     points = np.array(X)
+    labels = np.array(y)
     h = 0.05
     x_min, x_max = points[:, 0].min() - 1, points[:, 0].max() + 1
     y_min, y_max = points[:, 1].min() - 1, points[:, 1].max() + 1
@@ -210,25 +231,42 @@ def plot(model: MLP, X: Points, y: list[int], path: str) -> None:
     Z = np.array([score(model, list(p)).data > 0 for p in np.c_[xx.ravel(), yy.ravel()].tolist()]).reshape(
         xx.shape
     )
+    spectral = matplotlib.colormaps["Spectral"]  # micrograd's colour map: its two ends, one per class
+    colors = {-1: spectral(0.0), 1: spectral(1.0)}
     fig, ax = plt.subplots(figsize=(6, 5))
-    ax.contourf(xx, yy, Z, cmap=plt.cm.Spectral, alpha=0.8)
-    ax.scatter(points[:, 0], points[:, 1], c=y, s=40, cmap=plt.cm.Spectral, edgecolors="k")
+    ax.contourf(xx, yy, Z, levels=[-0.5, 0.5, 1.5], colors=[colors[-1], colors[1]], alpha=0.35)
+    for label, name in ((-1, "class -1 (first moon)"), (1, "class +1 (second moon)")):
+        mine = labels == label
+        ax.scatter(points[mine, 0], points[mine, 1], color=colors[label], s=40, edgecolors="k", label=name)
     ax.set_xlim(xx.min(), xx.max())
     ax.set_ylim(yy.min(), yy.max())
-    ax.set_title("micrograd_cpp: MLP(2, [16, 16, 1]) decision boundary")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    ax.set_xlabel("x₁")  # plain text: mathtext ($x_1$) warns with some matplotlib and pyparsing pairs
+    ax.set_ylabel("x₂")
+    ax.legend(loc="upper right", title="training points; shading: the model's class", fontsize="small")
+    ax.set_title(f"micrograd_cpp: MLP(2, [16, 16, 1]) decision boundary\ntraining accuracy {acc:.1%}")
+    return fig
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; each option says what it changes, with its default."""
     parser = argparse.ArgumentParser(
-        prog="python -m micrograd_cpp.demo", description=__doc__.split("\n\n")[0]
+        prog="python -m micrograd_cpp.demo",
+        description=__doc__.split("\n\n")[0],
+        epilog=(
+            'The plot needs matplotlib and NumPy (pip install "micrograd-cpp[demo]"); '
+            "without them the demo still trains and reports its accuracy."
+        ),
     )
     parser.add_argument("--steps", type=int, default=100, help="training steps (default: 100)")
     parser.add_argument(
-        "--seed", type=int, default=1337, help="seed of the data and the weights (default: 1337)"
+        "--seed", type=int, default=1337, help="seed of the data and the initial weights (default: 1337)"
     )
-    parser.add_argument("--out", default="moons.png", help="where to save the plot (default: moons.png)")
+    parser.add_argument(
+        "--out",
+        default="moons.png",
+        metavar="PNG",
+        help="where to save the plot of the decision boundary (default: moons.png)",
+    )
     parser.add_argument(
         "--engine",
         choices=ENGINES,
@@ -237,9 +275,28 @@ def main(argv: list[str] | None = None) -> int:
         "(fastest), 'graph' replays the whole captured loss graph, 'rebuild' builds it anew each step as "
         "micrograd does; all three reach the same loss and accuracy (default: batch)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Rejects what would fail later, before any training (argparse's error: usage, exit code 2)."""
     if args.steps < 1:
         parser.error("--steps must be at least 1")
+    folder = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(folder):
+        parser.error(f"--out {args.out}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        parser.error(f"--out {args.out}: the folder {folder} is not writable")
+    if os.path.isdir(args.out):
+        parser.error(
+            f"--out {args.out} is a folder: give a file name, such as {os.path.join(args.out, 'moons.png')}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
 
     missing = [name for name in ("matplotlib", "numpy") if optional(name) is None]
     if missing:
@@ -260,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"time: {seconds:.2f} s ({1000 * seconds / args.steps:.1f} ms per step)")
     print(f"final loss (hinge + L2): {loss:.4f}")
     if not missing:
-        plot(model, X, y, args.out)
+        plot(model, X, y, args.out, acc)
         print(f"decision boundary saved to {args.out}")
     print(f"final training accuracy: {acc:.1%}")
     return 0

@@ -73,10 +73,10 @@ class Module:
 
 class Neuron(Module):
     def __init__(self, nin: int, nonlin: bool = True, activation: str | None = None) -> None:
-        self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
-        self.b = Value(0)
-        self.nonlin = nonlin
-        self.activation = (
+        self.w: list[Value] = [Value(random.uniform(-1, 1)) for _ in range(nin)]
+        self.b: Value = Value(0)
+        self.nonlin: bool = nonlin
+        self.activation: str = (
             _activation_name(activation) if activation is not None else ("relu" if nonlin else "linear")
         )
 
@@ -97,9 +97,13 @@ class Neuron(Module):
 
 class Layer(Module):
     def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
-        self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
+        self.neurons: list[Neuron] = [Neuron(nin, **kwargs) for _ in range(nout)]
 
-    def __call__(self, x: Sequence[Input]) -> Value | list[Value]:
+    def __call__(self, x: Sequence[Input]) -> Any:
+        """One Value when the layer has one neuron, else a list of Values (micrograd's convention).
+
+        Typed ``Any``, as ``torch.nn.Module.__call__``: which of the two it is depends on the layer's
+        size, which a type checker cannot see, and either use must type-check without a cast."""
         out = [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
@@ -130,18 +134,20 @@ class MLP(Module):
             per_layer = list(activation)
             if len(per_layer) != len(nouts):
                 raise ValueError(f"activation lists {len(per_layer)} names for {len(nouts)} layers")
-        self.layers = [
+        self.layers: list[Layer] = [
             Layer(
                 sz[i], sz[i + 1], nonlin=_activation_name(per_layer[i]) != "linear", activation=per_layer[i]
             )
             for i in range(len(nouts))
         ]
 
-    def __call__(self, x: Sequence[Input]) -> Value | list[Value]:
+    def __call__(self, x: Sequence[Input]) -> Any:
+        """The last layer's output: one Value when it has one neuron (``MLP(2, [16, 1])``), else a
+        list of Values. Typed ``Any`` for the reason given at ``Layer.__call__``."""
         out: Any = x
         for layer in self.layers:
             out = layer(out)
-        return out  # type: ignore[no-any-return]  # the last layer's output
+        return out
 
     def parameters(self) -> list[Value]:
         return [p for layer in self.layers for p in layer.parameters()]
