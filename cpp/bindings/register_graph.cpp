@@ -2,6 +2,7 @@
 // Values or over a batch of rows with the GIL released.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <atomic>
 #include <cstring>
@@ -294,7 +295,9 @@ void register_graph(py::module_& m) {
         .def(
             "map",
             [](Self g, const py::handle& rows, bool backward, const std::string& reduction) {
-                return g->map(rows, backward, reduction);
+                // For the stub: a float per row, or a list of floats per row (several outputs).
+                using Rows = py::typing::List<py::typing::Union<py::float_, py::typing::List<py::float_>>>;
+                return Rows(g->map(rows, backward, reduction));
             },
             py::arg("rows"), py::arg("backward") = false, py::arg("reduction") = "sum",
             "Runs the graph once per row, the inputs taking the row's numbers, in C++ with the GIL\n"
@@ -307,9 +310,11 @@ void register_graph(py::module_& m) {
             "contributions are summed in another order, so where their sum cancels the two differ within\n"
             "its rounding (n * eps * the sum of their magnitudes). reduction: 'sum' or 'mean'.")
         .def_property_readonly(
-            "outputs", [](Self g) { return g->values(true); }, "The outputs, a tuple of Values.")
+            "outputs", [](Self g) { return py::typing::Tuple<Value, py::ellipsis>(g->values(true)); },
+            "The outputs, a tuple of Values.")
         .def_property_readonly(
-            "inputs", [](Self g) { return g->values(false); }, "The inputs, a tuple of Values.")
+            "inputs", [](Self g) { return py::typing::Tuple<Value, py::ellipsis>(g->values(false)); },
+            "The inputs, a tuple of Values.")
         .def_property_readonly(
             "nbytes", [](Self g) { return g->nbytes(); }, "Bytes held by the captured tape and its buffers.")
         .def("__repr__", [](Self g) {

@@ -468,9 +468,13 @@ PyType_Slot value_slots[] = {
                                   "A scalar in a differentiable expression graph.\n\n"
                                   "data: a real number (int, float, or any object with __float__, such as NumPy "
                                   "scalars).\nlabel: an optional name, shown in repr and graph drawings.\n\n"
-                                  "Operators: + - * / ** and unary -, with a Value or a real number on either side.\n"
-                                  "== and != compare identity (the same node), so Values work in sets and dicts;\n"
-                                  "<, <=, >, >= are not defined (TypeError): compare v.data instead.")},
+                                  "Operators: + - * / ** and unary -, with a Value or a real number on either side;\n"
+                                  "abs(v).\n\n"
+                                  "Comparisons: `a == b` and `a != b` compare nodes, not values: true when both are\n"
+                                  "the same node, also through two Python objects for it (`c._children[0] == a`);\n"
+                                  "`Value(1.0) == Value(1.0)` and `a == 1.0` are False (compare `.data`). `hash()`\n"
+                                  "follows, so Values work in sets and as dict keys (`a in c._prev`). `<`, `<=`, `>`,\n"
+                                  "`>=` raise TypeError, as in micrograd (compare `.data`).")},
     {Py_tp_new, reinterpret_cast<void*>(value_new)},
     {Py_tp_dealloc, reinterpret_cast<void*>(value_dealloc)},
     {Py_tp_repr, reinterpret_cast<void*>(value_repr)},

@@ -18,9 +18,14 @@ class Value:
     data: a real number (int, float, or any object with __float__, such as NumPy scalars).
     label: an optional name, shown in repr and graph drawings.
 
-    Operators: + - * / ** and unary -, with a Value or a real number on either side.
-    == and != compare identity (the same node), so Values work in sets and dicts;
-    <, <=, >, >= are not defined (TypeError): compare v.data instead.
+    Operators: + - * / ** and unary -, with a Value or a real number on either side;
+    abs(v).
+
+    Comparisons: `a == b` and `a != b` compare nodes, not values: true when both are
+    the same node, also through two Python objects for it (`c._children[0] == a`);
+    `Value(1.0) == Value(1.0)` and `a == 1.0` are False (compare `.data`). `hash()`
+    follows, so Values work in sets and as dict keys (`a in c._prev`). `<`, `<=`, `>`,
+    `>=` raise TypeError, as in micrograd (compare `.data`).
     """
     def __new__(cls, data: _Real, label: str = "") -> Value: ...
     @property
@@ -228,7 +233,7 @@ class Graph(metaclass=_pybind11_type):
         """Differentiates the first output, exactly as its Value.backward() does: leaf gradients
         accumulate (a second call gives exactly twice), interior ones are set.
         """
-    def map(self, rows: object, backward: bool = ..., reduction: str = ...) -> list:
+    def map(self, rows: object, backward: bool = ..., reduction: str = ...) -> list[float | list[float]]:
         """Runs the graph once per row, the inputs taking the row's numbers, in C++ with the GIL
         released. Returns the outputs' values: a list with a float per row for one output, else a
         list of lists. No Value's data changes.
@@ -241,10 +246,10 @@ class Graph(metaclass=_pybind11_type):
         its rounding (n * eps * the sum of their magnitudes). reduction: 'sum' or 'mean'.
         """
     @property
-    def outputs(self) -> tuple:
+    def outputs(self) -> tuple[Value, ...]:
         """The outputs, a tuple of Values."""
     @property
-    def inputs(self) -> tuple:
+    def inputs(self) -> tuple[Value, ...]:
         """The inputs, a tuple of Values."""
     @property
     def nbytes(self) -> int:
