@@ -166,7 +166,8 @@ def batch_engine(model: MLP, X: Points, y: list[int]) -> Step:
     rows = [[a, b, float(t)] for (a, b), t in zip(X, y)]
 
     def step(backward: bool) -> tuple[float, float]:
-        outs = sample.map(rows, backward=backward, reduction="mean")
+        # two outputs: a [hinge, score] pair per row
+        outs = cast("list[list[float]]", sample.map(rows, backward=backward, reduction="mean"))
         reg_loss = reg.forward()
         if backward:
             reg.backward()
