@@ -26,39 +26,44 @@ std::optional<Op> activation_op(const std::string& name) {
     throw py::value_error("activation must be 'relu', 'tanh', 'sigmoid' or 'linear', not '" + name + "'");
 }
 
-// A Python sequence as node pointers. Values give their own node; numbers,
-// where allowed, become constant leaves owned here until the call ends.
+// A Python iterable as node pointers, converted in full before anything is built.
+// The items are first copied into a tuple (PySequence_Tuple: a list is copied, a
+// generator or map is drained), and every node is owned here until the call ends:
+// a Value item through a shared reference, a number through a constant leaf. So
+// whatever an item's __float__ does meanwhile (drop the last reference to a Value
+// of the sequence, mutate the list, call back into micrograd_cpp, raise), the
+// nodes read stay alive and the items read are the ones given.
 class NodeList {
 public:
-    NodeList(const py::handle& seq, const char* what, bool numbers_allowed) {
-        py::object items = py::reinterpret_steal<py::object>(PySequence_Fast(seq.ptr(), what));
-        if (!items) throw py::error_already_set();
-        const Py_ssize_t n = PySequence_Fast_GET_SIZE(items.ptr());
-        PyObject** objs = PySequence_Fast_ITEMS(items.ptr());
-        nodes_.reserve(size_t(n));
-        for (Py_ssize_t i = 0; i < n; ++i) {
-            PyObject* obj = objs[i];
+    NodeList(const py::handle& items_in, const char* what, bool numbers_allowed) {
+        const py::tuple items = py::reinterpret_steal<py::tuple>(PySequence_Tuple(items_in.ptr()));
+        if (!items) throw py::error_already_set();  // not iterable (TypeError), or iterating raised
+        const size_t n = items.size();
+        owned_.reserve(n);
+        nodes_.reserve(n);
+        for (size_t i = 0; i < n; ++i) {
+            PyObject* obj = PyTuple_GET_ITEM(items.ptr(), Py_ssize_t(i));  // the tuple holds it
             if (micrograd::python::is_value(obj)) {
-                nodes_.push_back(micrograd::python::node_of(obj));
-                continue;
+                owned_.push_back(Value::share(micrograd::python::node_of(obj)));
+            } else {
+                double x;
+                const int found = numbers_allowed ? micrograd::python::to_real(obj, &x) : 0;
+                if (found < 0) throw py::error_already_set();
+                if (found == 0) {
+                    throw py::type_error(std::string(what) + " must hold Values" + (numbers_allowed ? " or numbers" : "") +
+                                         ", not " + Py_TYPE(obj)->tp_name + " (at index " + std::to_string(i) + ")");
+                }
+                owned_.emplace_back(x);
             }
-            double x;
-            const int found = numbers_allowed ? micrograd::python::to_real(obj, &x) : 0;
-            if (found < 0) throw py::error_already_set();
-            if (found == 0) {
-                throw py::type_error(std::string(what) + " must hold Values" + (numbers_allowed ? " or numbers" : "") +
-                                     ", not " + Py_TYPE(obj)->tp_name + " (at index " + std::to_string(i) + ")");
-            }
-            constants_.emplace_back(x);
-            nodes_.push_back(constants_.back().node());
+            nodes_.push_back(owned_.back().node());
         }
     }
     Node* const* data() const { return nodes_.data(); }
     size_t size() const { return nodes_.size(); }
 
 private:
+    std::vector<Value> owned_;  // one reference to each node below, for the whole call
     std::vector<Node*> nodes_;
-    std::vector<Value> constants_;
 };
 
 }  // namespace
@@ -79,6 +84,6 @@ void register_nn(py::module_& m) {
         py::arg("w"), py::arg("bias"), py::arg("x"), py::arg("activation") = "linear",
         "activation(bias + w[0]*x[0] + w[1]*x[1] + ...) built in one call, a node per step, summed in\n"
         "micrograd's order.\n\n"
-        "w: a sequence of Values; x: a sequence of Values or numbers, as long as w;\n"
+        "w: an iterable of Values; x: an iterable of Values or numbers, as long as w;\n"
         "activation: 'relu', 'tanh', 'sigmoid' or 'linear'.");
 }
