@@ -1,6 +1,7 @@
 // micrograd_cpp.optim's SGD and Adam: the update loop runs in C++, one call per step.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <stdexcept>
 #include <string>
@@ -21,8 +22,59 @@ using micrograd::Value;
 
 namespace {
 
+// `self` of a method or property: an optimizer whose C++ object exists. One made without __init__
+// (Opt.__new__(Opt), or unpickled) has none, and pybind11 would hand the method a pointer to raw,
+// never-constructed memory; the caster below refuses it with a TypeError first.
+template <class Opt>
+struct Initialised {
+    Opt* self = nullptr;
+    Opt* operator->() const { return self; }
+    Opt& operator*() const { return *self; }
+};
+
+}  // namespace
+
+namespace pybind11::detail {
+
+template <class Opt>
+class type_caster<Initialised<Opt>> {
+public:
+    static constexpr auto name = make_caster<Opt>::name;  // signatures still read `self: SGD`
+
+    bool load(handle src, bool convert) {
+        if (!isinstance<Opt>(src)) return false;  // another type: pybind11's usual TypeError
+        values_and_holders parts(src.ptr());      // one per pybind11 base, as pybind11_meta_call checks
+        for (const value_and_holder& part : parts) {
+            if (!part.holder_constructed() && !parts.is_redundant_value_and_holder(part)) {
+                const std::string type_name = str(type::handle_of(src).attr("__name__"));
+                throw type_error("this " + type_name +
+                                 " was made without __init__ (by __new__ or unpickling) and has no state; "
+                                 "make an optimizer by calling SGD(params, lr=...) or Adam(params, ...)");
+            }
+        }
+        make_caster<Opt> base;
+        if (!base.load(src, convert)) return false;
+        value_.self = cast_op<Opt*>(base);
+        return true;
+    }
+
+    template <typename T>
+    using cast_op_type = Initialised<Opt>;
+    explicit operator Initialised<Opt>() { return value_; }
+
+private:
+    Initialised<Opt> value_;
+};
+
+}  // namespace pybind11::detail
+
+namespace {
+
+using Params = py::typing::Iterable<Value>;  // the stub says Iterable[Value]
+
 // Parameters must be Values already (a number would become a fresh leaf that nobody reads).
-std::vector<Value> parameters_from(const py::iterable& params) {
+// Each is shared (retained) as soon as it is read, so the iterator may drop it afterwards.
+std::vector<Value> parameters_from(const Params& params) {
     std::vector<Value> out;
     for (const py::handle& item : params) {
         if (!micrograd::python::is_value(item.ptr())) {
@@ -37,14 +89,15 @@ std::vector<Value> parameters_from(const py::iterable& params) {
 template <class Opt, class Field>
 void def_option(py::class_<Opt, Optimizer>& cls, const char* name, Field field, const char* doc) {
     cls.def_property(
-        name, [field](Opt& self) { return self.options().*field; },
-        [field](Opt& self, decltype(std::declval<Opt&>().options().*field) value) {
-            auto old = self.options().*field;
-            self.options().*field = value;
+        name, [field](Initialised<Opt> self) { return self->options().*field; },
+        [field](Initialised<Opt> self, decltype(std::declval<Opt&>().options().*field) value) {
+            Opt& opt = *self;
+            auto old = opt.options().*field;
+            opt.options().*field = value;
             try {
-                self.validate();
+                opt.validate();
             } catch (const std::invalid_argument&) {
-                self.options().*field = old;
+                opt.options().*field = old;
                 throw;
             }
         },
@@ -57,25 +110,28 @@ std::string number(double x) { return py::repr(py::float_(x)); }  // as Python p
 
 void register_optim(py::module_& m) {
     py::class_<Optimizer>(m, "Optimizer", "Base of the optimizers: holds the parameters.")
-        .def("zero_grad", &Optimizer::zero_grad, "Sets grad = 0 on every parameter.")
+        .def(
+            "zero_grad", [](Initialised<Optimizer> self) { self->zero_grad(); }, "Sets grad = 0 on every parameter.")
         .def_property_readonly(
-            "params", [](const Optimizer& self) { return self.params(); }, "The parameters, in order.");
+            "params", [](Initialised<Optimizer> self) { return self->params(); }, "The parameters, in order.");
 
     py::class_<SGD, Optimizer> sgd(m, "SGD",
                                    "Stochastic gradient descent, as torch.optim.SGD (dampening 0):\n"
                                    "g = grad + weight_decay * p; with momentum, b = momentum * b + g (b = g at first)\n"
                                    "and g = b, or g + momentum * b with nesterov; then p -= lr * g.");
-    sgd.def(py::init([](const py::iterable& params, double lr, double momentum, double weight_decay, bool nesterov) {
+    sgd.def(py::init([](const Params& params, double lr, double momentum, double weight_decay, bool nesterov) {
                 return SGD(parameters_from(params), SGDOptions{lr, momentum, weight_decay, nesterov});
             }),
             py::arg("params"), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("weight_decay") = 0.0,
             py::arg("nesterov") = false)
-        .def("step", &SGD::step, "Updates every parameter from its grad.")
-        .def("__repr__", [](SGD& self) {
-            const SGDOptions& o = self.options();
+        .def(
+            "step", [](Initialised<SGD> self) { self->step(); }, "Updates every parameter from its grad.")
+        .def("__repr__", [](Initialised<SGD> self) {
+            SGD& opt = *self;
+            const SGDOptions& o = opt.options();
             return "SGD(lr=" + number(o.lr) + ", momentum=" + number(o.momentum) +
                    ", weight_decay=" + number(o.weight_decay) + ", nesterov=" + (o.nesterov ? "True" : "False") +
-                   ", params=" + std::to_string(self.params().size()) + ")";
+                   ", params=" + std::to_string(opt.params().size()) + ")";
         });
     def_option(sgd, "lr", &SGDOptions::lr, "The learning rate (settable between steps, e.g. for a schedule).");
     def_option(sgd, "momentum", &SGDOptions::momentum, "The momentum factor.");
@@ -85,33 +141,41 @@ void register_optim(py::module_& m) {
     py::class_<Adam, Optimizer> adam(m, "Adam",
                                      "Adam, as torch.optim.Adam (amsgrad off): moments m, v with bias\n"
                                      "correction; weight_decay adds weight_decay * p to the gradient.");
-    adam.def(py::init([](const py::iterable& params, double lr, std::pair<double, double> betas, double eps,
+    adam.def(py::init([](const Params& params, double lr, std::pair<double, double> betas, double eps,
                          double weight_decay) {
                  return Adam(parameters_from(params), AdamOptions{lr, betas.first, betas.second, eps, weight_decay});
              }),
              py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = std::make_pair(0.9, 0.999),
              py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0)
-        .def("step", &Adam::step, "Updates every parameter from its grad.")
-        .def_property_readonly("steps_taken", &Adam::steps_taken, "Number of step() calls so far.")
+        .def(
+            "step", [](Initialised<Adam> self) { self->step(); }, "Updates every parameter from its grad.")
+        .def_property_readonly(
+            "steps_taken", [](Initialised<Adam> self) { return self->steps_taken(); }, "Number of step() calls so far.")
         .def_property(
-            "betas", [](Adam& self) { return std::make_pair(self.options().beta1, self.options().beta2); },
-            [](Adam& self, std::pair<double, double> betas) {
-                AdamOptions old = self.options();
-                self.options().beta1 = betas.first;
-                self.options().beta2 = betas.second;
+            "betas",
+            [](Initialised<Adam> self) {
+                const AdamOptions& o = self->options();
+                return std::make_pair(o.beta1, o.beta2);
+            },
+            [](Adam* self, std::pair<double, double> betas) {
+                Adam& opt = *self;
+                AdamOptions old = opt.options();
+                opt.options().beta1 = betas.first;
+                opt.options().beta2 = betas.second;
                 try {
-                    self.validate();
+                    opt.validate();
                 } catch (const std::invalid_argument&) {
-                    self.options() = old;
+                    opt.options() = old;
                     throw;
                 }
             },
             "Decay rates of the first and second moment estimates.")
-        .def("__repr__", [](Adam& self) {
-            const AdamOptions& o = self.options();
+        .def("__repr__", [](Initialised<Adam> self) {
+            Adam& opt = *self;
+            const AdamOptions& o = opt.options();
             return "Adam(lr=" + number(o.lr) + ", betas=(" + number(o.beta1) + ", " + number(o.beta2) +
                    "), eps=" + number(o.eps) + ", weight_decay=" + number(o.weight_decay) +
-                   ", params=" + std::to_string(self.params().size()) + ")";
+                   ", params=" + std::to_string(opt.params().size()) + ")";
         });
     def_option(adam, "lr", &AdamOptions::lr, "The learning rate (settable between steps).");
     def_option(adam, "eps", &AdamOptions::eps, "Added to the denominator for numerical stability.");

@@ -152,7 +152,7 @@ class SGD(Optimizer):
     g = grad + weight_decay * p; with momentum, b = momentum * b + g (b = g at first)
     and g = b, or g + momentum * b with nesterov; then p -= lr * g.
     """
-    def __init__(self, params: collections.abc.Iterable, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex = ..., weight_decay: typing.SupportsFloat | typing.SupportsIndex = ..., nesterov: bool = ...) -> None: ...
+    def __init__(self, params: collections.abc.Iterable[Value], lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex = ..., weight_decay: typing.SupportsFloat | typing.SupportsIndex = ..., nesterov: bool = ...) -> None: ...
     def step(self) -> None:
         """Updates every parameter from its grad."""
     @property
@@ -180,7 +180,7 @@ class Adam(Optimizer):
     """Adam, as torch.optim.Adam (amsgrad off): moments m, v with bias
     correction; weight_decay adds weight_decay * p to the gradient.
     """
-    def __init__(self, params: collections.abc.Iterable, lr: typing.SupportsFloat | typing.SupportsIndex = ..., betas: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex] = ..., eps: typing.SupportsFloat | typing.SupportsIndex = ..., weight_decay: typing.SupportsFloat | typing.SupportsIndex = ...) -> None: ...
+    def __init__(self, params: collections.abc.Iterable[Value], lr: typing.SupportsFloat | typing.SupportsIndex = ..., betas: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex] = ..., eps: typing.SupportsFloat | typing.SupportsIndex = ..., weight_decay: typing.SupportsFloat | typing.SupportsIndex = ...) -> None: ...
     def step(self) -> None:
         """Updates every parameter from its grad."""
     @property
@@ -285,7 +285,7 @@ def neuron(w: object, bias: Value, x: object, activation: str = ...) -> Value:
     """activation(bias + w[0]*x[0] + w[1]*x[1] + ...) built in one call, a node per step, summed in
     micrograd's order.
 
-    w: a sequence of Values; x: a sequence of Values or numbers, as long as w;
+    w: an iterable of Values; x: an iterable of Values or numbers, as long as w;
     activation: 'relu', 'tanh', 'sigmoid' or 'linear'.
     """
 
