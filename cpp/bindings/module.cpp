@@ -44,7 +44,16 @@ py::tuple op_table(py::module_& m) {
 
 }  // namespace
 
-PYBIND11_MODULE(_core, m) {
+// One interpreter per process. The engine's free lists, node counts and the Value type are process
+// globals, so the module declares itself unsupported in subinterpreters (the Py_mod_multiple_interpreters
+// slot, which Python 3.12+ enforces). Before 3.12 there is no such slot, and the PyInit__core that
+// PYBIND11_MODULE writes would block for ever in a subinterpreter (pybind11's internals lookup calls
+// PyGILState_Ensure, which takes the GIL this thread already holds). So pybind11's entry point is
+// renamed below and PyInit__core refuses a subinterpreter before calling it, on every version: pybind11
+// is then never run there (3.12+ would otherwise build a second set of its internals in the
+// subinterpreter and leave its process-wide "seen a subinterpreter" flag set).
+#define PyInit__core micrograd_pybind11_init_core  // the name PYBIND11_MODULE's PyInit_##name pastes to
+PYBIND11_MODULE(_core, m, py::mod_gil_used(), py::multiple_interpreters::not_supported()) {
     m.doc() = "micrograd-cpp's compiled core: the Value type, dot and sum, the optimizers and the graph algorithms.";
 
     auto value = py::reinterpret_steal<py::object>(micrograd::python::create_value_type());
@@ -74,4 +83,15 @@ PYBIND11_MODULE(_core, m) {
 #else
     m.attr("sanitized") = false;
 #endif
+}
+#undef PyInit__core
+
+extern "C" PYBIND11_EXPORT PyObject* PyInit__core() {
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        PyErr_SetString(PyExc_ImportError,
+                        "micrograd_cpp._core does not support subinterpreters: import micrograd_cpp in the main "
+                        "interpreter");
+        return nullptr;
+    }
+    return micrograd_pybind11_init_core();
 }
