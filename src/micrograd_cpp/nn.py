@@ -9,9 +9,11 @@ instead of a Python ``+`` and ``*`` per input. Beyond micrograd: an activation p
 from __future__ import annotations
 
 import numbers
+import operator
 import random
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Union
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, SupportsIndex, Union
 
 from . import _core
 from ._core import Value
@@ -22,13 +24,30 @@ _REPR_NAMES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "
 Input = Union[Value, float]
 
 
-def _activation_name(activation: str | None) -> str:
-    name = "linear" if activation in (None, "none") else activation
+def _activation_name(activation: object) -> str:
+    """The canonical name of an activation (None and "none" mean "linear")."""
+    if activation is None:
+        return "linear"
+    if not isinstance(activation, str):
+        raise TypeError(f"activation must be a str or None, not {type(activation).__name__}")
+    name = "linear" if activation == "none" else activation
     if name not in ACTIVATIONS:
         raise ValueError(
             f"activation must be one of {', '.join(map(repr, ACTIVATIONS))} or None, not {activation!r}"
         )
     return name
+
+
+def _size(n: object, what: str) -> int:
+    """A layer size: a positive int (numpy integers too), not a bool or a float."""
+    if isinstance(n, bool) or not isinstance(n, SupportsIndex):
+        raise TypeError(f"{what} must be an int, not {type(n).__name__}")
+    size = operator.index(n)
+    if size < 1:
+        raise ValueError(f"{what} must be at least 1, not {size}")
+    if size > sys.maxsize:
+        raise OverflowError(f"{what} {size} is too large")
+    return size
 
 
 class Module:
@@ -40,9 +59,16 @@ class Module:
         return []
 
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
-        """(name, parameter) pairs; names are dotted paths such as ``layers.0.neurons.3.w.1``."""
-        for i, p in enumerate(self.parameters()):
-            yield str(i), p
+        """(name, parameter) pairs in ``parameters()`` order. A name is the dotted path of attributes,
+        list indices and dict keys that leads to the parameter, such as ``layers.0.neurons.3.w.1``;
+        if the attributes do not hold exactly ``parameters()`` (a subclass that keeps them elsewhere),
+        names are the positions in ``parameters()`` instead."""
+        found = list(_walk(self, "", set()))
+        params = self.parameters()
+        if len(found) == len(params) and all(p is q or p == q for (_, p), q in zip(found, params)):
+            yield from found
+        else:
+            yield from ((str(i), p) for i, p in enumerate(params))
 
     def state_dict(self) -> dict[str, float]:
         """The parameters' values by name: plain floats, JSON-serialisable."""
@@ -71,25 +97,53 @@ class Module:
             p.data = values[name]
 
 
-class Neuron(Module):
-    def __init__(self, nin: int, nonlin: bool = True, activation: str | None = None) -> None:
-        self.w: list[Value] = [Value(random.uniform(-1, 1)) for _ in range(nin)]
-        self.b: Value = Value(0)
-        self.nonlin: bool = nonlin
-        self.activation: str = (
-            _activation_name(activation) if activation is not None else ("relu" if nonlin else "linear")
-        )
+def _walk(item: object, prefix: str, seen: set[int]) -> Iterator[tuple[str, Value]]:
+    """The Values in item (a Value, a Module, or a list, tuple or dict of them), each with its path."""
+    if isinstance(item, Value):
+        yield prefix[:-1], item
+        return
+    if not isinstance(item, (Module, list, tuple, dict)) or id(item) in seen:
+        return  # not a container of parameters, or met before (a module that refers back to its parent)
+    seen.add(id(item))
+    if isinstance(item, Module):
+        yield from _walk(getattr(item, "__dict__", {}), prefix, seen)
+    elif isinstance(item, dict):
+        for key, x in item.items():
+            if isinstance(key, str):
+                yield from _walk(x, f"{prefix}{key}.", seen)
+    else:
+        for i, x in enumerate(item):
+            yield from _walk(x, f"{prefix}{i}.", seen)
 
-    def __call__(self, x: Sequence[Input]) -> Value:
+
+class Neuron(Module):
+    """activation(w . x + b). ``activation`` (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"linear"`` or
+    ``"none"``) or micrograd's ``nonlin`` (ReLU if true, the default, else linear) chooses it; given
+    both, they must agree. The choice is kept once, as ``activation``; ``nonlin`` reads it."""
+
+    def __init__(self, nin: int, nonlin: bool | None = None, activation: str | None = None) -> None:
+        nin = _size(nin, "Neuron nin")
+        if nonlin is not None and not isinstance(nonlin, (bool, int)):
+            raise TypeError(f"nonlin must be a bool, not {type(nonlin).__name__}")
+        if activation is None:
+            name = "linear" if nonlin is not None and not nonlin else "relu"  # micrograd: nonlin=True
+        else:
+            name = _activation_name(activation)
+            if nonlin is not None and bool(nonlin) != (name != "linear"):
+                raise ValueError(f"nonlin={nonlin!r} contradicts activation={activation!r}")
+        self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
+        self.b = Value(0)
+        self.activation = name
+
+    @property
+    def nonlin(self) -> bool:
+        return self.activation != "linear"
+
+    def __call__(self, x: Iterable[Input]) -> Value:
         return _core.neuron(self.w, self.b, x, self.activation)
 
     def parameters(self) -> list[Value]:
         return [*self.w, self.b]
-
-    def named_parameters(self) -> Iterator[tuple[str, Value]]:
-        for i, w in enumerate(self.w):
-            yield f"w.{i}", w
-        yield "b", self.b
 
     def __repr__(self) -> str:
         return f"{_REPR_NAMES[self.activation]}Neuron({len(self.w)})"
@@ -97,23 +151,15 @@ class Neuron(Module):
 
 class Layer(Module):
     def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
-        self.neurons: list[Neuron] = [Neuron(nin, **kwargs) for _ in range(nout)]
+        self.neurons = [Neuron(nin, **kwargs) for _ in range(_size(nout, "Layer nout"))]
 
-    def __call__(self, x: Sequence[Input]) -> Any:
-        """One Value when the layer has one neuron, else a list of Values (micrograd's convention).
-
-        Typed ``Any``, as ``torch.nn.Module.__call__``: which of the two it is depends on the layer's
-        size, which a type checker cannot see, and either use must type-check without a cast."""
+    def __call__(self, x: Iterable[Input]) -> Value | list[Value]:
+        x = tuple(x)  # every neuron reads the same inputs, even from a generator
         out = [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
     def parameters(self) -> list[Value]:
         return [p for n in self.neurons for p in n.parameters()]
-
-    def named_parameters(self) -> Iterator[tuple[str, Value]]:
-        for i, n in enumerate(self.neurons):
-            for name, p in n.named_parameters():
-                yield f"neurons.{i}.{name}", p
 
     def __repr__(self) -> str:
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
@@ -124,26 +170,29 @@ class MLP(Module):
     linear, as in micrograd), or a sequence with one name per layer."""
 
     def __init__(
-        self, nin: int, nouts: Sequence[int], activation: str | Sequence[str | None] = "relu"
+        self, nin: int, nouts: Iterable[int], activation: str | Iterable[str | None] | None = "relu"
     ) -> None:
-        sz = [nin, *nouts]
-        per_layer: list[str | None]
+        if not isinstance(nouts, Iterable) or isinstance(nouts, (str, bytes)):
+            raise TypeError(f"nouts must be a sequence of layer sizes, not {type(nouts).__name__}")
+        sz = [_size(nin, "MLP nin"), *(_size(n, "MLP layer size") for n in nouts)]
+        layers = len(sz) - 1
+        if layers == 0:
+            raise ValueError("MLP needs at least one layer size in nouts")
+        per_layer: list[str]
         if isinstance(activation, str) or activation is None:
-            per_layer = [activation if i != len(nouts) - 1 else "linear" for i in range(len(nouts))]
+            hidden = _activation_name(activation)
+            per_layer = [hidden if i != layers - 1 else "linear" for i in range(layers)]
+        elif isinstance(activation, Iterable):
+            per_layer = [_activation_name(a) for a in activation]
+            if len(per_layer) != layers:
+                raise ValueError(f"activation lists {len(per_layer)} names for {layers} layers")
         else:
-            per_layer = list(activation)
-            if len(per_layer) != len(nouts):
-                raise ValueError(f"activation lists {len(per_layer)} names for {len(nouts)} layers")
-        self.layers: list[Layer] = [
-            Layer(
-                sz[i], sz[i + 1], nonlin=_activation_name(per_layer[i]) != "linear", activation=per_layer[i]
+            raise TypeError(
+                f"activation must be a str, None or a sequence of them, not {type(activation).__name__}"
             )
-            for i in range(len(nouts))
-        ]
+        self.layers = [Layer(sz[i], sz[i + 1], activation=per_layer[i]) for i in range(layers)]
 
-    def __call__(self, x: Sequence[Input]) -> Any:
-        """The last layer's output: one Value when it has one neuron (``MLP(2, [16, 1])``), else a
-        list of Values. Typed ``Any`` for the reason given at ``Layer.__call__``."""
+    def __call__(self, x: Iterable[Input]) -> Value | list[Value]:
         out: Any = x
         for layer in self.layers:
             out = layer(out)
@@ -151,11 +200,6 @@ class MLP(Module):
 
     def parameters(self) -> list[Value]:
         return [p for layer in self.layers for p in layer.parameters()]
-
-    def named_parameters(self) -> Iterator[tuple[str, Value]]:
-        for i, layer in enumerate(self.layers):
-            for name, p in layer.named_parameters():
-                yield f"layers.{i}.{name}", p
 
     def __repr__(self) -> str:
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
