@@ -50,8 +50,9 @@ public:
                 const int found = numbers_allowed ? micrograd::python::to_real(obj, &x) : 0;
                 if (found < 0) throw py::error_already_set();
                 if (found == 0) {
-                    throw py::type_error(std::string(what) + " must hold Values" + (numbers_allowed ? " or numbers" : "") +
-                                         ", not " + Py_TYPE(obj)->tp_name + " (at index " + std::to_string(i) + ")");
+                    throw py::type_error(std::string(what) + " must hold Values" +
+                                         (numbers_allowed ? " or numbers" : "") + ", not " + Py_TYPE(obj)->tp_name +
+                                         " (at index " + std::to_string(i) + ")");
                 }
                 owned_.emplace_back(x);
             }
