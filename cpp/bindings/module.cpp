@@ -44,15 +44,17 @@ py::tuple op_table(py::module_& m) {
 
 }  // namespace
 
-// One interpreter per process. The engine's free lists, node counts and the Value type are process
-// globals, so the module declares itself unsupported in subinterpreters (the Py_mod_multiple_interpreters
-// slot, which Python 3.12+ enforces). Before 3.12 there is no such slot, and the PyInit__core that
-// PYBIND11_MODULE writes would block for ever in a subinterpreter (pybind11's internals lookup calls
-// PyGILState_Ensure, which takes the GIL this thread already holds). So pybind11's entry point is
-// renamed below and PyInit__core refuses a subinterpreter before calling it, on every version: pybind11
-// is then never run there (3.12+ would otherwise build a second set of its internals in the
-// subinterpreter and leave its process-wide "seen a subinterpreter" flag set).
-#define PyInit__core micrograd_pybind11_init_core  // the name PYBIND11_MODULE's PyInit_##name pastes to
+// One interpreter per process: the engine's free lists, node counts and the Value type are process
+// globals. The module declares itself unsupported in subinterpreters (the Py_mod_multiple_interpreters
+// slot), but Python enforces that slot only from 3.12 and only for subinterpreters with their own
+// config ("isolated"): a legacy-config subinterpreter of 3.12+ runs the module's exec slot anyway (with
+// the definition cached from the main interpreter, without calling PyInit__core again), which would
+// replace the main interpreter's Value type; and on 3.11 the PyInit__core that PYBIND11_MODULE writes
+// blocks for ever in a subinterpreter (pybind11's internals lookup calls PyGILState_Ensure, which waits
+// for the GIL this thread holds). So pybind11's entry point is renamed here, and PyInit__core at the end
+// of this file refuses a subinterpreter itself and wraps the exec slot with the same check: pybind11
+// never runs outside the main interpreter, on any version.
+#define PyInit__core micrograd_pybind11_init_core  // what PYBIND11_MODULE's PyInit_##name pastes to
 PYBIND11_MODULE(_core, m, py::mod_gil_used(), py::multiple_interpreters::not_supported()) {
     m.doc() = "micrograd-cpp's compiled core: the Value type, dot and sum, the optimizers and the graph algorithms.";
 
@@ -86,12 +88,31 @@ PYBIND11_MODULE(_core, m, py::mod_gil_used(), py::multiple_interpreters::not_sup
 }
 #undef PyInit__core
 
+namespace {
+
+bool refuse_subinterpreter() {
+    if (PyInterpreterState_Get() == PyInterpreterState_Main()) return false;
+    PyErr_SetString(PyExc_ImportError,
+                    "micrograd_cpp._core does not support subinterpreters: import micrograd_cpp in the main "
+                    "interpreter");
+    return true;
+}
+
+int (*pybind11_exec)(PyObject*) = nullptr;
+
+int exec_in_main_interpreter(PyObject* module) { return refuse_subinterpreter() ? -1 : pybind11_exec(module); }
+
+}  // namespace
+
 extern "C" PYBIND11_EXPORT PyObject* PyInit__core() {
-    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
-        PyErr_SetString(PyExc_ImportError,
-                        "micrograd_cpp._core does not support subinterpreters: import micrograd_cpp in the main "
-                        "interpreter");
-        return nullptr;
+    if (refuse_subinterpreter()) return nullptr;
+    PyObject* def = micrograd_pybind11_init_core();  // the static PyModuleDef, as PyModuleDef_Init returns it
+    if (!def) return nullptr;
+    for (PyModuleDef_Slot* slot = reinterpret_cast<PyModuleDef*>(def)->m_slots; slot->slot != 0; ++slot) {
+        if (slot->slot == Py_mod_exec && slot->value != reinterpret_cast<void*>(exec_in_main_interpreter)) {
+            pybind11_exec = reinterpret_cast<int (*)(PyObject*)>(slot->value);
+            slot->value = reinterpret_cast<void*>(exec_in_main_interpreter);
+        }
     }
-    return micrograd_pybind11_init_core();
+    return def;
 }
