@@ -157,7 +157,7 @@ void register_optim(py::module_& m) {
                 const AdamOptions& o = self->options();
                 return std::make_pair(o.beta1, o.beta2);
             },
-            [](Adam* self, std::pair<double, double> betas) {
+            [](Initialised<Adam> self, std::pair<double, double> betas) {
                 Adam& opt = *self;
                 AdamOptions old = opt.options();
                 opt.options().beta1 = betas.first;
