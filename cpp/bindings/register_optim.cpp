@@ -113,7 +113,18 @@ void register_optim(py::module_& m) {
         .def(
             "zero_grad", [](Initialised<Optimizer> self) { self->zero_grad(); }, "Sets grad = 0 on every parameter.")
         .def_property_readonly(
-            "params", [](Initialised<Optimizer> self) { return self->params(); }, "The parameters, in order.");
+            "params", [](Initialised<Optimizer> self) { return self->params(); }, "The parameters, in order.")
+        // Not picklable, and saying so for every protocol: without this, protocols 0 and 1 take
+        // copyreg's path, which calls pybind11's common base type, and its __new__ ends in
+        // std::terminate ("new instance has no pybind11-registered base types").
+        .def(
+            "__reduce__",
+            [](const py::handle& self) -> py::tuple {
+                throw py::type_error("cannot pickle '" +
+                                     std::string(py::str(py::type::handle_of(self).attr("__name__"))) +
+                                     "' object: pickle the model (or its state_dict()) and make a new optimizer");
+            },
+            "Refuses with TypeError: an optimizer is not picklable.");
 
     py::class_<SGD, Optimizer> sgd(m, "SGD",
                                    "Stochastic gradient descent, as torch.optim.SGD (dampening 0):\n"

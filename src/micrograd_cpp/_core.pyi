@@ -146,6 +146,8 @@ class Optimizer(metaclass=_pybind11_type):
     @property
     def params(self) -> list[Value]:
         """The parameters, in order."""
+    def __reduce__(self) -> tuple:
+        """Refuses with TypeError: an optimizer is not picklable."""
 
 class SGD(Optimizer):
     """Stochastic gradient descent, as torch.optim.SGD (dampening 0):
