@@ -217,6 +217,27 @@ finally:
     )
 
 
+def test_a_neuron_fed_an_endless_iterator_refuses_it_after_one_input_too_many(child):
+    child(
+        NEURON
+        + """
+import itertools
+n = unit_neuron()
+base = _core.live_node_count()
+for endless in (itertools.count(), itertools.repeat(Value(1.0)), map(float, itertools.count())):
+    try:
+        n(endless)
+    except ValueError as e:
+        assert "3 weights but got more inputs" in str(e), e
+    else:
+        raise AssertionError("accepted")
+assert next(endless) == 4.0  # read one item past the three weights, no further
+check_no_leak(base)
+""",
+        timeout=60,
+    )
+
+
 def test_a_neuron_refuses_bad_inputs_cleanly(child):
     child(
         NEURON

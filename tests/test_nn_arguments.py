@@ -216,3 +216,20 @@ def test_layers_read_a_generator_of_inputs_once_for_all_their_neurons():
     assert [o.data for o in layer(x for x in [0.5, -1.0])] == expected
     model = MLP(2, [3, 1])
     assert model(iter([0.5, -1.0])).data == model([0.5, -1.0]).data
+
+
+def test_layers_and_models_refuse_an_endless_iterator_of_inputs(child):
+    child(
+        """
+import itertools
+from micrograd_cpp.nn import MLP, Layer
+for model in (Layer(3, 2), MLP(3, [2, 1])):
+    try:
+        model(itertools.count())
+    except ValueError as e:
+        assert "3 weights but got 4 inputs" in str(e), e
+    else:
+        raise AssertionError("accepted")
+""",
+        timeout=60,
+    )

@@ -2,6 +2,7 @@
 // whole neuron's nodes in C++.
 #include <pybind11/pybind11.h>
 
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,18 +27,38 @@ std::optional<Op> activation_op(const std::string& name) {
     throw py::value_error("activation must be 'relu', 'tanh', 'sigmoid' or 'linear', not '" + name + "'");
 }
 
+// The items of a Python iterable, all read before any is converted: a list or a
+// tuple is copied (into a tuple), any other iterable is drained, but of no more
+// than limit + 1 items, so that an endless generator is refused, not read for ever.
+py::tuple read_items(const py::handle& iterable, size_t limit) {
+    if (PyList_CheckExact(iterable.ptr()) || PyTuple_CheckExact(iterable.ptr()))
+        return py::reinterpret_steal<py::tuple>(PySequence_Tuple(iterable.ptr()));
+    const auto iterator = py::reinterpret_steal<py::object>(PyObject_GetIter(iterable.ptr()));
+    if (!iterator) throw py::error_already_set();  // not iterable: TypeError
+    py::list items;
+    while (items.size() <= limit) {
+        PyObject* item = PyIter_Next(iterator.ptr());
+        if (!item) {
+            if (PyErr_Occurred()) throw py::error_already_set();  // the iteration raised
+            break;
+        }
+        items.append(py::reinterpret_steal<py::object>(item));
+    }
+    return py::reinterpret_steal<py::tuple>(PySequence_Tuple(items.ptr()));
+}
+
 // A Python iterable as node pointers, converted in full before anything is built.
-// The items are first copied into a tuple (PySequence_Tuple: a list is copied, a
-// generator or map is drained), and every node is owned here until the call ends:
-// a Value item through a shared reference, a number through a constant leaf. So
-// whatever an item's __float__ does meanwhile (drop the last reference to a Value
-// of the sequence, mutate the list, call back into micrograd_cpp, raise), the
-// nodes read stay alive and the items read are the ones given.
+// The items are read first (read_items), and every node is owned here until the
+// call ends: a Value item through a shared reference, a number through a constant
+// leaf. So whatever an item's __float__ does meanwhile (drop the last reference to
+// a Value of the sequence, mutate the list, call back into micrograd_cpp, raise),
+// the nodes read stay alive and the items read are the ones given.
 class NodeList {
 public:
-    NodeList(const py::handle& items_in, const char* what, bool numbers_allowed) {
-        const py::tuple items = py::reinterpret_steal<py::tuple>(PySequence_Tuple(items_in.ptr()));
-        if (!items) throw py::error_already_set();  // not iterable (TypeError), or iterating raised
+    NodeList(const py::handle& iterable, const char* what, bool numbers_allowed,
+             size_t limit = std::numeric_limits<size_t>::max() - 1) {
+        const py::tuple items = read_items(iterable, limit);
+        if (!items) throw py::error_already_set();
         const size_t n = items.size();
         owned_.reserve(n);
         nodes_.reserve(n);
@@ -75,10 +96,12 @@ void register_nn(py::module_& m) {
         [](const py::handle& w, const Value& bias, const py::handle& x, const std::string& activation) {
             const std::optional<Op> op = activation_op(activation);
             const NodeList weights(w, "neuron weights", false);
-            const NodeList inputs(x, "neuron inputs", true);
+            const NodeList inputs(x, "neuron inputs", true, weights.size());  // reads one more at most
             if (weights.size() != inputs.size()) {
+                const bool more = inputs.size() > weights.size() && !PyList_CheckExact(x.ptr()) &&
+                                  !PyTuple_CheckExact(x.ptr());  // an iterable read no further
                 throw py::value_error("neuron has " + std::to_string(weights.size()) + " weights but got " +
-                                      std::to_string(inputs.size()) + " inputs");
+                                      (more ? "more" : std::to_string(inputs.size())) + " inputs");
             }
             return micrograd::neuron(weights.data(), inputs.data(), weights.size(), bias.node(), op);
         },

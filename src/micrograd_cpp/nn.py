@@ -8,6 +8,7 @@ instead of a Python ``+`` and ``*`` per input. Beyond micrograd: an activation p
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import operator
 import random
@@ -154,7 +155,8 @@ class Layer(Module):
         self.neurons = [Neuron(nin, **kwargs) for _ in range(_size(nout, "Layer nout"))]
 
     def __call__(self, x: Iterable[Input]) -> Value | list[Value]:
-        x = tuple(x)  # every neuron reads the same inputs, even from a generator
+        if not isinstance(x, (list, tuple)):  # read once, for every neuron; never more than nin + 1 items
+            x = tuple(itertools.islice(x, len(self.neurons[0].w) + 1))
         out = [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
