@@ -9,6 +9,7 @@
 #include <pybind11/pybind11.h>
 
 #include <string>
+#include <utility>
 
 template <class T>
 struct Initialised {
@@ -49,3 +50,18 @@ private:
 };
 
 }  // namespace pybind11::detail
+
+// Makes pickling and copying instances of cls a TypeError, at every protocol. Without it, protocols 0
+// and 1 take copyreg's path, which calls pybind11's common base type, whose __new__ throws from C:
+// std::terminate ("instance allocation failed: new instance has no pybind11-registered base types").
+// what_instead: what to do instead, for the message.
+template <class Class>
+void refuse_pickling(Class& cls, std::string what_instead) {
+    cls.def(
+        "__reduce__",
+        [what_instead = std::move(what_instead)](const pybind11::handle& self) -> pybind11::tuple {
+            const std::string type_name = pybind11::str(pybind11::type::handle_of(self).attr("__name__"));
+            throw pybind11::type_error("cannot pickle '" + type_name + "' object: " + what_instead);
+        },
+        "Refuses with TypeError: not picklable.");
+}

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "initialised.hpp"
 #include "micrograd/optim.hpp"
 #include "register.hpp"
 #include "value_caster.hpp"
@@ -19,54 +20,6 @@ using micrograd::Optimizer;
 using micrograd::SGD;
 using micrograd::SGDOptions;
 using micrograd::Value;
-
-namespace {
-
-// `self` of a method or property: an optimizer whose C++ object exists. One made without __init__
-// (Opt.__new__(Opt), or unpickled) has none, and pybind11 would hand the method a pointer to raw,
-// never-constructed memory; the caster below refuses it with a TypeError first.
-template <class Opt>
-struct Initialised {
-    Opt* self = nullptr;
-    Opt* operator->() const { return self; }
-    Opt& operator*() const { return *self; }
-};
-
-}  // namespace
-
-namespace pybind11::detail {
-
-template <class Opt>
-class type_caster<Initialised<Opt>> {
-public:
-    static constexpr auto name = make_caster<Opt>::name;  // signatures still read `self: SGD`
-
-    bool load(handle src, bool convert) {
-        if (!isinstance<Opt>(src)) return false;  // another type: pybind11's usual TypeError
-        values_and_holders parts(src.ptr());      // one per pybind11 base, as pybind11_meta_call checks
-        for (const value_and_holder& part : parts) {
-            if (!part.holder_constructed() && !parts.is_redundant_value_and_holder(part)) {
-                const std::string type_name = str(type::handle_of(src).attr("__name__"));
-                throw type_error("this " + type_name +
-                                 " was made without __init__ (by __new__ or unpickling) and has no state; "
-                                 "make an optimizer by calling SGD(params, lr=...) or Adam(params, ...)");
-            }
-        }
-        make_caster<Opt> base;
-        if (!base.load(src, convert)) return false;
-        value_.self = cast_op<Opt*>(base);
-        return true;
-    }
-
-    template <typename T>
-    using cast_op_type = Initialised<Opt>;
-    explicit operator Initialised<Opt>() { return value_; }
-
-private:
-    Initialised<Opt> value_;
-};
-
-}  // namespace pybind11::detail
 
 namespace {
 
@@ -109,22 +62,13 @@ std::string number(double x) { return py::repr(py::float_(x)); }  // as Python p
 }  // namespace
 
 void register_optim(py::module_& m) {
-    py::class_<Optimizer>(m, "Optimizer", "Base of the optimizers: holds the parameters.")
+    py::class_<Optimizer> optimizer(m, "Optimizer", "Base of the optimizers: holds the parameters.");
+    refuse_pickling(optimizer, "pickle the model (or its state_dict()) and make a new optimizer");
+    optimizer
         .def(
             "zero_grad", [](Initialised<Optimizer> self) { self->zero_grad(); }, "Sets grad = 0 on every parameter.")
         .def_property_readonly(
-            "params", [](Initialised<Optimizer> self) { return self->params(); }, "The parameters, in order.")
-        // Not picklable, and saying so for every protocol: without this, protocols 0 and 1 take
-        // copyreg's path, which calls pybind11's common base type, and its __new__ ends in
-        // std::terminate ("new instance has no pybind11-registered base types").
-        .def(
-            "__reduce__",
-            [](const py::handle& self) -> py::tuple {
-                throw py::type_error("cannot pickle '" +
-                                     std::string(py::str(py::type::handle_of(self).attr("__name__"))) +
-                                     "' object: pickle the model (or its state_dict()) and make a new optimizer");
-            },
-            "Refuses with TypeError: an optimizer is not picklable.");
+            "params", [](Initialised<Optimizer> self) { return self->params(); }, "The parameters, in order.");
 
     py::class_<SGD, Optimizer> sgd(m, "SGD",
                                    "Stochastic gradient descent, as torch.optim.SGD (dampening 0):\n"

@@ -141,13 +141,13 @@ class OpInfo(typing.NamedTuple):
 class Optimizer(metaclass=_pybind11_type):
     """Base of the optimizers: holds the parameters."""
     def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None: ...
+    def __reduce__(self) -> tuple:
+        """Refuses with TypeError: not picklable."""
     def zero_grad(self) -> None:
         """Sets grad = 0 on every parameter."""
     @property
     def params(self) -> list[Value]:
         """The parameters, in order."""
-    def __reduce__(self) -> tuple:
-        """Refuses with TypeError: an optimizer is not picklable."""
 
 class SGD(Optimizer):
     """Stochastic gradient descent, as torch.optim.SGD (dampening 0):
@@ -225,6 +225,8 @@ class Graph(metaclass=_pybind11_type):
         """outputs: a Value or a sequence of Values (at least one). inputs: leaves of their graph, each
         once, whose data map() takes from each row (None: no inputs).
         """
+    def __reduce__(self) -> tuple:
+        """Refuses with TypeError: not picklable."""
     def __len__(self) -> int:
         """The number of captured nodes."""
     def forward(self) -> float:
