@@ -232,6 +232,12 @@ for endless in (itertools.count(), itertools.repeat(Value(1.0)), map(float, iter
     else:
         raise AssertionError("accepted")
 assert next(endless) == 4.0  # read one item past the three weights, no further
+try:
+    _core.neuron(itertools.count(), n.b, [1.0], "linear")  # weights: refused at the first non-Value
+except TypeError as e:
+    assert "not int (at index 0)" in str(e), e
+else:
+    raise AssertionError("accepted")
 check_no_leak(base)
 """,
         timeout=60,

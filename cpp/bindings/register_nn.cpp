@@ -27,22 +27,29 @@ std::optional<Op> activation_op(const std::string& name) {
     throw py::value_error("activation must be 'relu', 'tanh', 'sigmoid' or 'linear', not '" + name + "'");
 }
 
+[[noreturn]] void not_a_value(const char* what, bool numbers_allowed, PyObject* obj, size_t index) {
+    throw py::type_error(std::string(what) + " must hold Values" + (numbers_allowed ? " or numbers" : "") + ", not " +
+                         Py_TYPE(obj)->tp_name + " (at index " + std::to_string(index) + ")");
+}
+
 // The items of a Python iterable, all read before any is converted: a list or a
 // tuple is copied (into a tuple), any other iterable is drained, but of no more
 // than limit + 1 items, so that an endless generator is refused, not read for ever.
-py::tuple read_items(const py::handle& iterable, size_t limit) {
+// With values_only, an item that is not a Value is refused as soon as it is read.
+py::tuple read_items(const py::handle& iterable, size_t limit, bool values_only, const char* what) {
     if (PyList_CheckExact(iterable.ptr()) || PyTuple_CheckExact(iterable.ptr()))
         return py::reinterpret_steal<py::tuple>(PySequence_Tuple(iterable.ptr()));
     const auto iterator = py::reinterpret_steal<py::object>(PyObject_GetIter(iterable.ptr()));
     if (!iterator) throw py::error_already_set();  // not iterable: TypeError
     py::list items;
     while (items.size() <= limit) {
-        PyObject* item = PyIter_Next(iterator.ptr());
+        auto item = py::reinterpret_steal<py::object>(PyIter_Next(iterator.ptr()));
         if (!item) {
             if (PyErr_Occurred()) throw py::error_already_set();  // the iteration raised
             break;
         }
-        items.append(py::reinterpret_steal<py::object>(item));
+        if (values_only && !micrograd::python::is_value(item.ptr())) not_a_value(what, false, item.ptr(), items.size());
+        items.append(std::move(item));
     }
     return py::reinterpret_steal<py::tuple>(PySequence_Tuple(items.ptr()));
 }
@@ -57,7 +64,7 @@ class NodeList {
 public:
     NodeList(const py::handle& iterable, const char* what, bool numbers_allowed,
              size_t limit = std::numeric_limits<size_t>::max() - 1) {
-        const py::tuple items = read_items(iterable, limit);
+        const py::tuple items = read_items(iterable, limit, !numbers_allowed, what);
         if (!items) throw py::error_already_set();
         const size_t n = items.size();
         owned_.reserve(n);
@@ -70,11 +77,7 @@ public:
                 double x;
                 const int found = numbers_allowed ? micrograd::python::to_real(obj, &x) : 0;
                 if (found < 0) throw py::error_already_set();
-                if (found == 0) {
-                    throw py::type_error(std::string(what) + " must hold Values" +
-                                         (numbers_allowed ? " or numbers" : "") + ", not " + Py_TYPE(obj)->tp_name +
-                                         " (at index " + std::to_string(i) + ")");
-                }
+                if (found == 0) not_a_value(what, numbers_allowed, obj, i);
                 owned_.emplace_back(x);
             }
             nodes_.push_back(owned_.back().node());
