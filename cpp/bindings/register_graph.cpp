@@ -267,23 +267,22 @@ using Self = Initialised<Graph>;
 }  // namespace
 
 void register_graph(py::module_& m) {
-    py::class_<Graph> graph(m, "Graph",
-                            "A captured graph, replayed in C++: forward and backward on its own Values without\n"
-                            "rebuilding, or over a batch of rows of input data (map).\n\n"
-                            "    g = Graph([loss, score], inputs=[x0, x1, t])\n"
-                            "    g.map(rows, backward=True, reduction='mean')  # one row per sample\n\n"
-                            "The graph is frozen as it was built: Python-side decisions taken while building\n"
-                            "(an `if v.data > 0`, a max(v.data ...) used as a constant) stay as they were, as\n"
-                            "torch.jit.trace records them. Data-dependent ops (relu's mask, tanh) are recomputed.\n"
-                            "A Graph keeps its Values alive. Use one Graph from one thread at a time.");
-    refuse_pickling(graph, "capture it again from its Values");
-    graph
-        .def(py::init([](const py::handle& outputs, const py::handle& inputs) {
-                 return std::make_unique<Graph>(outputs, inputs);
-             }),
-             py::arg("outputs"), py::arg("inputs") = py::none(),
-             "outputs: a Value or a sequence of Values (at least one). inputs: leaves of their graph, each\n"
-             "once, whose data map() takes from each row (None: no inputs).")
+    py::class_<Graph> cls(m, "Graph",
+                          "A captured graph, replayed in C++: forward and backward on its own Values without\n"
+                          "rebuilding, or over a batch of rows of input data (map).\n\n"
+                          "    g = Graph([loss, score], inputs=[x0, x1, t])\n"
+                          "    g.map(rows, backward=True, reduction='mean')  # one row per sample\n\n"
+                          "The graph is frozen as it was built: Python-side decisions taken while building\n"
+                          "(an `if v.data > 0`, a max(v.data ...) used as a constant) stay as they were, as\n"
+                          "torch.jit.trace records them. Data-dependent ops (relu's mask, tanh) are recomputed.\n"
+                          "A Graph keeps its Values alive. Use one Graph from one thread at a time.");
+    refuse_pickling(cls, "capture it again from its Values");
+    cls.def(py::init([](const py::handle& outputs, const py::handle& inputs) {
+                return std::make_unique<Graph>(outputs, inputs);
+            }),
+            py::arg("outputs"), py::arg("inputs") = py::none(),
+            "outputs: a Value or a sequence of Values (at least one). inputs: leaves of their graph, each\n"
+            "once, whose data map() takes from each row (None: no inputs).")
         .def(
             "__len__", [](Self g) { return g->size(); }, "The number of captured nodes.")
         .def(
