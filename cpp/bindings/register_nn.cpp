@@ -54,18 +54,42 @@ py::tuple read_items(const py::handle& iterable, size_t limit, bool values_only,
     return py::reinterpret_steal<py::tuple>(PySequence_Tuple(items.ptr()));
 }
 
+// Whether seq is an exact list or tuple whose items are all Values or (with
+// numbers_allowed) plain numbers: int, float and its subclasses such as
+// numpy.float64. Reading those runs no Python code.
+bool is_plain(PyObject* seq, bool numbers_allowed) {
+    if (!PyList_CheckExact(seq) && !PyTuple_CheckExact(seq)) return false;
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject** items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; ++i) {
+        PyObject* obj = items[i];
+        if (micrograd::python::is_value(obj)) continue;
+        if (!numbers_allowed || !(PyFloat_Check(obj) || PyLong_CheckExact(obj))) return false;
+    }
+    return true;
+}
+
 // A Python iterable as node pointers, converted in full before anything is built.
-// The items are read first (read_items), and every node is owned here until the
-// call ends: a Value item through a shared reference, a number through a constant
-// leaf. So whatever an item's __float__ does meanwhile (drop the last reference to
-// a Value of the sequence, mutate the list, call back into micrograd_cpp, raise),
-// the nodes read stay alive and the items read are the ones given.
+//
+// When no Python code can run during the whole call (every sequence of the call
+// is_plain), the sequences are read in place: nothing can change them or drop an
+// item until the nodes are built, and the caller's sequences keep the Values
+// alive. Otherwise Python code may run as items are read (an iterator's
+// __next__, an item's __float__), so each iterable is copied first (read_items)
+// and every node is owned here until the call ends: a Value's through a shared
+// reference. Whatever that code does (drop the last reference to a Value, mutate
+// a sequence, call back into micrograd_cpp, raise), the nodes read stay alive and
+// the items read are the ones given. A number always becomes a constant leaf owned here.
 class NodeList {
 public:
-    NodeList(const py::handle& iterable, const char* what, bool numbers_allowed,
+    // in_place: the caller checked that every sequence of the call is_plain.
+    NodeList(const py::handle& iterable, const char* what, bool numbers_allowed, bool in_place,
              size_t limit = std::numeric_limits<size_t>::max() - 1) {
+        if (in_place) {
+            read_in_place(iterable.ptr());
+            return;
+        }
         const py::tuple items = read_items(iterable, limit, !numbers_allowed, what);
-        if (!items) throw py::error_already_set();
         const size_t n = items.size();
         owned_.reserve(n);
         nodes_.reserve(n);
@@ -87,7 +111,28 @@ public:
     size_t size() const { return nodes_.size(); }
 
 private:
-    std::vector<Value> owned_;  // one reference to each node below, for the whole call
+    void read_in_place(PyObject* seq) {
+        const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        PyObject** items = PySequence_Fast_ITEMS(seq);
+        size_t numbers = 0;
+        for (Py_ssize_t i = 0; i < n; ++i)
+            numbers += !micrograd::python::is_value(items[i]);
+        nodes_.reserve(size_t(n));
+        owned_.reserve(numbers);  // no allocation for a sequence of Values
+        for (Py_ssize_t i = 0; i < n; ++i) {
+            PyObject* obj = items[i];
+            if (micrograd::python::is_value(obj)) {
+                nodes_.push_back(micrograd::python::node_of(obj));
+                continue;
+            }
+            double x;
+            if (micrograd::python::to_real(obj, &x) < 0) throw py::error_already_set();  // an int past 1.8e308
+            owned_.emplace_back(x);
+            nodes_.push_back(owned_.back().node());
+        }
+    }
+
+    std::vector<Value> owned_;  // a reference to each node below that no Python object holds for the whole call
     std::vector<Node*> nodes_;
 };
 
@@ -98,8 +143,9 @@ void register_nn(py::module_& m) {
         "neuron",
         [](const py::handle& w, const Value& bias, const py::handle& x, const std::string& activation) {
             const std::optional<Op> op = activation_op(activation);
-            const NodeList weights(w, "neuron weights", false);
-            const NodeList inputs(x, "neuron inputs", true, weights.size());  // reads one more at most
+            const bool in_place = is_plain(w.ptr(), false) && is_plain(x.ptr(), true);
+            const NodeList weights(w, "neuron weights", false, in_place);
+            const NodeList inputs(x, "neuron inputs", true, in_place, weights.size());  // one more at most
             if (weights.size() != inputs.size()) {
                 const bool more = inputs.size() > weights.size() && !PyList_CheckExact(x.ptr()) &&
                                   !PyTuple_CheckExact(x.ptr());  // an iterable read no further
