@@ -71,8 +71,9 @@ bool is_plain(PyObject* seq, bool numbers_allowed) {
 
 // A Python iterable as node pointers, converted in full before anything is built.
 //
-// When no Python code can run during the whole call (every sequence of the call
-// is_plain), the sequences are read in place: nothing can change them or drop an
+// When no Python code can run during the whole call (the inputs is_plain, the
+// weights are a list or tuple, whose items are checked to be Values as they are
+// read), the sequences are read in place: nothing can change them or drop an
 // item until the nodes are built, and the caller's sequences keep the Values
 // alive. Otherwise Python code may run as items are read (an iterator's
 // __next__, an item's __float__), so each iterable is copied first (read_items)
@@ -82,11 +83,13 @@ bool is_plain(PyObject* seq, bool numbers_allowed) {
 // the items read are the ones given. A number always becomes a constant leaf owned here.
 class NodeList {
 public:
-    // in_place: the caller checked that every sequence of the call is_plain.
+    // in_place: the caller checked that no Python code can run during the call
+    // when iterable is read in place (an exact list or tuple; any other item than
+    // a Value or a plain number is then refused as it is read).
     NodeList(const py::handle& iterable, const char* what, bool numbers_allowed, bool in_place,
              size_t limit = std::numeric_limits<size_t>::max() - 1) {
         if (in_place) {
-            read_in_place(iterable.ptr());
+            read_in_place(iterable.ptr(), what, numbers_allowed);
             return;
         }
         const py::tuple items = read_items(iterable, limit, !numbers_allowed, what);
@@ -111,22 +114,21 @@ public:
     size_t size() const { return nodes_.size(); }
 
 private:
-    void read_in_place(PyObject* seq) {
+    void read_in_place(PyObject* seq, const char* what, bool numbers_allowed) {
         const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
         PyObject** items = PySequence_Fast_ITEMS(seq);
-        size_t numbers = 0;
-        for (Py_ssize_t i = 0; i < n; ++i)
-            numbers += !micrograd::python::is_value(items[i]);
         nodes_.reserve(size_t(n));
-        owned_.reserve(numbers);  // no allocation for a sequence of Values
         for (Py_ssize_t i = 0; i < n; ++i) {
             PyObject* obj = items[i];
             if (micrograd::python::is_value(obj)) {
                 nodes_.push_back(micrograd::python::node_of(obj));
                 continue;
             }
+            if (!numbers_allowed || !(PyFloat_Check(obj) || PyLong_CheckExact(obj)))
+                not_a_value(what, numbers_allowed, obj, size_t(i));
             double x;
             if (micrograd::python::to_real(obj, &x) < 0) throw py::error_already_set();  // an int past 1.8e308
+            if (owned_.empty()) owned_.reserve(size_t(n - i));  // none for a sequence of Values
             owned_.emplace_back(x);
             nodes_.push_back(owned_.back().node());
         }
@@ -143,7 +145,8 @@ void register_nn(py::module_& m) {
         "neuron",
         [](const py::handle& w, const Value& bias, const py::handle& x, const std::string& activation) {
             const std::optional<Op> op = activation_op(activation);
-            const bool in_place = is_plain(w.ptr(), false) && is_plain(x.ptr(), true);
+            const bool in_place =
+                (PyList_CheckExact(w.ptr()) || PyTuple_CheckExact(w.ptr())) && is_plain(x.ptr(), true);
             const NodeList weights(w, "neuron weights", false, in_place);
             const NodeList inputs(x, "neuron inputs", true, in_place, weights.size());  // one more at most
             if (weights.size() != inputs.size()) {
