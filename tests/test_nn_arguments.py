@@ -233,3 +233,17 @@ for model in (Layer(3, 2), MLP(3, [2, 1])):
 """,
         timeout=60,
     )
+
+
+def test_load_state_dict_takes_a_real_number_exactly_as_value_does():
+    """Issue 12: one rule for a real number. Whatever Value() accepts, loading accepts (bool too)."""
+    model = Neuron(1)
+    for x in (True, 3, 2.5, Value(4.0).data, 10**20):
+        model.load_state_dict({"w.0": x, "b": 0.0})
+        assert model.w[0].data == Value(x).data
+    for bad in ("1.0", None, 1j, [1.0]):
+        with pytest.raises(TypeError):
+            Value(bad)
+        with pytest.raises(TypeError, match="real number"):
+            model.load_state_dict({"w.0": bad, "b": 0.0})
+    assert model.w[0].data == 1e20  # unchanged by the refused loads

@@ -9,7 +9,6 @@ instead of a Python ``+`` and ``*`` per input. Beyond micrograd: an activation p
 from __future__ import annotations
 
 import itertools
-import numbers
 import operator
 import random
 import sys
@@ -77,8 +76,8 @@ class Module:
 
     def load_state_dict(self, state: Mapping[str, float]) -> None:
         """Sets every parameter from ``state``. Checks everything first: on an error (ValueError for
-        missing or unexpected names, TypeError for a value that is not a real number) the model is
-        unchanged."""
+        missing or unexpected names, TypeError for a value that is not a real number as ``Value()``
+        takes it) the model is unchanged."""
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a mapping of names to floats, not {type(state).__name__}")
         params = dict(self.named_parameters())
@@ -89,11 +88,9 @@ class Module:
                 f"state does not fit {type(self).__name__}: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
                 f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
             )
-        values: dict[str, float] = {}
-        for name, x in state.items():
-            if isinstance(x, bool) or not isinstance(x, numbers.Real):
-                raise TypeError(f"state[{name!r}] must be a real number, not {type(x).__name__}")
-            values[name] = float(x)
+        values = {
+            name: _core._real(x, f"state[{name!r}]") for name, x in state.items()
+        }  # as Value() reads it
         for name, p in params.items():
             p.data = values[name]
 
