@@ -129,9 +129,9 @@ class Neuron(Module):
             name = _activation_name(activation)
             if nonlin is not None and bool(nonlin) != (name != "linear"):
                 raise ValueError(f"nonlin={nonlin!r} contradicts activation={activation!r}")
-        self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
-        self.b = Value(0)
-        self.activation = name
+        self.w: list[Value] = [Value(random.uniform(-1, 1)) for _ in range(nin)]
+        self.b: Value = Value(0)
+        self.activation: str = name
 
     @property
     def nonlin(self) -> bool:
@@ -149,9 +149,13 @@ class Neuron(Module):
 
 class Layer(Module):
     def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
-        self.neurons = [Neuron(nin, **kwargs) for _ in range(_size(nout, "Layer nout"))]
+        self.neurons: list[Neuron] = [Neuron(nin, **kwargs) for _ in range(_size(nout, "Layer nout"))]
 
-    def __call__(self, x: Iterable[Input]) -> Value | list[Value]:
+    def __call__(self, x: Iterable[Input]) -> Any:
+        """One Value when the layer has one neuron, else a list of Values (micrograd's convention).
+
+        Typed ``Any``, as ``torch.nn.Module.__call__``: which of the two it is depends on the layer's
+        size, which a type checker cannot see, and either use must type-check without a cast."""
         if not isinstance(x, (list, tuple)):  # read once, for every neuron; never more than nin + 1 items
             x = tuple(itertools.islice(x, len(self.neurons[0].w) + 1))
         out = [n(x) for n in self.neurons]
@@ -189,9 +193,11 @@ class MLP(Module):
             raise TypeError(
                 f"activation must be a str, None or a sequence of them, not {type(activation).__name__}"
             )
-        self.layers = [Layer(sz[i], sz[i + 1], activation=per_layer[i]) for i in range(layers)]
+        self.layers: list[Layer] = [Layer(sz[i], sz[i + 1], activation=per_layer[i]) for i in range(layers)]
 
-    def __call__(self, x: Iterable[Input]) -> Value | list[Value]:
+    def __call__(self, x: Iterable[Input]) -> Any:
+        """The last layer's output: one Value when it has one neuron (``MLP(2, [16, 1])``), else a
+        list of Values. Typed ``Any`` for the reason given at ``Layer.__call__``."""
         out: Any = x
         for layer in self.layers:
             out = layer(out)
