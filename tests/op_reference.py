@@ -88,7 +88,10 @@ REFERENCE: dict[str, tuple[Case, ...]] = {
     "exp": _unary(lambda x: x.exp()),
     "log": _unary(lambda x: x.log(), domain=(0.1, 5.0)),
     "softplus": _unary(
-        lambda x: x.softplus(), torch=lambda x: -_torch().nn.functional.logsigmoid(-x), domain=(-20.0, 20.0)
+        lambda x: x.softplus(),
+        # log(1 + exp(x)) = logaddexp(x, 0): the right sign below x = -745, where -logsigmoid(-x) gives -0.0
+        torch=lambda x: _torch().logaddexp(x, _torch().zeros_like(x)),
+        domain=(-20.0, 20.0),
     ),
     "abs": _unary(lambda x: x.abs(), kinks=(0.0,)),
     "sqrt": _unary(lambda x: x.sqrt(), domain=(0.1, 5.0)),

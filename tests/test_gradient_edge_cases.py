@@ -53,10 +53,6 @@ def test_a_zero_power_masks_a_nan_gradient_arriving_from_above(exponent):
     assert x.grad == 0.0  # torch masks d/dx of x ** 0 to 0, whatever arrives
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the core's Pow::backward masks the whole product for d/dy too (gives 0); torch float64 gives nan",
-)
 def test_the_exponent_gradient_of_zero_to_a_power_masks_the_local_derivative_not_the_product():
     """torch is asymmetric here: pow_backward_self masks the whole product (grad included) where the
     exponent is 0, but pow_backward_exponent computes grad * where(base == 0 and exponent >= 0, 0, ...),

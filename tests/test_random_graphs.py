@@ -574,10 +574,6 @@ def test_the_bound_waives_the_class_only_where_noise_can_change_it():
     assert not b.class_free[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the core's Pow::backward masks the whole product for d/dy too (gives 0); torch float64 gives nan",
-)
 def test_the_oracle_finds_a_mask_that_hides_a_nan_gradient():
     """0 ** y with y >= 0, and a nan arriving from above: PyTorch's d/dy is nan * 0 = nan."""
     check(

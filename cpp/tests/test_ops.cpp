@@ -181,17 +181,17 @@ TEST_CASE("division's gradients neither overflow nor underflow where PyTorch's d
     CHECK(e.grad() == 0.0);
 }
 
-TEST_CASE("the masks of pow hold even when the incoming gradient is nan") {
+TEST_CASE("pow's masks with a nan incoming gradient: as PyTorch's") {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     Value x(2.0), zero(0.0);
     Value y = pow(x, 0.0) * Value(nan) + pow(x, zero) * Value(nan);
     y.backward();
     CHECK(x.grad() == 0.0);
 
-    Value base(0.0), k(2.0);
+    Value base(0.0), k(2.0);  // d/dk's mask is on the local derivative only: nan * 0 is nan, as PyTorch
     Value z = pow(base, k) * Value(nan);
     z.backward();
-    CHECK(k.grad() == 0.0);
+    CHECK(std::isnan(k.grad()));
 }
 
 TEST_CASE("relu at nan: value nan, gradient 1 (PyTorch's mask: output <= 0)") {

@@ -66,12 +66,13 @@ struct Pow {  // x ** y, both differentiable
     static constexpr const char* doc =
         "x ** y. Local derivatives: y * x ** (y - 1) (0 where y == 0), x ** y * log(x) (0 where x == 0, y >= 0).";
     static double forward(double x, double y) { return std::pow(x, y); }
-    // d/dx is masked to 0 where y == 0 (so 0 ** 0 has no nan), d/dy where
-    // x == 0 and y >= 0 (the limit, not 0 * -inf): the whole product with g,
-    // so a nan arriving in g does not leak through the mask (as PyTorch).
+    // As PyTorch's pow_backward_self and pow_backward_exponent: d/dx is 0 where
+    // y == 0, the whole product with g (so 0 ** 0 has no nan, even when g is
+    // nan); d/dy's local derivative is 0 where x == 0 and y >= 0 (the limit,
+    // not 0 * -inf), then times g (a nan in g stays nan).
     static void backward(double g, double x, double y, double out, double& gx, double& gy) {
         gx += y == 0.0 ? 0.0 : g * (y * std::pow(x, y - 1.0));
-        gy += (x == 0.0 && y >= 0.0) ? 0.0 : g * (out * std::log(x));
+        gy += g * ((x == 0.0 && y >= 0.0) ? 0.0 : out * std::log(x));
     }
 };
 
