@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -374,29 +375,51 @@ def dist(session: nox.Session) -> None:
 
 @nox.session
 def fuzz(session: nox.Session) -> None:
-    """The fuzzers, each for a fixed budget: the native targets under cpp/fuzz/ (CMake workflow preset
-    "fuzz": built with MICROGRAD_FUZZ=ON under ASan + UBSan, run by ctest as the tests labelled "fuzz",
-    MICROGRAD_FUZZ_SECONDS each, default 60), then the random-graph tests (pytest marker "fuzz") with
-    the hypothesis profile MICROGRAD_HYPOTHESIS_PROFILE (default "long")."""
+    """The fuzzers, each for a fixed budget of MICROGRAD_FUZZ_SECONDS (default 60), under ASan + UBSan:
+    the C++ core's deterministic driver (CMake preset "fuzz", any compiler), libFuzzer's coverage-guided
+    target too where clang++ can link it (preset "fuzz-libfuzzer"; Debian: apt-get install clang
+    libclang-rt-14-dev), then the random graphs against PyTorch with the long hypothesis profile
+    (tests/test_random_graphs.py, 50,000 graphs)."""
     test_environment(session)
-    ran = []
-    env = {**BUILD_ENV, "MICROGRAD_FUZZ_SECONDS": os.environ.get("MICROGRAD_FUZZ_SECONDS", "60")}
-    if (ROOT / "cpp" / "fuzz").is_dir():
-        session.run("cmake", "--workflow", "--preset", "fuzz", env=env)
-        ran.append("native targets")
-    markers = PYPROJECT["tool"]["pytest"]["ini_options"].get("markers", [])
-    if any(m.startswith("fuzz:") for m in markers):
-        install_package(session)
-        profile = os.environ.get("MICROGRAD_HYPOTHESIS_PROFILE", "long")
-        session.run(
-            "pytest", "-p", "no:cacheprovider", "-m", "fuzz", f"--hypothesis-profile={profile}", env=env
+    seconds = os.environ.get("MICROGRAD_FUZZ_SECONDS", "60")
+    session.run("cmake", "--preset", "fuzz", env=BUILD_ENV)
+    session.run("cmake", "--build", "--preset", "fuzz", env=BUILD_ENV)
+    driver = ROOT / "build" / "fuzz" / "cpp" / "fuzz" / "micrograd_fuzz_driver"
+    session.run(str(driver), "--seconds", seconds, "--seed", str(int.from_bytes(os.urandom(4), "little")))
+    if libfuzzer_available(session):
+        session.run("cmake", "--preset", "fuzz-libfuzzer", env=BUILD_ENV)
+        session.run("cmake", "--build", "--preset", "fuzz-libfuzzer", env=BUILD_ENV)
+        corpus = ROOT / "build" / "fuzz-libfuzzer" / "corpus"
+        corpus.mkdir(exist_ok=True)
+        target = ROOT / "build" / "fuzz-libfuzzer" / "cpp" / "fuzz" / "micrograd_fuzz"
+        session.run(str(target), f"-max_total_time={seconds}", "-print_final_stats=1", str(corpus))
+    elif STRICT:
+        session.error(
+            "clang++ with libFuzzer is needed here (MICROGRAD_STRICT): apt-get install clang libclang-rt-14-dev"
         )
-        ran.append(f"hypothesis profile {profile}")
-    if ran:
-        session.log(f"fuzzed: {', '.join(ran)}")
-        return
-    # Until the fuzzers of issue 8 land: a warning, not a failure.
-    session.warn("no fuzzer yet: neither cpp/fuzz/ nor a pytest marker 'fuzz'")
+    else:
+        session.warn("no clang++ with libFuzzer: the deterministic driver ran alone")
+    install_package(session)
+    session.run(
+        "pytest", "-p", "no:cacheprovider", "tests/test_random_graphs.py", env={"HYPOTHESIS_PROFILE": "long"}
+    )
+
+
+def libfuzzer_available(session: nox.Session) -> bool:
+    """Whether clang++ compiles and links a libFuzzer target here."""
+    clang = shutil.which("clang++")
+    if not clang:
+        return False
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "probe.cpp"
+        source.write_text(
+            "#include <cstddef>\n#include <cstdint>\n"
+            'extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t*, std::size_t) { return 0; }\n'
+        )
+        command = [clang, "-fsanitize=fuzzer,address", str(source), "-o", str(Path(folder) / "probe")]
+        found = subprocess.run(command, capture_output=True, check=False).returncode == 0
+    session.log(f"libFuzzer with {clang}: {'yes' if found else 'no (no libclang-rt)'}")
+    return found
 
 
 @nox.session

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # What nox cannot do for itself, then nox. Usage:
 #
-#   scripts/bootstrap.sh demo|dev [nox arguments...]
+#   scripts/bootstrap.sh demo|dev|ci [nox arguments...]
 #
 # 1. System packages, on Debian/Ubuntu with apt-get (as root, or through sudo; otherwise it prints
 #    the one command to run): python3-venv and python3-dev for the Python in use, g++, and for
-#    "dev" (every test) also graphviz (the drawing tests) and doctest-dev (the C++ unit tests).
+#    "dev" (every test) also graphviz (the drawing tests) and doctest-dev (the C++ unit tests); "ci"
+#    also Clang and its libFuzzer runtime (nox -s fuzz), where apt knows them.
 # 2. .venv with nox, CMake and Ninja from PyPI; a half-made or broken .venv is made anew.
 # 3. exec .venv/bin/nox with the remaining arguments (noxfile.py holds the sessions).
 #
@@ -22,8 +23,8 @@ fail() {
 
 profile=${1:-}
 case $profile in
-  demo | dev) shift ;;
-  *) fail "usage: scripts/bootstrap.sh demo|dev [nox arguments...]" ;;
+  demo | dev | ci) shift ;;
+  *) fail "usage: scripts/bootstrap.sh demo|dev|ci [nox arguments...]" ;;
 esac
 python=${PYTHON:-python3}
 
@@ -46,9 +47,15 @@ missing=()
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' ||
   missing+=("$package-dev")
 command -v g++ >/dev/null || command -v c++ >/dev/null || missing+=(g++)
-if [ "$profile" = dev ]; then
+if [ "$profile" != demo ]; then
   command -v dot >/dev/null || missing+=(graphviz)
   [ -f /usr/include/doctest/doctest.h ] || missing+=(doctest-dev)
+fi
+if [ "$profile" = ci ] && command -v dpkg >/dev/null; then
+  command -v clang++ >/dev/null || missing+=(clang)
+  runtime=libclang-rt-dev # libFuzzer's runtime; Debian 12 names it by Clang's version
+  grep -q '^12' /etc/debian_version 2>/dev/null && runtime=libclang-rt-14-dev
+  dpkg -s "$runtime" >/dev/null 2>&1 || missing+=("$runtime")
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
