@@ -385,14 +385,17 @@ def fuzz(session: nox.Session) -> None:
     session.run("cmake", "--preset", "fuzz", env=BUILD_ENV)
     session.run("cmake", "--build", "--preset", "fuzz", env=BUILD_ENV)
     driver = ROOT / "build" / "fuzz" / "cpp" / "fuzz" / "micrograd_fuzz_driver"
-    session.run(str(driver), "--seconds", seconds, "--seed", str(int.from_bytes(os.urandom(4), "little")))
+    seed = str(int.from_bytes(os.urandom(4), "little"))
+    session.run(str(driver), "--seconds", seconds, "--seed", seed, external=True)
     if libfuzzer_available(session):
         session.run("cmake", "--preset", "fuzz-libfuzzer", env=BUILD_ENV)
         session.run("cmake", "--build", "--preset", "fuzz-libfuzzer", env=BUILD_ENV)
         corpus = ROOT / "build" / "fuzz-libfuzzer" / "corpus"
         corpus.mkdir(exist_ok=True)
         target = ROOT / "build" / "fuzz-libfuzzer" / "cpp" / "fuzz" / "micrograd_fuzz"
-        session.run(str(target), f"-max_total_time={seconds}", "-print_final_stats=1", str(corpus))
+        session.run(
+            str(target), f"-max_total_time={seconds}", "-print_final_stats=1", str(corpus), external=True
+        )
     elif STRICT:
         session.error(
             "clang++ with libFuzzer is needed here (MICROGRAD_STRICT): apt-get install clang libclang-rt-14-dev"
