@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -879,6 +880,25 @@ PyObject* create_value_type() {
     if (!type) return nullptr;
     value_type = reinterpret_cast<PyTypeObject*>(type);
     value_type->tp_vectorcall = value_vectorcall;
+#if PY_VERSION_HEX < 0x030A0000
+    // Python 3.9's PyType_FromSpec keeps the docstring without its signature line, so
+    // inspect.signature(Value) and help() lose "Value(data, label='')": put it back (the type frees
+    // tp_doc with PyObject_Free, so a copy made with PyObject_Malloc).
+    for (PyType_Slot* slot = value_slots; slot->slot; ++slot) {
+        if (slot->slot != Py_tp_doc) continue;
+        const char* full = static_cast<const char*>(slot->pfunc);
+        const std::size_t size = std::strlen(full) + 1;
+        auto* copy = static_cast<char*>(PyObject_Malloc(size));
+        if (!copy) {
+            Py_DECREF(type);
+            value_type = nullptr;
+            return PyErr_NoMemory();
+        }
+        std::memcpy(copy, full, size);
+        PyObject_Free(const_cast<char*>(value_type->tp_doc));
+        value_type->tp_doc = copy;
+    }
+#endif
     return type;
 }
 
