@@ -1,10 +1,11 @@
-"""Shared helpers: child processes for tests that must not share our memory."""
+"""Shared helpers: the oracles as fixtures, and child processes for tests that must not share our memory."""
 
 import importlib.util
 import os
 import subprocess
 import sys
 import textwrap
+import types
 
 import pytest
 
@@ -20,6 +21,14 @@ TORCH_MISSING = (
     "(torch==2.13.0+cpu; PyPI's Linux torch pulls gigabytes of CUDA; none exists for CPython 3.9 or 3.15)"
 )
 HAS_TORCH = importlib.util.find_spec("torch") is not None
+MICROGRAD_MISSING = (
+    "PyPI's micrograd is not installed: pip install micrograd==0.1.0 (in the test-portable group)"
+)
+GRAPHVIZ_MISSING = "the graphviz package is not installed: pip install graphviz (in the test group)"
+
+# A test that takes one of these fixtures gets the marker of the same name (pytest_collection_modifyitems),
+# so that -m "not torch" or "not graphviz" (the wheel tests') leaves it out without a hand-kept marker.
+MARKED_FIXTURES = ("torch", "graphviz")
 
 
 def pytest_report_header(config):
@@ -34,6 +43,14 @@ def pytest_report_header(config):
 def pytest_terminal_summary(terminalreporter):
     if not HAS_TORCH and terminalreporter.stats.get("skipped"):
         terminalreporter.write_line(TORCH_MISSING, yellow=True)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by marker (-m)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for name in MARKED_FIXTURES:
+            if name in getattr(item, "fixturenames", ()):  # asked for directly or through another fixture
+                item.add_marker(name)
 
 
 def pytest_configure(config):
@@ -58,3 +75,27 @@ def run_in_child(code: str, timeout: float = 600) -> str:
 @pytest.fixture
 def child():
     return run_in_child
+
+
+# The oracles. A test takes the one it compares with; everything else in its module runs without it.
+# Session scope: imported once, and usable by hypothesis's @given tests.
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """PyTorch, the float64 reference (marker torch; skips, saying how to get it, where it is missing)."""
+    return pytest.importorskip("torch", reason=TORCH_MISSING)
+
+
+@pytest.fixture(scope="session")
+def micrograd():
+    """PyPI's micrograd 0.1.0, the original: micrograd.engine and micrograd.nn."""
+    engine = pytest.importorskip("micrograd.engine", reason=MICROGRAD_MISSING)
+    nn = pytest.importorskip("micrograd.nn", reason=MICROGRAD_MISSING)
+    return types.SimpleNamespace(engine=engine, nn=nn)
+
+
+@pytest.fixture(scope="session")
+def graphviz():
+    """The graphviz package (marker graphviz). Rendering also needs Graphviz's dot program on PATH."""
+    return pytest.importorskip("graphviz", reason=GRAPHVIZ_MISSING)

@@ -109,12 +109,6 @@ def test_negative_zero_is_added_as_python_adds_it():
 # --- gradients: against PyTorch float64 ---------------------------------------------------------------
 
 
-@pytest.fixture
-def torch():
-    return pytest.importorskip("torch")
-
-
-@pytest.mark.torch
 @pytest.mark.parametrize("n", [1, 2, 5, 16, 64])
 def test_gradients_match_torch_float64(torch, n):
     rng = random.Random(n)
@@ -144,7 +138,6 @@ def same_or_both_nan(x, y):
     return (math.isnan(x) and math.isnan(y)) or x == y
 
 
-@pytest.mark.torch
 def test_special_values_give_torchs_values_and_gradients(torch):
     xa = [math.inf, -0.0, math.nan, 1.0, -math.inf, 0.0, 2.0]
     xb = [0.0, -1.0, 2.0, math.inf, 3.0, -0.0, 1e308]
@@ -456,9 +449,8 @@ def test_numbers_become_constant_leaves_in_prev():
     assert all(c._op == "" for c in d._prev)
 
 
-@pytest.mark.graphviz
+@pytest.mark.usefixtures("graphviz")
 def test_drawing_shows_the_dot_node_and_its_operands():
-    pytest.importorskip("graphviz")
     from micrograd_cpp.viz import draw_dot
 
     a = [Value(1.0, label="a0"), Value(2.0, label="a1")]

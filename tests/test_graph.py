@@ -257,9 +257,7 @@ def test_map_equals_a_rebuild_on_random_graphs_of_every_op(steps, rows):
         )
 
 
-@pytest.mark.torch
-def test_map_gradients_match_pytorch_batched():
-    torch = pytest.importorskip("torch")
+def test_map_gradients_match_pytorch_batched(torch):
     model, g = captured_model()
     rows = moons_like(64)
     g.map(rows, backward=True, reduction="mean")

@@ -1,4 +1,7 @@
-"""Losses against torch.nn.functional: values and gradients to 1e-9 relative; bad input."""
+"""Losses against torch.nn.functional (values and gradients to 1e-9 relative) and micrograd; bad input.
+
+The comparisons take the `torch` or `micrograd` fixture (tests/conftest.py) and skip without it; the
+rest runs everywhere, the wheel tests included."""
 
 import math
 import random
@@ -8,16 +11,12 @@ import pytest
 from micrograd_cpp import Value
 from micrograd_cpp import losses as L
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
-pytestmark = pytest.mark.torch
-
 
 def close(ours, theirs, rel=1e-9):
     return math.isclose(ours, float(theirs), rel_tol=rel, abs_tol=1e-15)
 
 
-def leaves(xs):
+def leaves(torch, xs):
     return [Value(x) for x in xs], torch.tensor(xs, dtype=torch.float64, requires_grad=True)
 
 
@@ -40,10 +39,12 @@ ELEMENTWISE = [
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize(("name", "inputs", "targets"), ELEMENTWISE, ids=[case[0] for case in ELEMENTWISE])
-def test_elementwise_losses(name, inputs, targets, reduction):
-    ours, theirs = leaves(inputs)
+def test_elementwise_losses(torch, name, inputs, targets, reduction):
+    ours, theirs = leaves(torch, inputs)
     loss = getattr(L, name)(ours, targets, reduction=reduction)
-    tloss = getattr(F, name)(theirs, torch.tensor(targets, dtype=torch.float64), reduction=reduction)
+    tloss = getattr(torch.nn.functional, name)(
+        theirs, torch.tensor(targets, dtype=torch.float64), reduction=reduction
+    )
     loss.backward()
     tloss.backward()
     assert close(loss.data, tloss.item())
@@ -58,14 +59,14 @@ def test_mse_loss_gradients_reach_value_targets():
 
 @pytest.mark.parametrize("scale", [1.0, 30.0, 1000.0])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_cross_entropy(scale, reduction):
+def test_cross_entropy(torch, scale, reduction):
     rng = random.Random(0)
     rows = [[scale * rng.uniform(-1, 1) for _ in range(4)] for _ in range(5)]
     labels = [0, 3, 1, 1, 2]
     ours = [[Value(x) for x in row] for row in rows]
     theirs = torch.tensor(rows, dtype=torch.float64, requires_grad=True)
     loss = L.cross_entropy(ours, labels, reduction=reduction)
-    tloss = F.cross_entropy(theirs, torch.tensor(labels), reduction=reduction)
+    tloss = torch.nn.functional.cross_entropy(theirs, torch.tensor(labels), reduction=reduction)
     loss.backward()
     tloss.backward()
     assert math.isfinite(loss.data)
@@ -84,11 +85,11 @@ def test_cross_entropy_logit_of_1000_does_not_overflow():
 
 
 @pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
-def test_softmax_and_log_softmax(fn):
+def test_softmax_and_log_softmax(torch, fn):
     xs = [0.3, 800.0, -2.0, 799.5]
-    ours, theirs = leaves(xs)
+    ours, theirs = leaves(torch, xs)
     out = getattr(L, fn)(ours)
-    tout = getattr(F, fn)(theirs, dim=0)
+    tout = getattr(torch.nn.functional, fn)(theirs, dim=0)
     weights = [1.0, -2.0, 0.5, 3.0]
     sum((w * o for w, o in zip(weights, out)), Value(0.0)).backward()
     (tout * torch.tensor(weights, dtype=torch.float64)).sum().backward()
@@ -98,8 +99,8 @@ def test_softmax_and_log_softmax(fn):
         assert math.isclose(v.grad, g, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def test_logsumexp():
-    ours, theirs = leaves([1.0, 2.0, 1000.0])
+def test_logsumexp(torch):
+    ours, theirs = leaves(torch, [1.0, 2.0, 1000.0])
     out = L.logsumexp(ours)
     tout = torch.logsumexp(theirs, dim=0)
     out.backward()
@@ -108,24 +109,24 @@ def test_logsumexp():
     check_grads(ours, theirs)
 
 
-def test_binary_cross_entropy_at_zero_and_one_is_finite():
-    probs, tprobs = leaves([0.0, 1.0])
+def test_binary_cross_entropy_at_zero_and_one_is_finite(torch):
+    probs, tprobs = leaves(torch, [0.0, 1.0])
     loss = L.binary_cross_entropy(probs, [1.0, 0.0])
-    tloss = F.binary_cross_entropy(tprobs, torch.tensor([1.0, 0.0], dtype=torch.float64))
+    tloss = torch.nn.functional.binary_cross_entropy(tprobs, torch.tensor([1.0, 0.0], dtype=torch.float64))
     assert loss.data == tloss.item() == 100.0  # both logs clamped at -100
 
 
-def test_binary_cross_entropy_with_logits_keeps_tiny_losses():
+def test_binary_cross_entropy_with_logits_keeps_tiny_losses(torch):
     loss = L.binary_cross_entropy_with_logits([Value(40.0)], [1.0])
-    expected = F.binary_cross_entropy_with_logits(
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
         torch.tensor([40.0], dtype=torch.float64), torch.tensor([1.0])
     )
     assert loss.data > 0
     assert close(loss.data, expected.item())
 
 
-def test_hinge_loss_is_micrograds_and_matches_torch_relu_form():
-    scores, tscores = leaves([0.3, -2.0, 1.5, 0.9])
+def test_hinge_loss_matches_torchs_relu_form(torch):
+    scores, tscores = leaves(torch, [0.3, -2.0, 1.5, 0.9])
     labels = [1, -1, -1, 1]
     loss = L.hinge_loss(scores, labels)
     tloss = torch.relu(1 - torch.tensor(labels, dtype=torch.float64) * tscores).mean()
@@ -133,8 +134,12 @@ def test_hinge_loss_is_micrograds_and_matches_torch_relu_form():
     tloss.backward()
     assert close(loss.data, tloss.item())
     check_grads(scores, tscores)
-    micrograd = pytest.importorskip("micrograd.engine")
-    theirs = [micrograd.Value(x) for x in [0.3, -2.0, 1.5, 0.9]]
+
+
+def test_hinge_loss_is_micrograds_demo_loss(micrograd):
+    labels = [1, -1, -1, 1]
+    loss = L.hinge_loss([Value(x) for x in [0.3, -2.0, 1.5, 0.9]], labels)
+    theirs = [micrograd.engine.Value(x) for x in [0.3, -2.0, 1.5, 0.9]]
     losses = [(1 + -yi * si).relu() for yi, si in zip(labels, theirs)]
     assert loss.data == (sum(losses) * (1.0 / len(losses))).data
 

@@ -1,4 +1,7 @@
-"""micrograd_cpp.nn as a drop-in for micrograd.nn: same models, same results, plus saving."""
+"""micrograd_cpp.nn as a drop-in for micrograd.nn: same models, same results, plus saving.
+
+The comparisons take the `micrograd` fixture (PyPI's micrograd) and skip without it; the rest runs
+everywhere."""
 
 import json
 import pickle
@@ -10,14 +13,11 @@ import micrograd_cpp
 from micrograd_cpp import Value
 from micrograd_cpp.nn import MLP, Layer, Module, Neuron
 
-micrograd_nn = pytest.importorskip("micrograd.nn")
-micrograd_engine = pytest.importorskip("micrograd.engine")
 
-
-def pair(make):
+def pair(make, micrograd):
     """The same model built by micrograd and by micrograd_cpp from the same seed."""
     random.seed(7)
-    theirs = make(micrograd_nn)
+    theirs = make(micrograd.nn)
     random.seed(7)
     ours = make(micrograd_cpp.nn)
     return theirs, ours
@@ -34,17 +34,17 @@ def pair(make):
         lambda nn: nn.MLP(3, [4, 4, 2]),
     ],
 )
-def test_same_initial_parameters_and_repr_as_micrograd(make):
-    theirs, ours = pair(make)
+def test_same_initial_parameters_and_repr_as_micrograd(micrograd, make):
+    theirs, ours = pair(make, micrograd)
     assert [p.data for p in ours.parameters()] == [p.data for p in theirs.parameters()]
     assert repr(ours) == repr(theirs)
     assert all(isinstance(p, Value) for p in ours.parameters())
 
 
-def test_outputs_match_micrograd_bit_for_bit():
-    theirs, ours = pair(lambda nn: nn.MLP(3, [8, 8, 2]))
+def test_outputs_match_micrograd_bit_for_bit(micrograd):
+    theirs, ours = pair(lambda nn: nn.MLP(3, [8, 8, 2]), micrograd)
     x = [0.3, -1.2, 2.0]
-    out_theirs = theirs([micrograd_engine.Value(v) for v in x])
+    out_theirs = theirs([micrograd.engine.Value(v) for v in x])
     out_ours = ours(x)
     assert [o.data for o in out_ours] == [o.data for o in out_theirs]
 
@@ -146,14 +146,14 @@ def assert_same_runs(ours, theirs):
     assert ours_params == pytest.approx(theirs_params, rel=1e-9, abs=1e-12)
 
 
-def test_micrograd_demo_code_runs_unchanged_on_both():
+def test_micrograd_demo_code_runs_unchanged_on_both(micrograd):
     """micrograd's demo notebook loop, imports switched: same losses, accuracies and parameters."""
     rng = random.Random(1337)
     X = [[rng.uniform(-1, 2), rng.uniform(-1, 1)] for _ in range(30)]
     y = [1 if a * a + b > 0.5 else -1 for a, b in X]
     assert_same_runs(
         run_notebook(micrograd_cpp.engine, micrograd_cpp.nn, X, y, 4),
-        run_notebook(micrograd_engine, micrograd_nn, X, y, 4),
+        run_notebook(micrograd.engine, micrograd.nn, X, y, 4),
     )
 
 
@@ -214,7 +214,7 @@ def test_module_base_class():
     assert Module().state_dict() == {}
 
 
-def test_micrograd_notebook_with_numpy_moons_runs_unchanged():
+def test_micrograd_notebook_with_numpy_moons_runs_unchanged(micrograd):
     """The notebook's own data path: make_moons arrays, numpy labels, Value over numpy rows."""
     np = pytest.importorskip("numpy")
     datasets = pytest.importorskip("sklearn.datasets")
@@ -223,5 +223,5 @@ def test_micrograd_notebook_with_numpy_moons_runs_unchanged():
     y = y * 2 - 1
     assert_same_runs(
         run_notebook(micrograd_cpp.engine, micrograd_cpp.nn, X, y, 2),
-        run_notebook(micrograd_engine, micrograd_nn, X, y, 2),
+        run_notebook(micrograd.engine, micrograd.nn, X, y, 2),
     )

@@ -1,4 +1,8 @@
-"""Drawing graphs with Graphviz: trace, draw_dot, the notebook display. Renders real SVG with `dot`."""
+"""Drawing graphs with Graphviz: trace, draw_dot, the notebook display. Renders real SVG with `dot`.
+
+What draws takes the `graphviz` fixture (marker graphviz: left out of the wheel tests, which have
+neither the package nor `dot`) and skips without the package; trace, the label text, the argument
+checks made before Graphviz is imported and the message without the package run everywhere."""
 
 import os
 import subprocess
@@ -16,8 +20,6 @@ import micrograd_cpp as mg
 from micrograd_cpp import viz
 from micrograd_cpp.viz import GraphTooLargeError, GraphvizNotFoundError, draw_dot, trace
 
-graphviz = pytest.importorskip("graphviz")
-pytestmark = pytest.mark.graphviz  # needs the graphviz package and dot: left out of the wheel tests
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -99,6 +101,7 @@ def test_trace_100k_nodes_without_recursion():
     assert seconds < 10
 
 
+@pytest.mark.usefixtures("graphviz")
 def test_draw_dot_100k_nodes_without_recursion():
     x = chain(100_000)
     graph = draw_dot(x, max_nodes=200_000)
@@ -109,7 +112,7 @@ def test_draw_dot_100k_nodes_without_recursion():
 # --- draw_dot -----------------------------------------------------------------
 
 
-def test_draw_dot_returns_a_digraph_as_micrograd():
+def test_draw_dot_returns_a_digraph_as_micrograd(graphviz):
     o = neuron()
     graph = draw_dot(o)
     assert isinstance(graph, graphviz.Digraph)
@@ -124,6 +127,7 @@ def test_draw_dot_returns_a_digraph_as_micrograd():
     assert len(arrows) == len(edges) + len(ops)
 
 
+@pytest.mark.usefixtures("graphviz")
 def test_drawing_shows_labels_data_grad_and_ops():
     graph = draw_dot(neuron())
     texts = svg_texts(render(graph))
@@ -132,11 +136,13 @@ def test_drawing_shows_labels_data_grad_and_ops():
     assert any('label="{data -6.0000|grad' in line for line in graph.body)  # x1*w1: no empty label field
 
 
+@pytest.mark.usefixtures("graphviz")
 def test_pipe_renders_real_svg():
     svg = draw_dot(neuron()).pipe(encoding="utf-8")
     assert ET.fromstring(svg).tag == f"{SVG}svg"
 
 
+@pytest.mark.usefixtures("graphviz")
 def test_shared_subexpression_is_drawn_once():
     a = mg.Value(2.0, label="a")
     b = a + 1
@@ -147,6 +153,7 @@ def test_shared_subexpression_is_drawn_once():
     assert texts.count("a") == 1
 
 
+@pytest.mark.usefixtures("graphviz")
 def test_rankdir_and_format():
     graph = draw_dot(neuron(), format="png", rankdir="TB")
     assert "rankdir=TB" in graph.source
@@ -159,7 +166,6 @@ def test_rankdir_and_format():
     [
         ({"rankdir": "XY"}, ValueError, "rankdir must be one of 'LR', 'TB', 'RL', 'BT'"),
         ({"rankdir": None}, ValueError, "rankdir"),
-        ({"format": "nope"}, ValueError, "format must be a Graphviz output format"),
         ({"max_nodes": 0}, ValueError, "max_nodes must be at least 1"),
         ({"max_nodes": "10"}, TypeError, "max_nodes must be an int, not str"),
         ({"max_nodes": True}, TypeError, "max_nodes must be an int"),
@@ -170,6 +176,12 @@ def test_bad_arguments_are_named(kwargs, error, message):
         draw_dot(mg.Value(1.0), **kwargs)
 
 
+@pytest.mark.usefixtures("graphviz")
+def test_an_unknown_format_is_named():  # checked against the package's list of formats
+    with pytest.raises(ValueError, match="format must be a Graphviz output format"):
+        draw_dot(mg.Value(1.0), format="nope")
+
+
 @pytest.mark.parametrize("not_a_value", [1.0, "a", None, [mg.Value(1.0)]])
 def test_non_values_are_type_errors(not_a_value):
     with pytest.raises(TypeError, match=f"takes a micrograd_cpp Value, not {type(not_a_value).__name__}"):
@@ -178,16 +190,15 @@ def test_non_values_are_type_errors(not_a_value):
         trace(not_a_value)
 
 
-def test_micrograd_values_are_type_errors():
-    from micrograd.engine import Value as MicrogradValue
-
+def test_micrograd_values_are_type_errors(micrograd):
     with pytest.raises(TypeError, match="Value"):
-        draw_dot(MicrogradValue(1.0))
+        draw_dot(micrograd.engine.Value(1.0))
 
 
 # --- max_nodes ----------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("graphviz")
 def test_max_nodes_guard_says_the_graph_is_too_large():
     x = chain(1_000_000)
     start = time.perf_counter()
@@ -199,6 +210,7 @@ def test_max_nodes_guard_says_the_graph_is_too_large():
     assert issubclass(GraphTooLargeError, ValueError)
 
 
+@pytest.mark.usefixtures("graphviz")
 def test_max_nodes_is_the_number_of_values():
     o = neuron()  # 6 Values
     assert draw_dot(o, max_nodes=6)
@@ -228,6 +240,7 @@ NASTY_LABELS = [
 ]
 
 
+@pytest.mark.usefixtures("graphviz")
 @pytest.mark.parametrize("label", NASTY_LABELS)
 def test_labels_are_escaped_and_shown_as_typed(label):
     v = mg.Value(1.0, label=label)
@@ -242,6 +255,7 @@ def test_labels_are_escaped_and_shown_as_typed(label):
 DOT_SPECIALS = st.sampled_from(list('{}|<>"\\\n\r\t lN'))
 
 
+@pytest.mark.usefixtures("graphviz")
 @settings(max_examples=60, deadline=None)
 @given(st.text(alphabet=DOT_SPECIALS | st.characters(exclude_categories=("Cs",)), max_size=30))
 def test_any_label_keeps_the_dot_source_valid(label):
@@ -266,13 +280,15 @@ def test_numbers_are_formatted_readably():
 # --- the notebook display -------------------------------------------------------
 
 
+@pytest.mark.usefixtures("graphviz")
 def test_repr_svg_shows_the_graph():
     svg = neuron()._repr_svg_()
     assert svg is not None
     assert "tanh" in svg_texts(svg)
 
 
-def test_repr_svg_of_a_large_graph_falls_back_to_repr():
+@pytest.mark.usefixtures("graphviz")
+def test_repr_svg_of_a_large_graph_falls_back_to_repr():  # without graphviz it is always None
     assert chain(2 * viz.DISPLAY_MAX_NODES)._repr_svg_() is None
 
 
@@ -283,6 +299,7 @@ def test_without_the_graphviz_package(monkeypatch):
     assert mg.Value(1.0)._repr_svg_() is None
 
 
+@pytest.mark.usefixtures("graphviz")  # without the package, draw_dot's ImportError comes first
 def test_without_dot_on_path(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(GraphvizNotFoundError, match="apt-get install graphviz") as error:
@@ -293,6 +310,7 @@ def test_without_dot_on_path(monkeypatch, tmp_path):
     assert len(trace(neuron())[0]) == 6  # tracing needs no Graphviz
 
 
+@pytest.mark.usefixtures("graphviz")  # without the package, draw_dot's ImportError comes first
 def test_without_dot_in_a_fresh_interpreter(tmp_path):
     code = """
         import micrograd_cpp as mg
@@ -315,6 +333,7 @@ def test_without_dot_in_a_fresh_interpreter(tmp_path):
     assert "https://graphviz.org/download/" in second
 
 
+@pytest.mark.usefixtures("graphviz")
 def test_the_readme_example_draws_its_graph(tmp_path):
     out = tmp_path / "graph.svg"
     example = os.path.join(os.path.dirname(__file__), "..", "examples", "draw_graph.py")
