@@ -51,7 +51,8 @@ def grads(model):
 
 
 def close(a, b, rel=1e-12):
-    return all(math.isclose(x, y, rel_tol=rel, abs_tol=rel * 1e-3) for x, y in zip(a, b, strict=True))
+    assert len(a) == len(b)
+    return all(math.isclose(x, y, rel_tol=rel, abs_tol=rel * 1e-3) for x, y in zip(a, b))
 
 
 # --- capture ------------------------------------------------------------------

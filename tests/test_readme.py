@@ -50,7 +50,9 @@ def test_readme_api_reference_names_every_value_member():
 
 def nn_example() -> str:
     blocks = re.findall(r"```python\n(.*?)```", readme(), re.DOTALL)
-    examples = [block for block in blocks if "from micrograd_cpp.nn import" in block]
+    examples = [
+        block for block in blocks if "from micrograd_cpp.nn import" in block and "hinge_loss" in block
+    ]
     assert len(examples) == 1, f"expected one nn example in README.md, found {len(examples)}"
     return examples[0]
 
@@ -104,3 +106,12 @@ def test_comparisons_behave_as_the_readme_says():
     for compare in (lambda: a < b, lambda: a <= b, lambda: a > b, lambda: a >= b, lambda: a < 2.0):
         with pytest.raises(TypeError):
             compare()
+
+
+def test_readme_graph_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", readme(), re.DOTALL)
+    (example,) = [block for block in blocks if "mg.Graph(" in block and "g.map(" in block]
+    namespace: dict = {}
+    exec(compile(example, "README.md (Graph)", "exec"), namespace)  # noqa: S102
+    assert len(namespace["outs"]) == 2
+    assert namespace["whole"].outputs == (namespace["loss"],)

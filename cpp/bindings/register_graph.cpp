@@ -66,7 +66,12 @@ std::vector<Node*> nodes_of(const std::vector<py::object>& values) {
 }
 
 // rows as a flat row-major array of count x width doubles, converted (and copied) before any work.
-std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::size_t& count) {
+// Rows whose outputs could never be held: count * outputs values past what a list can hold.
+bool too_many_rows(std::size_t count, std::size_t outputs) {
+    return count > std::size_t(PY_SSIZE_T_MAX) / sizeof(double) / outputs;
+}
+
+std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::size_t outputs, std::size_t& count) {
     std::vector<double> out;
     // A 2-D C-contiguous float64 buffer (a NumPy array): one copy.
     if (PyObject_CheckBuffer(rows.ptr())) {
@@ -97,7 +102,10 @@ std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::si
             PyErr_Clear();  // not C-contiguous, ...: read it as a sequence of rows below
         }
     }
-    // Any iterable of iterables of real numbers.
+    // Any iterable of iterables of real numbers; one that says it is too long is refused before it is read.
+    const Py_ssize_t hint = PyObject_LengthHint(rows.ptr(), 0);
+    if (hint < 0) throw py::error_already_set();
+    if (too_many_rows(std::size_t(hint), outputs)) throw std::bad_alloc();
     PyObject* outer = PyObject_GetIter(rows.ptr());
     if (!outer) {
         PyErr_Clear();
@@ -107,6 +115,7 @@ std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::si
     py::object outer_ref = py::reinterpret_steal<py::object>(outer);
     count = 0;
     for (;; ++count) {
+        if (count % 4096 == 4095 && PyErr_CheckSignals() < 0) throw py::error_already_set();  // Ctrl-C
         py::object row = py::reinterpret_steal<py::object>(PyIter_Next(outer));
         if (!row) {
             if (PyErr_Occurred()) throw py::error_already_set();
@@ -203,10 +212,10 @@ public:
         }
         Busy busy(busy_);
         std::size_t count = 0;
-        const std::vector<double> table = read_rows(rows, tape_->input_count(), count);
+        const std::vector<double> table = read_rows(rows, tape_->input_count(), tape_->output_count(), count);
         if (backward && count == 0) throw py::value_error("map(backward=True) needs at least one row");
         const std::size_t n_out = tape_->output_count();
-        if (count > std::size_t(PY_SSIZE_T_MAX) / sizeof(double) / n_out) {
+        if (too_many_rows(count, n_out)) {
             throw std::bad_alloc();  // count * n_out values cannot be held (a zero-width table of 2**62 rows)
         }
         std::vector<double> out(count * n_out);
