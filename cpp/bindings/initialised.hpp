@@ -7,6 +7,7 @@
 #pragma once
 
 #include <pybind11/pybind11.h>
+#include <pybind11/typing.h>
 
 #include <string>
 #include <utility>
@@ -59,7 +60,8 @@ template <class Class>
 void refuse_pickling(Class& cls, std::string what_instead) {
     cls.def(
         "__reduce__",
-        [what_instead = std::move(what_instead)](const pybind11::handle& self) -> pybind11::tuple {
+        [what_instead = std::move(what_instead)](
+            const pybind11::handle& self) -> pybind11::typing::Tuple<pybind11::object, pybind11::ellipsis> {
             const std::string type_name = pybind11::str(pybind11::type::handle_of(self).attr("__name__"));
             throw pybind11::type_error("cannot pickle '" + type_name + "' object: " + what_instead);
         },

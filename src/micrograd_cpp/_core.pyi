@@ -141,7 +141,7 @@ class OpInfo(typing.NamedTuple):
 class Optimizer(metaclass=_pybind11_type):
     """Base of the optimizers: holds the parameters."""
     def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None: ...
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[object, ...]:
         """Refuses with TypeError: not picklable."""
     def zero_grad(self) -> None:
         """Sets grad = 0 on every parameter."""
@@ -225,7 +225,7 @@ class Graph(metaclass=_pybind11_type):
         """outputs: a Value or a sequence of Values (at least one). inputs: leaves of their graph, each
         once, whose data map() takes from each row (None: no inputs).
         """
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[object, ...]:
         """Refuses with TypeError: not picklable."""
     def __len__(self) -> int:
         """The number of captured nodes."""
