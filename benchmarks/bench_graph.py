@@ -17,6 +17,13 @@ replay <= 4 ns per node on a 1M-node graph (2 ns).
 
 from __future__ import annotations
 
+import os
+
+# One thread for every BLAS and OpenMP pool (PyTorch's and NumPy's): idle pool threads spin on the
+# second core and slow whatever runs beside them; and PyTorch is compared on one thread.
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
 import argparse
 import gc
 import random

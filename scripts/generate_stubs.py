@@ -80,8 +80,7 @@ C_API_FUNCTIONS: dict[str, str] = {
 }
 # Members left out of the stub: the comparisons are there only because the comparison slot
 # defines all six, and return NotImplemented (leaving them out lets type checkers reject `a < b`
-# as the runtime does); __repr__ and the attribute slots (a fast path for .data and .grad) are
-# object's, as far as types go.
+# as the runtime does); __repr__ is object's, as far as types go.
 C_API_LEFT_OUT = {
     "__lt__",
     "__le__",

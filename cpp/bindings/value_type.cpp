@@ -361,25 +361,6 @@ int set_number(PyObject* obj, double* target, const char* what) {
 int set_data(PyObject* self, PyObject* obj, void*) { return set_number(obj, &node_of(self)->data, "Value.data"); }
 int set_grad(PyObject* self, PyObject* obj, void*) { return set_number(obj, &node_of(self)->grad, "Value.grad"); }
 
-// `p.data` and `p.grad` are read and written in every update loop: a name
-// that is the interned "data" or "grad" (as in any attribute access written in
-// code) skips the type's attribute lookup. The getset entries below serve the
-// rest (getattr with a built string, help(), dir()).
-PyObject* interned_data = nullptr;
-PyObject* interned_grad = nullptr;
-
-PyObject* value_getattro(PyObject* self, PyObject* name) {
-    if (name == interned_data) return PyFloat_FromDouble(node_of(self)->data);
-    if (name == interned_grad) return PyFloat_FromDouble(node_of(self)->grad);
-    return PyObject_GenericGetAttr(self, name);
-}
-
-int value_setattro(PyObject* self, PyObject* name, PyObject* value) {
-    if (value && name == interned_data) return set_data(self, value, nullptr);
-    if (value && name == interned_grad) return set_grad(self, value, nullptr);
-    return PyObject_GenericSetAttr(self, name, value);
-}
-
 PyGetSetDef value_getset[] = {
     {"data", get_data, set_data, PyDoc_STR("The scalar this node holds (a float)."), nullptr},
     {"grad", get_grad, set_grad, PyDoc_STR("d(root)/d(self) after root.backward() (a float)."), nullptr},
@@ -482,8 +463,6 @@ PyType_Slot value_slots[] = {
     {Py_tp_hash, reinterpret_cast<void*>(value_hash)},
     {Py_tp_richcompare, reinterpret_cast<void*>(value_richcompare)},
     {Py_tp_getset, value_getset},
-    {Py_tp_getattro, reinterpret_cast<void*>(value_getattro)},
-    {Py_tp_setattro, reinterpret_cast<void*>(value_setattro)},
     {Py_tp_methods, nullptr},  // method_table(), set in create_value_type
     {Py_nb_add, reinterpret_cast<void*>(binary_slot<Op::add>)},
     {Py_nb_subtract, reinterpret_cast<void*>(binary_slot<Op::sub>)},
@@ -860,9 +839,6 @@ PyObject* create_value_type() {
     }
     for (PyType_Slot* slot = value_slots; slot->slot; ++slot)
         if (slot->slot == Py_tp_methods) slot->pfunc = method_table();
-    if (!interned_data) interned_data = PyUnicode_InternFromString("data");
-    if (!interned_grad) interned_grad = PyUnicode_InternFromString("grad");
-    if (!interned_data || !interned_grad) return nullptr;
     static PyType_Spec spec = {
         "micrograd_cpp._core.Value",
         sizeof(PyValue),

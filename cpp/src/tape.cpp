@@ -160,7 +160,7 @@ void backward_step(const Lanes& lanes, const Step& s, const double* data, double
 
 // The replay on the nodes knows which node comes next: ask for it early, for a
 // graph larger than the caches (its nodes scattered by the allocator).
-constexpr std::size_t prefetch_distance = 8;
+constexpr std::size_t prefetch_distance = 16;
 inline void prefetch(const Node* node) {
 #if defined(__GNUC__) || defined(__clang__)
     __builtin_prefetch(node);
