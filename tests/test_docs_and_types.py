@@ -151,3 +151,9 @@ def test_stub_generator_reads_overloads_and_defaults():
     standard, others = generate.imports(text)
     assert standard == ["import collections.abc", "import typing"]
     assert others == []
+
+
+def test_help_on_value_shows_no_pybind11_internals():
+    text = pydoc.render_doc(mg.Value, renderer=pydoc.plaintext)
+    assert "pybind11" not in text  # every member is in Value's own C tables, none attached by pybind11
+    assert "Comparisons: `a == b` and `a != b` compare nodes, not values" in text
