@@ -42,6 +42,21 @@ import names_gpt
 CHECKED_STEPS, TOLERANCE = 10, 1e-9
 
 
+def topological_order(root, operands):
+    """Every node below root, operands first, iteratively (no recursion limit): both pure-Python Values'
+    backward walk the graph this way."""
+    topo, visited, stack = [], set(), [(root, False)]
+    while stack:
+        v, children_done = stack.pop()
+        if children_done:
+            topo.append(v)
+        elif v not in visited:
+            visited.add(v)
+            stack.append((v, True))
+            stack.extend((child, False) for child in operands(v) if child not in visited)
+    return topo
+
+
 class Value:
     """micrograd's Value, cut down to what the GPT needs: a closure per node computes its operands'
     gradients; backward() walks a topological order (built iteratively)."""
@@ -114,17 +129,8 @@ class Value:
         return out
 
     def backward(self):
-        topo, visited, stack = [], set(), [(self, False)]
-        while stack:
-            v, children_done = stack.pop()
-            if children_done:
-                topo.append(v)
-            elif v not in visited:
-                visited.add(v)
-                stack.append((v, True))
-                stack.extend((child, False) for child in v._prev if child not in visited)
         self.grad = 1
-        for v in reversed(topo):
+        for v in reversed(topological_order(self, lambda v: v._prev)):
             v._backward()
 
     def __neg__(self):  # -self
@@ -212,17 +218,8 @@ class LocalGradValue:
         return other * self**-1
 
     def backward(self):
-        topo, visited, stack = [], set(), [(self, False)]
-        while stack:
-            v, children_done = stack.pop()
-            if children_done:
-                topo.append(v)
-            elif v not in visited:
-                visited.add(v)
-                stack.append((v, True))
-                stack.extend((child, False) for child in v._children if child not in visited)
         self.grad = 1
-        for v in reversed(topo):
+        for v in reversed(topological_order(self, lambda v: v._children)):
             for child, local_grad in zip(v._children, v._local_grads):
                 child.grad += local_grad * v.grad
 
