@@ -7,6 +7,9 @@
 //   - zero_grad() zeroes everything reachable; topological_order() lists each
 //     reachable node once, operands first, the root last;
 //   - every node's data is its op's forward value of its operands' data;
+//   - a captured graph (Tape) replayed forward reproduces every node's data,
+//     and replayed backward (twice) leaves every node's gradient as
+//     backward() of its first output (twice) does, from any gradients before;
 //   - a build or a walk that runs out of memory changes nothing: no node
 //     leaked, no gradient touched, no mark left (a retry gives the same gradients);
 //   - freeing a graph allocates nothing, and every node is freed in the end.
@@ -25,6 +28,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "micrograd/tape.hpp"
 #include "micrograd/value.hpp"
 
 // --- allocation: failures on request, and none allowed while freeing --------
@@ -84,6 +88,11 @@ void require(bool ok, const char* what) {
 }
 
 bool same(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+// The same bits, but for a nan's payload (a compiler may swap the operands of + and *).
+bool identical(double a, double b) {
+    if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+    return a == b && std::signbit(a) == std::signbit(b);
+}
 
 // The ops of the table, by how they are applied.
 constexpr Op all_ops[] = {
@@ -245,7 +254,13 @@ private:
 
     // One action that builds a node.
     Value build() {
-        switch (in_.below(6)) {
+        switch (in_.below(7)) {
+            case 6: {  // a neuron's sum, ((s + a*b) + c*d) + ..., some terms plain values
+                Value acc = pick();
+                for (std::size_t i = 1 + in_.below(8); i > 0; --i)
+                    acc = acc + (in_.byte() % 4 ? operand() * operand() : operand());
+                return acc;
+            }
             case 0: return micrograd::unary(unary_ops[in_.below(unary_ops.size())], pick());
             case 1: return micrograd::binary(binary_ops[in_.below(binary_ops.size())], operand(), operand());
             case 2: return micrograd::pow(pick(), in_.number());
@@ -313,8 +328,40 @@ private:
                     require(operands[i].node() == children[i], "children() differs from the node's operands");
                 break;
             }
+            case 7: replay(); break;
             default: out_of_memory(); break;
         }
+    }
+
+    // A Tape over one or two of the pool's values, replayed.
+    void replay() {
+        std::vector<Node*> outputs{pick().node()};
+        if (in_.byte() % 2) outputs.push_back(pick().node());
+        micrograd::Tape tape(outputs, {});
+        const std::vector<Node*> order = micrograd::topological_order(outputs.data(), outputs.size());
+        std::vector<double> data;
+        for (const Node* node : order)
+            data.push_back(node->data);
+        require(identical(tape.forward(), outputs[0]->data), "a replay's forward returned another value");
+        for (std::size_t i = 0; i < order.size(); ++i)
+            require(identical(order[i]->data, data[i]), "a replay's forward changed a node's data");
+        std::vector<double> start;  // any gradients before: left over, nan, signed zeros
+        for (std::size_t i = 0; i < order.size(); ++i)
+            start.push_back(in_.byte() % 2 ? 0.0 : in_.number());
+        auto twice = [&](auto backward) {
+            for (std::size_t i = 0; i < order.size(); ++i)
+                order[i]->grad = start[i];
+            backward();
+            std::vector<double> after = grads(order);
+            backward();
+            const std::vector<double> again = grads(order);
+            after.insert(after.end(), again.begin(), again.end());
+            return after;
+        };
+        const std::vector<double> replayed = twice([&] { tape.backward(); });
+        const std::vector<double> direct = twice([&] { micrograd::backward(outputs[0]); });
+        for (std::size_t i = 0; i < replayed.size(); ++i)
+            require(identical(replayed[i], direct[i]), "a replay's backward differs from backward()");
     }
 
     // A chain of 2**20 + n nodes ending in one of the pool's values.

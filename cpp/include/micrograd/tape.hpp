@@ -87,7 +87,17 @@ private:
     std::size_t first_leaves_ = 0;       // how many leaves are below the first output
     std::size_t first_interior_ = 0;     // how many of the others are
     std::vector<double> saved_grads_;    // backward(): the leaves' gradients before the call
-    std::vector<double> constants_;      // exponents of pow_const (the batch's steps)
+    // Per interior step (tape.cpp's codes): which operands' gradients backward()
+    // zeroes just before its first contribution to them (from their last
+    // consumer; no pass of its own), and where the runs of a neuron's sum start
+    // and end (runs_: their lengths, first_runs_ of them below the
+    // first output). zero_operands_: the n-ary steps' operands to zero, groups
+    // after a null, read from the end.
+    std::vector<std::uint8_t> codes_;
+    std::vector<std::uint32_t> runs_;
+    std::size_t first_runs_ = 0;
+    std::vector<Node*> zero_operands_;
+    std::vector<double> constants_;  // exponents of pow_const (the batch's steps)
 
     // The batch: nodes that depend on an input vary per row and get a lane
     // slot; the rest are computed once (uniform), and those that feed a varying
