@@ -24,7 +24,7 @@ constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
 #define MICROGRAD_ALWAYS_INLINE inline
 #endif
 
-// The kernel: one step over n lanes, value v of lane b at base[v * stride + b].
+// The kernel: one step over n lanes, value v of lane b at lanes[v * stride + b].
 // The scalar replay is the same code with one lane (Lanes = One), so the
 // compiler drops the lane loop there; over a batch the loops run along
 // contiguous lanes and vectorise. Either way each op is its struct in ops.hpp.
@@ -36,135 +36,281 @@ struct Many {
     std::size_t stride, n;
 };
 
+// An operand of a step over lanes is a lane slot, or, with this bit, a uniform
+// node (one value for every row, data_ and grad_ by node index): read as a
+// scalar, its gradient summed over the lanes in registers. The uniform program
+// (Tape::uniform_) uses node indices alone.
+constexpr std::uint32_t uniform_bit = std::uint32_t(1) << 31;
+constexpr bool is_uniform(std::uint32_t v) { return (v & uniform_bit) != 0; }
+constexpr std::uint32_t node_of(std::uint32_t v) { return v & ~uniform_bit; }
+
+struct Memory {
+    double* data;  // lanes: value v of lane b at data[v * stride + b]
+    double* grad;
+    const double* uniform;  // the uniform nodes' values and gradients, by node index
+    double* uniform_grad;
+    const std::uint32_t* args;  // the n-ary steps' operands
+    const double* constants;    // pow_const's exponents
+};
+
+// Adds to `into` the sum over the lanes of what contribution(b, acc) adds to acc
+// for lane b: eight running sums (one chain of adds would wait on each add).
+template <class Lanes, class F>
+void sum_over_lanes(const Lanes& lanes, double& into, F contribution) {
+    double part[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    std::size_t b = 0;
+    if constexpr (!std::is_same_v<Lanes, One>) {
+        for (; b + 8 <= lanes.n; b += 8)
+            for (std::size_t k = 0; k < 8; ++k)
+                contribution(b + k, part[k]);
+    }
+    for (std::size_t k = 0; b < lanes.n; ++b, ++k)
+        contribution(b, part[k]);
+    into += ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
 template <class Lanes, class S, class Step>
-void forward_unary(const Lanes& lanes, const Step& s, double* data) {
-    double* __restrict out = data + s.out * lanes.stride;
-    const double* x = data + s.x * lanes.stride;
+void forward_unary(const Lanes& lanes, const Step& s, const Memory& m) {
+    double* __restrict out = m.data + s.out * lanes.stride;
+    const double* x = m.data + s.x * lanes.stride;
     for (std::size_t b = 0; b < lanes.n; ++b)
         out[b] = S::forward(x[b]);
 }
 
 template <class Lanes, class S, class Step>
-void forward_binary(const Lanes& lanes, const Step& s, double* data) {
-    double* __restrict out = data + s.out * lanes.stride;
-    const double* x = data + s.x * lanes.stride;
-    const double* y = data + s.y * lanes.stride;
-    for (std::size_t b = 0; b < lanes.n; ++b)
-        out[b] = S::forward(x[b], y[b]);
+void forward_binary(const Lanes& lanes, const Step& s, const Memory& m) {
+    double* __restrict out = m.data + s.out * lanes.stride;
+    if (is_uniform(s.x)) {
+        const double x = m.uniform[node_of(s.x)];
+        const double* y = m.data + s.y * lanes.stride;
+        for (std::size_t b = 0; b < lanes.n; ++b)
+            out[b] = S::forward(x, y[b]);
+    } else if (is_uniform(s.y)) {
+        const double* x = m.data + s.x * lanes.stride;
+        const double y = m.uniform[node_of(s.y)];
+        for (std::size_t b = 0; b < lanes.n; ++b)
+            out[b] = S::forward(x[b], y);
+    } else {
+        const double* x = m.data + s.x * lanes.stride;
+        const double* y = m.data + s.y * lanes.stride;
+        for (std::size_t b = 0; b < lanes.n; ++b)
+            out[b] = S::forward(x[b], y[b]);
+    }
 }
 
 template <class Lanes, class S, class Step>
-void forward_scalar(const Lanes& lanes, const Step& s, double* data, const double* constants) {
-    double* __restrict out = data + s.out * lanes.stride;
-    const double* x = data + s.x * lanes.stride;
-    const double k = constants[s.y];
+void forward_scalar(const Lanes& lanes, const Step& s, const Memory& m) {
+    double* __restrict out = m.data + s.out * lanes.stride;
+    const double* x = m.data + s.x * lanes.stride;
+    const double k = m.constants[s.y];
     for (std::size_t b = 0; b < lanes.n; ++b)
         out[b] = S::forward(x[b], k);
 }
 
-// Eight lanes at a time (a lane type of constant width), so that an n-ary
-// fold keeps its running sums in registers through all its operands.
-struct Eight {
-    static constexpr std::size_t n = 8;
-};
-
-template <class Lanes, class S, class Step>
-void forward_nary(const Lanes& lanes, const Step& s, double* data, const std::uint32_t* args) {
-    const std::uint32_t* operands = args + s.x;
-    const bool from_first = (s.flags & Node::fold_from_first) != 0;
-    std::size_t b0 = 0;
-    if constexpr (!std::is_same_v<Lanes, One>) {
-        for (; b0 + Eight::n <= lanes.n; b0 += Eight::n) {
-            double sums[Eight::n];  // a local: nothing else can write it, so it stays in registers
-            S::fold(Eight{}, sums, s.y, from_first,
-                    [&](std::size_t i) -> const double* { return data + operands[i] * lanes.stride + b0; });
-            std::copy(sums, sums + Eight::n, data + s.out * lanes.stride + b0);
+// An n-ary step: S's fold, left to right from its start, over groups of
+// S::group operands (Dot: pairs, Sum: single values), each lanes or uniform.
+// Eight lanes at a time, so that the running sums stay in registers through
+// all the operands.
+template <class S, std::size_t N>
+void fold_block(const std::uint32_t* operands, std::size_t count, bool from_first, const Memory& m, std::size_t stride,
+                std::size_t b0, std::size_t n, double (&acc)[N]) {
+    auto value = [&](std::uint32_t v, std::size_t b) {
+        return is_uniform(v) ? m.uniform[node_of(v)] : m.data[v * stride + b0 + b];
+    };
+    for (std::size_t b = 0; b < n; ++b)
+        acc[b] = from_first ? value(operands[0], b) : 0.0;  // the fold's start
+    for (std::size_t i = from_first; i + S::group <= count; i += S::group) {
+        if constexpr (S::group == 1) {
+            const std::uint32_t v = operands[i];
+            if (is_uniform(v)) {
+                const double x = m.uniform[node_of(v)];
+                for (std::size_t b = 0; b < n; ++b)
+                    acc[b] = S::step(acc[b], x);
+            } else {
+                const double* x = m.data + v * stride + b0;
+                for (std::size_t b = 0; b < n; ++b)
+                    acc[b] = S::step(acc[b], x[b]);
+            }
+        } else {
+            const std::uint32_t u = operands[i], v = operands[i + 1];
+            if (is_uniform(u) && is_uniform(v)) {
+                const double xu = m.uniform[node_of(u)], yu = m.uniform[node_of(v)];
+                for (std::size_t b = 0; b < n; ++b)
+                    acc[b] = S::step(acc[b], xu, yu);
+            } else if (is_uniform(u)) {
+                const double xu = m.uniform[node_of(u)];
+                const double* y = m.data + v * stride + b0;
+                for (std::size_t b = 0; b < n; ++b)
+                    acc[b] = S::step(acc[b], xu, y[b]);
+            } else if (is_uniform(v)) {
+                const double* x = m.data + u * stride + b0;
+                const double yu = m.uniform[node_of(v)];
+                for (std::size_t b = 0; b < n; ++b)
+                    acc[b] = S::step(acc[b], x[b], yu);
+            } else {
+                const double* x = m.data + u * stride + b0;
+                const double* y = m.data + v * stride + b0;
+                for (std::size_t b = 0; b < n; ++b)
+                    acc[b] = S::step(acc[b], x[b], y[b]);
+            }
         }
     }
-    if (b0 == lanes.n) return;
-    const Many rest{lanes.stride, lanes.n - b0};
-    S::fold(rest, data + s.out * lanes.stride + b0, s.y, from_first,
-            [&](std::size_t i) -> const double* { return data + operands[i] * lanes.stride + b0; });
 }
 
 template <class Lanes, class S, class Step>
-void backward_unary(const Lanes& lanes, const Step& s, const double* data, double* grad) {
-    const double* out = data + s.out * lanes.stride;
-    const double* g = grad + s.out * lanes.stride;
-    const double* x = data + s.x * lanes.stride;
-    double* gx = grad + s.x * lanes.stride;
+void forward_nary(const Lanes& lanes, const Step& s, const Memory& m) {
+    const std::uint32_t* operands = m.args + s.x;
+    const bool from_first = (s.flags & Node::fold_from_first) != 0;
+    double* out = m.data + s.out * lanes.stride;
+    std::size_t b0 = 0;
+    if constexpr (!std::is_same_v<Lanes, One>) {
+        for (; b0 + 8 <= lanes.n; b0 += 8) {
+            double acc[8];  // a local: nothing else can write it, so it stays in registers
+            fold_block<S>(operands, s.y, from_first, m, lanes.stride, b0, 8, acc);
+            std::copy(acc, acc + 8, out + b0);
+        }
+    }
+    if (b0 == lanes.n) return;
+    double acc[8];
+    fold_block<S>(operands, s.y, from_first, m, lanes.stride, b0, lanes.n - b0, acc);
+    std::copy(acc, acc + (lanes.n - b0), out + b0);
+}
+
+template <class Lanes, class S, class Step>
+void backward_unary(const Lanes& lanes, const Step& s, const Memory& m) {
+    const double* out = m.data + s.out * lanes.stride;
+    const double* g = m.grad + s.out * lanes.stride;
+    const double* x = m.data + s.x * lanes.stride;
+    double* gx = m.grad + s.x * lanes.stride;
     for (std::size_t b = 0; b < lanes.n; ++b)
         S::backward(g[b], x[b], out[b], gx[b]);
 }
 
 template <class Lanes, class S, class Step>
-void backward_binary(const Lanes& lanes, const Step& s, const double* data, double* grad) {
-    const double* out = data + s.out * lanes.stride;
-    const double* g = grad + s.out * lanes.stride;
-    const double* x = data + s.x * lanes.stride;
-    const double* y = data + s.y * lanes.stride;
-    double* gx = grad + s.x * lanes.stride;
-    double* gy = grad + s.y * lanes.stride;
-    for (std::size_t b = 0; b < lanes.n; ++b)
-        S::backward(g[b], x[b], y[b], out[b], gx[b], gy[b]);
+void backward_binary(const Lanes& lanes, const Step& s, const Memory& m) {
+    const double* out = m.data + s.out * lanes.stride;
+    const double* g = m.grad + s.out * lanes.stride;
+    if (is_uniform(s.x)) {
+        const double x = m.uniform[node_of(s.x)];
+        const double* y = m.data + s.y * lanes.stride;
+        double* gy = m.grad + s.y * lanes.stride;
+        sum_over_lanes(lanes, m.uniform_grad[node_of(s.x)],
+                       [&](std::size_t b, double& gx) { S::backward(g[b], x, y[b], out[b], gx, gy[b]); });
+    } else if (is_uniform(s.y)) {
+        const double* x = m.data + s.x * lanes.stride;
+        double* gx = m.grad + s.x * lanes.stride;
+        const double y = m.uniform[node_of(s.y)];
+        sum_over_lanes(lanes, m.uniform_grad[node_of(s.y)],
+                       [&](std::size_t b, double& gy) { S::backward(g[b], x[b], y, out[b], gx[b], gy); });
+    } else {
+        const double* x = m.data + s.x * lanes.stride;
+        const double* y = m.data + s.y * lanes.stride;
+        double* gx = m.grad + s.x * lanes.stride;
+        double* gy = m.grad + s.y * lanes.stride;
+        for (std::size_t b = 0; b < lanes.n; ++b)
+            S::backward(g[b], x[b], y[b], out[b], gx[b], gy[b]);
+    }
 }
 
 template <class Lanes, class S, class Step>
-void backward_scalar(const Lanes& lanes, const Step& s, const double* data, double* grad, const double* constants) {
-    const double* out = data + s.out * lanes.stride;
-    const double* g = grad + s.out * lanes.stride;
-    const double* x = data + s.x * lanes.stride;
-    double* gx = grad + s.x * lanes.stride;
-    const double k = constants[s.y];
+void backward_scalar(const Lanes& lanes, const Step& s, const Memory& m) {
+    const double* out = m.data + s.out * lanes.stride;
+    const double* g = m.grad + s.out * lanes.stride;
+    const double* x = m.data + s.x * lanes.stride;
+    double* gx = m.grad + s.x * lanes.stride;
+    const double k = m.constants[s.y];
     for (std::size_t b = 0; b < lanes.n; ++b)
         S::backward(g[b], x[b], k, out[b], gx[b]);
 }
 
 template <class Lanes, class S, class Step>
-void backward_nary(const Lanes& lanes, const Step& s, const double* data, double* grad, const std::uint32_t* args) {
-    const std::uint32_t* operands = args + s.x;
-    S::backward(
-        lanes, grad + s.out * lanes.stride, s.y, (s.flags & Node::fold_from_first) != 0,
-        [&](std::size_t i) { return data + operands[i] * lanes.stride; },
-        [&](std::size_t i) { return grad + operands[i] * lanes.stride; });
-}
-
-template <class Lanes, class Step>
-void forward_step(const Lanes& lanes, const Step& s, double* data, const std::uint32_t* args, const double* constants) {
-    switch (s.op) {
-        case Op::leaf: return;
-#define MICROGRAD_FORWARD_unary(id, Struct) forward_unary<Lanes, ops::Struct>(lanes, s, data)
-#define MICROGRAD_FORWARD_binary(id, Struct) forward_binary<Lanes, ops::Struct>(lanes, s, data)
-#define MICROGRAD_FORWARD_scalar(id, Struct) forward_scalar<Lanes, ops::Struct>(lanes, s, data, constants)
-#define MICROGRAD_FORWARD_nary(id, Struct) forward_nary<Lanes, ops::Struct>(lanes, s, data, args)
-#define MICROGRAD_FORWARD(id, Struct, arity, ...) \
-    case Op::id: MICROGRAD_FORWARD_##arity(id, Struct); return;
-            MICROGRAD_OPS(MICROGRAD_FORWARD)
-#undef MICROGRAD_FORWARD
-#undef MICROGRAD_FORWARD_unary
-#undef MICROGRAD_FORWARD_binary
-#undef MICROGRAD_FORWARD_scalar
-#undef MICROGRAD_FORWARD_nary
+void backward_nary(const Lanes& lanes, const Step& s, const Memory& m) {
+    const std::uint32_t* operands = m.args + s.x;
+    const bool from_first = (s.flags & Node::fold_from_first) != 0;
+    const double* g = m.grad + s.out * lanes.stride;
+    const std::size_t stride = lanes.stride;
+    auto lanes_of = [&](std::uint32_t v) { return m.data + v * stride; };
+    auto grads_of = [&](std::uint32_t v) { return m.grad + v * stride; };
+    if (from_first) {  // the start: d(start + ...)/d(start)
+        const std::uint32_t v = operands[0];
+        if (is_uniform(v)) {
+            sum_over_lanes(lanes, m.uniform_grad[node_of(v)],
+                           [&](std::size_t b, double& gx) { S::backward_start(g[b], gx); });
+        } else {
+            double* gx = grads_of(v);
+            for (std::size_t b = 0; b < lanes.n; ++b)
+                S::backward_start(g[b], gx[b]);
+        }
+    }
+    for (std::size_t i = from_first; i + S::group <= s.y; i += S::group) {
+        if constexpr (S::group == 1) {
+            const std::uint32_t v = operands[i];
+            if (is_uniform(v)) {
+                sum_over_lanes(lanes, m.uniform_grad[node_of(v)],
+                               [&](std::size_t b, double& gx) { S::backward_step(g[b], gx); });
+            } else {
+                double* gx = grads_of(v);
+                for (std::size_t b = 0; b < lanes.n; ++b)
+                    S::backward_step(g[b], gx[b]);
+            }
+        } else {
+            const std::uint32_t u = operands[i], v = operands[i + 1];
+            if (is_uniform(u) && is_uniform(v)) {
+                const double x = m.uniform[node_of(u)], y = m.uniform[node_of(v)];
+                double& gx = m.uniform_grad[node_of(u)];
+                double gy = 0.0;  // apart: u and v may be one node
+                sum_over_lanes(lanes, gx, [&](std::size_t b, double& part) {
+                    double unused_y = 0.0;
+                    S::backward_step(g[b], x, y, part, unused_y);
+                });
+                sum_over_lanes(lanes, gy, [&](std::size_t b, double& part) {
+                    double unused_x = 0.0;
+                    S::backward_step(g[b], x, y, unused_x, part);
+                });
+                m.uniform_grad[node_of(v)] += gy;
+            } else if (is_uniform(u)) {
+                const double x = m.uniform[node_of(u)];
+                const double* y = lanes_of(v);
+                double* gy = grads_of(v);
+                sum_over_lanes(lanes, m.uniform_grad[node_of(u)],
+                               [&](std::size_t b, double& gx) { S::backward_step(g[b], x, y[b], gx, gy[b]); });
+            } else if (is_uniform(v)) {
+                const double* x = lanes_of(u);
+                double* gx = grads_of(u);
+                const double y = m.uniform[node_of(v)];
+                sum_over_lanes(lanes, m.uniform_grad[node_of(v)],
+                               [&](std::size_t b, double& gy) { S::backward_step(g[b], x[b], y, gx[b], gy); });
+            } else {
+                const double* x = lanes_of(u);
+                const double* y = lanes_of(v);
+                double* gx = grads_of(u);
+                double* gy = grads_of(v);
+                for (std::size_t b = 0; b < lanes.n; ++b)
+                    S::backward_step(g[b], x[b], y[b], gx[b], gy[b]);
+            }
+        }
     }
 }
 
 template <class Lanes, class Step>
-void backward_step(const Lanes& lanes, const Step& s, const double* data, double* grad, const std::uint32_t* args,
-                   const double* constants) {
+void forward_step(const Lanes& lanes, const Step& s, const Memory& m) {
     switch (s.op) {
         case Op::leaf: return;
-#define MICROGRAD_BACKWARD_unary(id, Struct) backward_unary<Lanes, ops::Struct>(lanes, s, data, grad)
-#define MICROGRAD_BACKWARD_binary(id, Struct) backward_binary<Lanes, ops::Struct>(lanes, s, data, grad)
-#define MICROGRAD_BACKWARD_scalar(id, Struct) backward_scalar<Lanes, ops::Struct>(lanes, s, data, grad, constants)
-#define MICROGRAD_BACKWARD_nary(id, Struct) backward_nary<Lanes, ops::Struct>(lanes, s, data, grad, args)
+#define MICROGRAD_FORWARD(id, Struct, arity, ...) \
+    case Op::id: forward_##arity<Lanes, ops::Struct>(lanes, s, m); return;
+            MICROGRAD_OPS(MICROGRAD_FORWARD)
+#undef MICROGRAD_FORWARD
+    }
+}
+
+template <class Lanes, class Step>
+void backward_step(const Lanes& lanes, const Step& s, const Memory& m) {
+    switch (s.op) {
+        case Op::leaf: return;
 #define MICROGRAD_BACKWARD(id, Struct, arity, ...) \
-    case Op::id: MICROGRAD_BACKWARD_##arity(id, Struct); return;
+    case Op::id: backward_##arity<Lanes, ops::Struct>(lanes, s, m); return;
             MICROGRAD_OPS(MICROGRAD_BACKWARD)
 #undef MICROGRAD_BACKWARD
-#undef MICROGRAD_BACKWARD_unary
-#undef MICROGRAD_BACKWARD_binary
-#undef MICROGRAD_BACKWARD_scalar
-#undef MICROGRAD_BACKWARD_nary
     }
 }
 
@@ -471,9 +617,11 @@ void replay_backward(Node* const* order, const std::uint8_t* code, const std::ui
 }
 
 // Lane buffers hold about this many bytes (data and gradients): a chunk of
-// rows small enough to stay in cache, large enough for the loops to pay.
+// rows small enough to stay in cache, large enough for the loops to pay. Up to
+// 128 rows a chunk (bench_graph.py, moons step over 100 rows: 64 -> 128 lanes
+// took it from 0.109x to 0.099x PyTorch; 256 was no better).
 constexpr std::size_t chunk_bytes = std::size_t(1) << 20;
-constexpr std::size_t max_lanes = 64;
+constexpr std::size_t max_lanes = 128;
 
 }  // namespace
 
@@ -481,7 +629,7 @@ Tape::Tape(const std::vector<Node*>& outputs, const std::vector<Node*>& inputs) 
     if (outputs.empty()) throw std::invalid_argument("a graph needs at least one output");
     nodes_ = topological_order(outputs.data(), outputs.size());
     const std::size_t n = nodes_.size();
-    if (n >= none) throw std::invalid_argument("a graph of more than 2**32 - 2 nodes");
+    if (n >= uniform_bit) throw std::invalid_argument("a graph of more than 2**31 - 1 nodes");
 
     // Each node's operands as node indices (CSR). The index of a node is kept in
     // its own grad slot while they are read (its grad saved and put back, with
@@ -736,21 +884,14 @@ Tape::Tape(const std::vector<Node*>& outputs, const std::vector<Node*>& inputs) 
     }
     proto.steps.swap(kept);
 
-    // Lane slots: one per varying node a step writes (and per input), then a
-    // broadcast slot per uniform node a step reads.
+    // Lane slots: one per varying node a step writes (and per input). A uniform
+    // operand is read as one value (uniform_bit and its node index).
     slot_.assign(n, none);
     for (std::uint32_t i : inputs_)
         slot_[i] = std::uint32_t(slots_++);
     for (const Step& step : proto.steps)
         slot_[step.out] = std::uint32_t(slots_++);
-    varying_slots_ = slots_;
-    auto place = [&](std::uint32_t i) {
-        if (slot_[i] == none) {
-            slot_[i] = std::uint32_t(slots_++);
-            broadcast_.push_back(i);
-        }
-        return slot_[i];
-    };
+    auto place = [&](std::uint32_t i) { return varies_[i] ? slot_[i] : (uniform_bit | i); };
     for (Step step : proto.steps) {
         switch (arity(step.op)) {
             case Arity::leaf: break;
@@ -822,8 +963,8 @@ std::size_t Tape::memory_bytes() const {
     const Program* programs[] = {&lanes_, &uniform_};
     std::size_t total = bytes(nodes_) + bytes(interior_) + bytes(saved_grads_) + bytes(codes_) + bytes(runs_) +
                         bytes(zero_operands_) + bytes(outputs_) + bytes(inputs_) + bytes(leaves_) + bytes(constants_) +
-                        bytes(varies_) + bytes(slot_) + bytes(broadcast_) + bytes(parameters_) + bytes(data_) +
-                        bytes(grad_) + bytes(lane_data_) + bytes(lane_grad_);
+                        bytes(varies_) + bytes(slot_) + bytes(parameters_) + bytes(data_) + bytes(grad_) +
+                        bytes(lane_data_) + bytes(lane_grad_);
     for (const Program* p : programs)
         total += bytes(p->steps) + bytes(p->args);
     return total;
@@ -877,8 +1018,10 @@ void Tape::run(const double* rows, std::size_t count, double* out, bool backward
     const One one;
     double* data = data_.data();
     double* grad = grad_.data();
+    const Memory uniform{data, grad, data, grad, uniform_.args.data(), constants_.data()};
     for (const Step& s : uniform_.steps)  // what does not vary: once
-        forward_step(one, s, data, uniform_.args.data(), constants_.data());
+        forward_step(one, s, uniform);
+    if (backward) std::fill(grad_.begin(), grad_.end(), 0.0);  // the lane steps add the uniform operands' gradients
 
     // Chunks of rows, one lane each, as many as fit in chunk_bytes.
     const std::size_t per_lane = 2 * sizeof(double) * (slots_ ? slots_ : 1);
@@ -892,10 +1035,7 @@ void Tape::run(const double* rows, std::size_t count, double* out, bool backward
     const std::size_t stride = stride_;
     double* lane_data = lane_data_.data();
     double* lane_grad = lane_grad_.data();
-    for (std::uint32_t i : broadcast_) {
-        std::fill_n(lane_data + slot_[i] * stride, stride, data[i]);
-        std::fill_n(lane_grad + slot_[i] * stride, stride, 0.0);
-    }
+    const Memory lanes_memory{lane_data, lane_grad, data, grad, lanes_.args.data(), constants_.data()};
     const double seed = reduction == Reduction::mean ? 1.0 / double(count) : 1.0;
     const std::uint32_t first = outputs_[0];
     const std::size_t n_in = inputs_.size(), n_out = outputs_.size();
@@ -909,19 +1049,19 @@ void Tape::run(const double* rows, std::size_t count, double* out, bool backward
                 lane[b] = rows[(row + b) * n_in + k];
         }
         for (const Step& s : lanes_.steps)
-            forward_step(lanes, s, lane_data, lanes_.args.data(), constants_.data());
+            forward_step(lanes, s, lanes_memory);
         for (std::size_t j = 0; j < n_out; ++j) {
             const std::uint32_t o = outputs_[j];
             for (std::size_t b = 0; b < lanes.n; ++b)
                 out[(row + b) * n_out + j] = varies_[o] ? lane_data[slot_[o] * stride + b] : data[o];
         }
         if (!backward) return;
-        std::fill_n(lane_grad, varying_slots_ * stride, 0.0);  // broadcast slots accumulate over chunks
+        std::fill_n(lane_grad, slots_ * stride, 0.0);
         if (varies_[first]) std::fill_n(lane_grad + slot_[first] * stride, lanes.n, seed);
         // Only the steps below the first output: another output's step would pass on a zero
         // gradient, and 0 * inf is nan.
         for (std::size_t k = first_lane_steps_; k-- > 0;)
-            backward_step(lanes, lanes_.steps[k], lane_data, lane_grad, lanes_.args.data(), constants_.data());
+            backward_step(lanes, lanes_.steps[k], lanes_memory);
     };
     for (std::size_t row = 0; row < count; row += stride) {
         if (stride == 1)
@@ -931,22 +1071,10 @@ void Tape::run(const double* rows, std::size_t count, double* out, bool backward
     }
     if (!backward) return;
 
-    // The uniform nodes' gradients: their lanes summed, then the uniform steps once.
-    std::fill(grad_.begin(), grad_.end(), 0.0);
-    for (std::uint32_t i : broadcast_) {  // four running sums, not one: a chain of adds waits on each add
-        const double* lane = lane_grad + slot_[i] * stride;
-        double partial[4] = {0.0, 0.0, 0.0, 0.0};
-        std::size_t b = 0;
-        for (; b + 4 <= stride; b += 4)
-            for (std::size_t k = 0; k < 4; ++k)
-                partial[k] += lane[b + k];
-        for (; b < stride; ++b)
-            partial[b % 4] += lane[b];
-        grad[i] = (partial[0] + partial[1]) + (partial[2] + partial[3]);
-    }
+    // The uniform nodes' gradients: what the lane steps added, then the uniform steps once.
     if (!varies_[first]) grad[first] += seed * double(count);
     for (std::size_t k = first_uniform_steps_; k-- > 0;)
-        backward_step(one, uniform_.steps[k], data, grad, uniform_.args.data(), constants_.data());
+        backward_step(one, uniform_.steps[k], uniform);
 }
 
 void Tape::store_gradients() {

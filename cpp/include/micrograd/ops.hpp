@@ -7,7 +7,8 @@
 //   backward(g, x[, y], out, gx[, gy])     adds g * d(out)/d(operand) to each
 //                                          operand's gradient
 // where g is the gradient arriving at the op's output and out its value. The
-// n-ary ops are folds of the binary ones: step() is one term, fold() the whole.
+// n-ary ops are folds of the binary ones: step() is one term and
+// backward_step() its derivatives; the folds run them left to right.
 //
 // The derivative formulas are PyTorch's (tools/autograd/derivatives.yaml),
 // operation by operation, so that gradients match its float64 ones, including
@@ -174,13 +175,11 @@ struct Sqrt {
     static void backward(double g, double, double out, double& gx) { gx += g / (2.0 * out); }
 };
 
-// The n-ary ops work on lanes: n values side by side (one per row of a batch;
-// n = 1 on the graph's own nodes), each operand's lanes at x(i), the result's
-// at out. A lane type says how many: OneLane, or the batch's (tape.cpp). The
-// loops run along the lanes, so that a batch vectorises.
-struct OneLane {
-    static constexpr std::size_t n = 1;
-};
+// The n-ary ops are folds, left to right, over groups of `group` operands
+// (Dot: pairs, Sum: single values): from 0.0, or with from_first from their
+// first operand (then the groups follow it). Here are their steps and their
+// derivatives; the folds over the graph's own nodes are below (detail), the
+// batch's over lanes in tape.cpp.
 
 // sum(a[i] * b[i]) from 0.0, left to right: the value of Python's
 // sum(a * b for a, b in zip(a, b)), bit for bit. Operands are stored in pairs:
@@ -189,37 +188,16 @@ struct OneLane {
 // replay's kernel fuses such chains of + and * into one step this way).
 struct Dot {
     static constexpr const char* doc = "sum(a[i] * b[i]), left to right. Local derivatives: b[i], a[i].";
+    static constexpr std::size_t group = 2;
     static double step(double acc, double a, double b) { return Add::forward(acc, Mul::forward(a, b)); }
-    template <class Lanes, class X>
-    static void fold(const Lanes& lanes, double* __restrict out, std::size_t count, bool from_first, X x) {
-        for (std::size_t b = 0; b < lanes.n; ++b)
-            out[b] = from_first ? x(0)[b] : 0.0;
-        for (std::size_t i = from_first; i + 1 < count; i += 2) {
-            const double* a = x(i);
-            const double* c = x(i + 1);
-            for (std::size_t b = 0; b < lanes.n; ++b)
-                out[b] = step(out[b], a[b], c[b]);
-        }
-    }
     // d(acc + a * b) reaches a * b unchanged (Add's derivative is 1), then Mul's.
     static void backward_step(double g, double a, double b, double& ga, double& gb) {
         Mul::backward(g, a, b, 0.0 /* unused */, ga, gb);
     }
-    template <class Lanes, class X, class G>
-    static void backward(const Lanes& lanes, const double* g, std::size_t count, bool from_first, X x, G gx) {
-        if (from_first) {
-            double* g0 = gx(0);
-            for (std::size_t b = 0; b < lanes.n; ++b)
-                g0[b] += g[b];  // Add's
-        }
-        for (std::size_t i = from_first; i + 1 < count; i += 2) {
-            const double* a = x(i);
-            const double* c = x(i + 1);
-            double* ga = gx(i);
-            double* gc = gx(i + 1);
-            for (std::size_t b = 0; b < lanes.n; ++b)
-                backward_step(g[b], a[b], c[b], ga[b], gc[b]);
-        }
+    // The start's: Add's.
+    static void backward_start(double g, double& gstart) {
+        double unused = 0.0;
+        Add::backward(g, 0.0, 0.0, 0.0, gstart, unused);
     }
 };
 
@@ -228,26 +206,13 @@ struct Dot {
 // (0 + x is 0.0 + x); an explicit start is the first operand (from_first).
 struct Sum {
     static constexpr const char* doc = "start + values[0] + values[1] + ..., left to right. Local derivatives: 1.";
+    static constexpr std::size_t group = 1;
     static double step(double acc, double x) { return Add::forward(acc, x); }
-    template <class Lanes, class X>
-    static void fold(const Lanes& lanes, double* __restrict out, std::size_t count, bool from_first, X x) {
-        const double* first = x(0);
-        for (std::size_t b = 0; b < lanes.n; ++b)
-            out[b] = from_first ? first[b] : step(0.0, first[b]);
-        for (std::size_t i = 1; i < count; ++i) {
-            const double* v = x(i);
-            for (std::size_t b = 0; b < lanes.n; ++b)
-                out[b] = step(out[b], v[b]);
-        }
+    static void backward_step(double g, double& gx) {  // d(acc + x)/dx = 1, Add's
+        double unused = 0.0;
+        Add::backward(g, 0.0, 0.0, 0.0, unused, gx);
     }
-    template <class Lanes, class X, class G>
-    static void backward(const Lanes& lanes, const double* g, std::size_t count, bool /*from_first*/, X /*x*/, G gx) {
-        for (std::size_t i = 0; i < count; ++i) {
-            double* gi = gx(i);
-            for (std::size_t b = 0; b < lanes.n; ++b)
-                gi[b] += g[b];  // d(acc + x)/dx = 1, Add's
-        }
-    }
+    static void backward_start(double g, double& gstart) { backward_step(g, gstart); }
 };
 
 // --- dispatch on the op code, for the graph's own nodes ----------------------
@@ -267,10 +232,16 @@ double forward_scalar(const Node& n) {
 }
 template <class S>
 double forward_nary(const Node& n) {
-    double out;
     Node* const* x = n.operands;
-    S::fold(OneLane{}, &out, n.count, n.test(Node::fold_from_first), [x](std::size_t i) { return &x[i]->data; });
-    return out;
+    const bool from_first = n.test(Node::fold_from_first);
+    double acc = from_first ? x[0]->data : 0.0;
+    for (std::size_t i = from_first; i + S::group <= n.count; i += S::group) {
+        if constexpr (S::group == 1)
+            acc = S::step(acc, x[i]->data);
+        else
+            acc = S::step(acc, x[i]->data, x[i + 1]->data);
+    }
+    return acc;
 }
 template <class S>
 void backward_unary(const Node& n) {
@@ -287,9 +258,15 @@ void backward_scalar(const Node& n) {
 template <class S>
 void backward_nary(const Node& n) {
     Node* const* x = n.operands;
-    S::backward(
-        OneLane{}, &n.grad, n.count, n.test(Node::fold_from_first), [x](std::size_t i) { return &x[i]->data; },
-        [x](std::size_t i) { return &x[i]->grad; });
+    const bool from_first = n.test(Node::fold_from_first);
+    const double g = n.grad;
+    if (from_first) S::backward_start(g, x[0]->grad);
+    for (std::size_t i = from_first; i + S::group <= n.count; i += S::group) {
+        if constexpr (S::group == 1)
+            S::backward_step(g, x[i]->grad);
+        else
+            S::backward_step(g, x[i]->data, x[i + 1]->data, x[i]->grad, x[i + 1]->grad);
+    }
 }
 }  // namespace detail
 
