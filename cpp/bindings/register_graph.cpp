@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 #include <pybind11/typing.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -65,12 +66,41 @@ std::vector<Node*> nodes_of(const std::vector<py::object>& values) {
     return out;
 }
 
-// rows as a flat row-major array of count x width doubles, converted (and copied) before any work.
 // Rows whose outputs could never be held: count * outputs values past what a list can hold.
 bool too_many_rows(std::size_t count, std::size_t outputs) {
     return count > std::size_t(PY_SSIZE_T_MAX) / sizeof(double) / outputs;
 }
 
+// A list or tuple of exactly `width` floats and ints, read in place: converting
+// those runs no Python code, so the row cannot change while it is read. Returns
+// false (and adds nothing) for any other row, left to the general reader.
+bool read_row_in_place(PyObject* row, std::size_t width, std::vector<double>& out) {
+    if (!PyList_CheckExact(row) && !PyTuple_CheckExact(row)) return false;
+    if (std::size_t(PySequence_Fast_GET_SIZE(row)) != width) return false;  // the general reader says why
+    PyObject** items = PySequence_Fast_ITEMS(row);
+    const std::size_t start = out.size();
+    for (std::size_t k = 0; k < width; ++k) {
+        PyObject* item = items[k];
+        double x;
+        if (PyFloat_CheckExact(item)) {
+            x = PyFloat_AS_DOUBLE(item);
+        } else if (PyLong_CheckExact(item)) {
+            x = PyLong_AsDouble(item);
+            if (x == -1.0 && PyErr_Occurred()) {  // too large: the general reader raises it again
+                PyErr_Clear();
+                out.resize(start);
+                return false;
+            }
+        } else {
+            out.resize(start);
+            return false;
+        }
+        out.push_back(x);
+    }
+    return true;
+}
+
+// rows as a flat row-major array of count x width doubles, converted (and copied) before any work.
 std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::size_t outputs, std::size_t& count) {
     std::vector<double> out;
     // A 2-D C-contiguous float64 buffer (a NumPy array): one copy.
@@ -113,6 +143,7 @@ std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::si
                              type_name(rows));
     }
     py::object outer_ref = py::reinterpret_steal<py::object>(outer);
+    out.reserve(std::min<std::size_t>(std::size_t(hint), 1 << 16) * width);  // a hint, not trusted past that
     count = 0;
     for (;; ++count) {
         if (count % 4096 == 4095 && PyErr_CheckSignals() < 0) throw py::error_already_set();  // Ctrl-C
@@ -121,6 +152,7 @@ std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::si
             if (PyErr_Occurred()) throw py::error_already_set();
             break;
         }
+        if (read_row_in_place(row.ptr(), width, out)) continue;
         PyObject* inner = PyObject_GetIter(row.ptr());
         if (!inner) {
             PyErr_Clear();
