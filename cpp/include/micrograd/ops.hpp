@@ -179,7 +179,7 @@ struct Sqrt {
 // (Dot: pairs, Sum: single values): from 0.0, or with from_first from their
 // first operand (then the groups follow it). Here are their steps and their
 // derivatives; the folds over the graph's own nodes are below (detail), the
-// batch's over lanes in tape.cpp.
+// batch's over lanes in tape_batch.cpp.
 
 // sum(a[i] * b[i]) from 0.0, left to right: the value of Python's
 // sum(a * b for a, b in zip(a, b)), bit for bit. Operands are stored in pairs:

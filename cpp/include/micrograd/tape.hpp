@@ -5,9 +5,10 @@
 //     tape.forward();   // every node's data recomputed from its leaves'
 //     tape.backward();  // as micrograd::backward(loss.node())
 //
-// The replay on the nodes runs ops::forward/backward over the frozen order; the
-// batched kernel (tape.cpp) runs the same op structs of ops.hpp over lanes of
-// rows: no formula is written twice.
+// The replay on the nodes (tape_nodes.cpp) runs the op structs of ops.hpp over
+// the frozen order, bit for bit as Value.backward() would; the batched kernel
+// (tape_batch.cpp) runs the same structs over lanes of rows; the capture
+// (tape.cpp) prepares both. No formula is written twice.
 #pragma once
 
 #include <cstddef>
@@ -87,7 +88,7 @@ private:
     std::size_t first_leaves_ = 0;       // how many leaves are below the first output
     std::size_t first_interior_ = 0;     // how many of the others are
     std::vector<double> saved_grads_;    // backward(): the leaves' gradients before the call
-    // Per interior step (tape.cpp's codes): which operands' gradients backward()
+    // Per interior step (tape_internal.hpp's codes): which operands' gradients backward()
     // zeroes just before its first contribution to them (from their last
     // consumer; no pass of its own), and where the runs of a neuron's sum start
     // and end (runs_: their lengths, first_runs_ of them below the

@@ -1,0 +1,388 @@
+// The batch of a Tape: its steps over lanes of rows (Tape::run), the uniform
+// steps once, and the parameters' gradients.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "micrograd/ops.hpp"
+#include "micrograd/tape.hpp"
+#include "tape_internal.hpp"
+
+namespace micrograd {
+namespace {
+
+using namespace tape_detail;
+
+// The kernel: one step over n lanes, value v of lane b at lanes[v * stride + b].
+// The scalar replay is the same code with one lane (Lanes = One), so the
+// compiler drops the lane loop there; over a batch the loops run along
+// contiguous lanes and vectorise. Either way each op is its struct in ops.hpp.
+struct One {
+    static constexpr std::size_t stride = 1;
+    static constexpr std::size_t n = 1;
+};
+struct Many {
+    std::size_t stride, n;
+};
+
+struct Memory {
+    double* data;  // lanes: value v of lane b at data[v * stride + b]
+    double* grad;
+    const double* uniform;  // the uniform nodes' values and gradients, by node index
+    double* uniform_grad;
+    const std::uint32_t* args;  // the n-ary steps' operands
+    const double* constants;    // pow_const's exponents
+};
+
+// Adds to `into` the sum over the lanes of what contribution(b, acc) adds to acc
+// for lane b: eight running sums (one chain of adds would wait on each add).
+template <class Lanes, class F>
+void sum_over_lanes(const Lanes& lanes, double& into, F contribution) {
+    double part[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    std::size_t b = 0;
+    if constexpr (!std::is_same_v<Lanes, One>) {
+        for (; b + 8 <= lanes.n; b += 8)
+            for (std::size_t k = 0; k < 8; ++k)
+                contribution(b + k, part[k]);
+    }
+    for (std::size_t k = 0; b < lanes.n; ++b, ++k)
+        contribution(b, part[k]);
+    into += ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+template <class Lanes, class S, class Step>
+void forward_unary(const Lanes& lanes, const Step& s, const Memory& m) {
+    double* __restrict out = m.data + s.out * lanes.stride;
+    const double* x = m.data + s.x * lanes.stride;
+    for (std::size_t b = 0; b < lanes.n; ++b)
+        out[b] = S::forward(x[b]);
+}
+
+template <class Lanes, class S, class Step>
+void forward_binary(const Lanes& lanes, const Step& s, const Memory& m) {
+    double* __restrict out = m.data + s.out * lanes.stride;
+    if (is_uniform(s.x)) {
+        const double x = m.uniform[node_of(s.x)];
+        const double* y = m.data + s.y * lanes.stride;
+        for (std::size_t b = 0; b < lanes.n; ++b)
+            out[b] = S::forward(x, y[b]);
+    } else if (is_uniform(s.y)) {
+        const double* x = m.data + s.x * lanes.stride;
+        const double y = m.uniform[node_of(s.y)];
+        for (std::size_t b = 0; b < lanes.n; ++b)
+            out[b] = S::forward(x[b], y);
+    } else {
+        const double* x = m.data + s.x * lanes.stride;
+        const double* y = m.data + s.y * lanes.stride;
+        for (std::size_t b = 0; b < lanes.n; ++b)
+            out[b] = S::forward(x[b], y[b]);
+    }
+}
+
+template <class Lanes, class S, class Step>
+void forward_scalar(const Lanes& lanes, const Step& s, const Memory& m) {
+    double* __restrict out = m.data + s.out * lanes.stride;
+    const double* x = m.data + s.x * lanes.stride;
+    const double k = m.constants[s.y];
+    for (std::size_t b = 0; b < lanes.n; ++b)
+        out[b] = S::forward(x[b], k);
+}
+
+// An n-ary step: S's fold, left to right from its start, over groups of
+// S::group operands (Dot: pairs, Sum: single values), each lanes or uniform.
+// Eight lanes at a time, so that the running sums stay in registers through
+// all the operands.
+template <class S, std::size_t N>
+void fold_block(const std::uint32_t* operands, std::size_t count, bool from_first, const Memory& m, std::size_t stride,
+                std::size_t b0, std::size_t n, double (&acc)[N]) {
+    auto value = [&](std::uint32_t v, std::size_t b) {
+        return is_uniform(v) ? m.uniform[node_of(v)] : m.data[v * stride + b0 + b];
+    };
+    for (std::size_t b = 0; b < n; ++b)
+        acc[b] = from_first ? value(operands[0], b) : 0.0;  // the fold's start
+    for (std::size_t i = from_first; i + S::group <= count; i += S::group) {
+        if constexpr (S::group == 1) {
+            const std::uint32_t v = operands[i];
+            if (is_uniform(v)) {
+                const double x = m.uniform[node_of(v)];
+                for (std::size_t b = 0; b < n; ++b)
+                    acc[b] = S::step(acc[b], x);
+            } else {
+                const double* x = m.data + v * stride + b0;
+                for (std::size_t b = 0; b < n; ++b)
+                    acc[b] = S::step(acc[b], x[b]);
+            }
+        } else {
+            const std::uint32_t u = operands[i], v = operands[i + 1];
+            if (is_uniform(u) && is_uniform(v)) {
+                const double xu = m.uniform[node_of(u)], yu = m.uniform[node_of(v)];
+                for (std::size_t b = 0; b < n; ++b)
+                    acc[b] = S::step(acc[b], xu, yu);
+            } else if (is_uniform(u)) {
+                const double xu = m.uniform[node_of(u)];
+                const double* y = m.data + v * stride + b0;
+                for (std::size_t b = 0; b < n; ++b)
+                    acc[b] = S::step(acc[b], xu, y[b]);
+            } else if (is_uniform(v)) {
+                const double* x = m.data + u * stride + b0;
+                const double yu = m.uniform[node_of(v)];
+                for (std::size_t b = 0; b < n; ++b)
+                    acc[b] = S::step(acc[b], x[b], yu);
+            } else {
+                const double* x = m.data + u * stride + b0;
+                const double* y = m.data + v * stride + b0;
+                for (std::size_t b = 0; b < n; ++b)
+                    acc[b] = S::step(acc[b], x[b], y[b]);
+            }
+        }
+    }
+}
+
+template <class Lanes, class S, class Step>
+void forward_nary(const Lanes& lanes, const Step& s, const Memory& m) {
+    const std::uint32_t* operands = m.args + s.x;
+    const bool from_first = (s.flags & Node::fold_from_first) != 0;
+    double* out = m.data + s.out * lanes.stride;
+    std::size_t b0 = 0;
+    if constexpr (!std::is_same_v<Lanes, One>) {
+        for (; b0 + 8 <= lanes.n; b0 += 8) {
+            double acc[8];  // a local: nothing else can write it, so it stays in registers
+            fold_block<S>(operands, s.y, from_first, m, lanes.stride, b0, 8, acc);
+            std::copy(acc, acc + 8, out + b0);
+        }
+    }
+    if (b0 == lanes.n) return;
+    double acc[8];
+    fold_block<S>(operands, s.y, from_first, m, lanes.stride, b0, lanes.n - b0, acc);
+    std::copy(acc, acc + (lanes.n - b0), out + b0);
+}
+
+template <class Lanes, class S, class Step>
+void backward_unary(const Lanes& lanes, const Step& s, const Memory& m) {
+    const double* out = m.data + s.out * lanes.stride;
+    const double* g = m.grad + s.out * lanes.stride;
+    const double* x = m.data + s.x * lanes.stride;
+    double* gx = m.grad + s.x * lanes.stride;
+    for (std::size_t b = 0; b < lanes.n; ++b)
+        S::backward(g[b], x[b], out[b], gx[b]);
+}
+
+template <class Lanes, class S, class Step>
+void backward_binary(const Lanes& lanes, const Step& s, const Memory& m) {
+    const double* out = m.data + s.out * lanes.stride;
+    const double* g = m.grad + s.out * lanes.stride;
+    if (is_uniform(s.x)) {
+        const double x = m.uniform[node_of(s.x)];
+        const double* y = m.data + s.y * lanes.stride;
+        double* gy = m.grad + s.y * lanes.stride;
+        sum_over_lanes(lanes, m.uniform_grad[node_of(s.x)],
+                       [&](std::size_t b, double& gx) { S::backward(g[b], x, y[b], out[b], gx, gy[b]); });
+    } else if (is_uniform(s.y)) {
+        const double* x = m.data + s.x * lanes.stride;
+        double* gx = m.grad + s.x * lanes.stride;
+        const double y = m.uniform[node_of(s.y)];
+        sum_over_lanes(lanes, m.uniform_grad[node_of(s.y)],
+                       [&](std::size_t b, double& gy) { S::backward(g[b], x[b], y, out[b], gx[b], gy); });
+    } else {
+        const double* x = m.data + s.x * lanes.stride;
+        const double* y = m.data + s.y * lanes.stride;
+        double* gx = m.grad + s.x * lanes.stride;
+        double* gy = m.grad + s.y * lanes.stride;
+        for (std::size_t b = 0; b < lanes.n; ++b)
+            S::backward(g[b], x[b], y[b], out[b], gx[b], gy[b]);
+    }
+}
+
+template <class Lanes, class S, class Step>
+void backward_scalar(const Lanes& lanes, const Step& s, const Memory& m) {
+    const double* out = m.data + s.out * lanes.stride;
+    const double* g = m.grad + s.out * lanes.stride;
+    const double* x = m.data + s.x * lanes.stride;
+    double* gx = m.grad + s.x * lanes.stride;
+    const double k = m.constants[s.y];
+    for (std::size_t b = 0; b < lanes.n; ++b)
+        S::backward(g[b], x[b], k, out[b], gx[b]);
+}
+
+template <class Lanes, class S, class Step>
+void backward_nary(const Lanes& lanes, const Step& s, const Memory& m) {
+    const std::uint32_t* operands = m.args + s.x;
+    const bool from_first = (s.flags & Node::fold_from_first) != 0;
+    const double* g = m.grad + s.out * lanes.stride;
+    const std::size_t stride = lanes.stride;
+    auto lanes_of = [&](std::uint32_t v) { return m.data + v * stride; };
+    auto grads_of = [&](std::uint32_t v) { return m.grad + v * stride; };
+    if (from_first) {  // the start: d(start + ...)/d(start)
+        const std::uint32_t v = operands[0];
+        if (is_uniform(v)) {
+            sum_over_lanes(lanes, m.uniform_grad[node_of(v)],
+                           [&](std::size_t b, double& gx) { S::backward_start(g[b], gx); });
+        } else {
+            double* gx = grads_of(v);
+            for (std::size_t b = 0; b < lanes.n; ++b)
+                S::backward_start(g[b], gx[b]);
+        }
+    }
+    for (std::size_t i = from_first; i + S::group <= s.y; i += S::group) {
+        if constexpr (S::group == 1) {
+            const std::uint32_t v = operands[i];
+            if (is_uniform(v)) {
+                sum_over_lanes(lanes, m.uniform_grad[node_of(v)],
+                               [&](std::size_t b, double& gx) { S::backward_step(g[b], gx); });
+            } else {
+                double* gx = grads_of(v);
+                for (std::size_t b = 0; b < lanes.n; ++b)
+                    S::backward_step(g[b], gx[b]);
+            }
+        } else {
+            const std::uint32_t u = operands[i], v = operands[i + 1];
+            if (is_uniform(u) && is_uniform(v)) {
+                const double x = m.uniform[node_of(u)], y = m.uniform[node_of(v)];
+                double& gx = m.uniform_grad[node_of(u)];
+                double gy = 0.0;  // apart: u and v may be one node
+                sum_over_lanes(lanes, gx, [&](std::size_t b, double& part) {
+                    double unused_y = 0.0;
+                    S::backward_step(g[b], x, y, part, unused_y);
+                });
+                sum_over_lanes(lanes, gy, [&](std::size_t b, double& part) {
+                    double unused_x = 0.0;
+                    S::backward_step(g[b], x, y, unused_x, part);
+                });
+                m.uniform_grad[node_of(v)] += gy;
+            } else if (is_uniform(u)) {
+                const double x = m.uniform[node_of(u)];
+                const double* y = lanes_of(v);
+                double* gy = grads_of(v);
+                sum_over_lanes(lanes, m.uniform_grad[node_of(u)],
+                               [&](std::size_t b, double& gx) { S::backward_step(g[b], x, y[b], gx, gy[b]); });
+            } else if (is_uniform(v)) {
+                const double* x = lanes_of(u);
+                double* gx = grads_of(u);
+                const double y = m.uniform[node_of(v)];
+                sum_over_lanes(lanes, m.uniform_grad[node_of(v)],
+                               [&](std::size_t b, double& gy) { S::backward_step(g[b], x[b], y, gx[b], gy); });
+            } else {
+                const double* x = lanes_of(u);
+                const double* y = lanes_of(v);
+                double* gx = grads_of(u);
+                double* gy = grads_of(v);
+                for (std::size_t b = 0; b < lanes.n; ++b)
+                    S::backward_step(g[b], x[b], y[b], gx[b], gy[b]);
+            }
+        }
+    }
+}
+
+template <class Lanes, class Step>
+void forward_step(const Lanes& lanes, const Step& s, const Memory& m) {
+    switch (s.op) {
+        case Op::leaf: return;
+#define MICROGRAD_FORWARD(id, Struct, arity, ...) \
+    case Op::id: forward_##arity<Lanes, ops::Struct>(lanes, s, m); return;
+            MICROGRAD_OPS(MICROGRAD_FORWARD)
+#undef MICROGRAD_FORWARD
+    }
+}
+
+template <class Lanes, class Step>
+void backward_step(const Lanes& lanes, const Step& s, const Memory& m) {
+    switch (s.op) {
+        case Op::leaf: return;
+#define MICROGRAD_BACKWARD(id, Struct, arity, ...) \
+    case Op::id: backward_##arity<Lanes, ops::Struct>(lanes, s, m); return;
+            MICROGRAD_OPS(MICROGRAD_BACKWARD)
+#undef MICROGRAD_BACKWARD
+    }
+}
+
+// Lane buffers hold about this many bytes (data and gradients): a chunk of
+// rows small enough to stay in cache, large enough for the loops to pay. Up to
+// 128 rows a chunk (bench_graph.py, moons step over 100 rows: 64 -> 128 lanes
+// took it from 0.109x to 0.099x PyTorch; 256 was no better).
+constexpr std::size_t chunk_bytes = std::size_t(1) << 20;
+constexpr std::size_t max_lanes = 128;
+
+}  // namespace
+
+// --- the batch ------------------------------------------------------------------
+
+bool Tape::differentiable() const { return !parameters_.empty(); }
+
+void Tape::load_leaves() {
+    for (std::uint32_t leaf : leaves_)
+        if (!varies_[leaf]) data_[leaf] = nodes_[leaf]->data;
+}
+
+void Tape::run(const double* rows, std::size_t count, double* out, bool backward, Reduction reduction) {
+    const One one;
+    double* data = data_.data();
+    double* grad = grad_.data();
+    const Memory uniform{data, grad, data, grad, uniform_.args.data(), constants_.data()};
+    for (const Step& s : uniform_.steps)  // what does not vary: once
+        forward_step(one, s, uniform);
+    if (backward) std::fill(grad_.begin(), grad_.end(), 0.0);  // the lane steps add the uniform operands' gradients
+
+    // Chunks of rows, one lane each, as many as fit in chunk_bytes.
+    const std::size_t per_lane = 2 * sizeof(double) * (slots_ ? slots_ : 1);
+    const std::size_t width = std::max<std::size_t>(1, std::min({count, max_lanes, chunk_bytes / per_lane}));
+    if (width > stride_ || lane_data_.size() < slots_ * width) {
+        std::vector<double> more_data(slots_ * width), more_grad(slots_ * width);  // may throw: nothing changed yet
+        lane_data_.swap(more_data);
+        lane_grad_.swap(more_grad);
+        stride_ = width;
+    }
+    const std::size_t stride = stride_;
+    double* lane_data = lane_data_.data();
+    double* lane_grad = lane_grad_.data();
+    const Memory lanes_memory{lane_data, lane_grad, data, grad, lanes_.args.data(), constants_.data()};
+    const double seed = reduction == Reduction::mean ? 1.0 / double(count) : 1.0;
+    const std::uint32_t first = outputs_[0];
+    const std::size_t n_in = inputs_.size(), n_out = outputs_.size();
+
+    // A chunk of rows; the steps' loops run over `lanes` (One: a single row, the
+    // loops gone, as the replay on the nodes).
+    auto chunk = [&](std::size_t row, const auto& lanes) {
+        for (std::size_t k = 0; k < n_in; ++k) {  // the rows, transposed into the inputs' lanes
+            double* lane = lane_data + slot_[inputs_[k]] * stride;
+            for (std::size_t b = 0; b < lanes.n; ++b)
+                lane[b] = rows[(row + b) * n_in + k];
+        }
+        for (const Step& s : lanes_.steps)
+            forward_step(lanes, s, lanes_memory);
+        for (std::size_t j = 0; j < n_out; ++j) {
+            const std::uint32_t o = outputs_[j];
+            for (std::size_t b = 0; b < lanes.n; ++b)
+                out[(row + b) * n_out + j] = varies_[o] ? lane_data[slot_[o] * stride + b] : data[o];
+        }
+        if (!backward) return;
+        std::fill_n(lane_grad, slots_ * stride, 0.0);
+        if (varies_[first]) std::fill_n(lane_grad + slot_[first] * stride, lanes.n, seed);
+        // Only the steps below the first output: another output's step would pass on a zero
+        // gradient, and 0 * inf is nan.
+        for (std::size_t k = first_lane_steps_; k-- > 0;)
+            backward_step(lanes, lanes_.steps[k], lanes_memory);
+    };
+    for (std::size_t row = 0; row < count; row += stride) {
+        if (stride == 1)
+            chunk(row, One{});
+        else
+            chunk(row, Many{stride, std::min(stride, count - row)});
+    }
+    if (!backward) return;
+
+    // The uniform nodes' gradients: what the lane steps added, then the uniform steps once.
+    if (!varies_[first]) grad[first] += seed * double(count);
+    for (std::size_t k = first_uniform_steps_; k-- > 0;)
+        backward_step(one, uniform_.steps[k], uniform);
+}
+
+void Tape::store_gradients() {
+    for (std::uint32_t leaf : parameters_) {
+        Node* node = nodes_[leaf];
+        node->grad = node->grad + grad_[leaf];
+    }
+}
+
+}  // namespace micrograd
