@@ -6,9 +6,9 @@ All in one process, same data and initial weights, PyTorch on one thread in floa
 1. micrograd's demo training step (100 moons, MLP(2, [16, 16, 1]), hinge loss + 1e-4 L2, SGD):
    rebuilding the graph (nn + losses + optim), Graph.forward/backward on the whole loss graph,
    Graph.map(rows, backward=True) over the 100 rows, and PyTorch batched. Ratios are to PyTorch.
-2. Replay cost per node, forward + backward, on chains of 1,000 to 1,000,000 nodes: Graph.forward +
-   Graph.backward (on the Values, each node's data and grad written), and Graph.map of one row
-   (the tape alone), beside Value.backward().
+2. Replay cost per node, forward + backward, on chains of 1,000 to 1,000,000 nodes and on the demo's
+   loss graph over 1,500 points (971,181 nodes): Graph.forward + Graph.backward (on the Values, each
+   node's data and grad written) beside Value.backward(), and Graph.map of one row on the chains.
 3. Scaling with the batch (1 to 10,000 rows) and with the model's width, PyTorch beside it.
 4. Memory a captured graph costs per node (Graph.nbytes / len(graph)).
 Targets (issue 9): whole-graph step <= 1.0x PyTorch (moonshot 0.5x), map step <= 0.25x (0.1x),
@@ -176,18 +176,32 @@ def chain(n: int) -> tuple[mg.Value, mg.Value, mg.Value]:
 
 
 def replay_cost(repeat: int) -> None:
-    print("2. replay cost per node, forward + backward, chain y = y * w + b (best of runs, ns per node)")
-    print(f"   {'nodes':>10} {'Graph fwd+bwd':>14} {'map, 1 row':>11} {'Value.backward':>15}")
-    for n in (1_000, 100_000, 1_000_000):
-        y, x, _ = chain(n)
-        graph = mg.Graph(y, inputs=[x])
-        runs = max(3, min(repeat, 20_000_000 // n))
-        replay = min(median_seconds(lambda g=graph: (g.forward(), g.backward()), 1, 0) for _ in range(runs))
-        batch = min(median_seconds(lambda g=graph: g.map([[0.5]], backward=True), 1, 0) for _ in range(runs))
+    print("2. replay cost per node, forward + backward (best of runs, ns per node)")
+    print(f"   {'graph':<32} {'nodes':>10} {'Graph fwd+bwd':>14} {'Value.backward':>15} {'map, 1 row':>11}")
+
+    def report(name: str, y: mg.Value, graph: mg.Graph, one_row: list[list[float]] | None) -> None:
+        runs = max(3, min(repeat, 20_000_000 // len(graph)))
+        replay = min(median_seconds(lambda: (graph.forward(), graph.backward()), 1, 0) for _ in range(runs))
         backward = min(median_seconds(y.backward, 1, 0) for _ in range(runs))
         per = 1e9 / len(graph)
-        print(f"   {len(graph):>10,} {replay * per:>14.2f} {batch * per:>11.2f} {backward * per:>15.2f}")
-        del graph, y, x
+        batch = "-"
+        if one_row is not None:
+            seconds = min(
+                median_seconds(lambda: graph.map(one_row, backward=True), 1, 0) for _ in range(runs)
+            )
+            batch = f"{seconds * per:.2f}"
+        print(f"   {name:<32} {len(graph):>10,} {replay * per:>14.2f} {backward * per:>15.2f} {batch:>11}")
+
+    for n in (1_000, 100_000, 1_000_000):
+        y, x, _ = chain(n)
+        report("chain y = y * w + b", y, mg.Graph(y, inputs=[x]), [[0.5]])
+        del y, x
+    # micrograd's demo loss over 1,500 points: a million nodes of neurons, relus and the hinge
+    _, graph = whole_graph_step(*model_and_data(1_500))
+    report("moons loss graph, 1,500 points", graph.outputs[0], graph, None)
+    print(
+        "   (map of one row: the batched kernel with a single lane; on a chain each step waits for the last)"
+    )
     print()
 
 
