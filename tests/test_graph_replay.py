@@ -84,11 +84,13 @@ def build(recipe, leaves):
 
 
 def reachable(outputs):
+    """The captured nodes, as a set of Values (they hash and compare by node): not of id()s, since
+    _children makes new wrappers on each access, whose ids say nothing of the nodes."""
     seen, stack = set(), list(outputs)
     while stack:
         v = stack.pop()
-        if id(v) not in seen:
-            seen.add(id(v))
+        if v not in seen:
+            seen.add(v)
             stack.extend(v._children)
     return seen
 
@@ -117,7 +119,7 @@ def test_replay_equals_a_rebuild_and_value_backward_on_every_node(recipe, choice
     rebuilt = build(recipe, [mg.Value(v) for v in start])
     captured = reachable(outputs)
     for ours, theirs in zip(nodes, rebuilt):
-        if id(ours) in captured:  # the others are not the graph's
+        if ours in captured:  # the others are not the graph's
             assert same(ours.data, theirs.data)
 
     # backward, twice, from gradients left anywhere: the same as Value.backward() on every node
