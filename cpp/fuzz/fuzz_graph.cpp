@@ -8,7 +8,7 @@
 //     reachable node once, operands first, the root last;
 //   - every node's data is its op's forward value of its operands' data;
 //   - a captured graph (Tape) replayed forward reproduces every node's data,
-//     and replayed backward (twice) leaves every node's gradient as
+//     after a leaf's data changed too, and replayed backward (twice) leaves every node's gradient as
 //     backward() of its first output (twice) does, from any gradients before;
 //   - a build or a walk that runs out of memory changes nothing: no node
 //     leaked, no gradient touched, no mark left (a retry gives the same gradients);
@@ -345,6 +345,21 @@ private:
         require(identical(tape.forward(), outputs[0]->data), "a replay's forward returned another value");
         for (std::size_t i = 0; i < order.size(); ++i)
             require(identical(order[i]->data, data[i]), "a replay's forward changed a node's data");
+        // New data on a leaf: the replay recomputes every node as its op computes it from its operands.
+        std::vector<Node*> leaves;
+        for (Node* node : order)
+            if (node->is_leaf()) leaves.push_back(node);
+        Node* changed = leaves[in_.below(leaves.size())];
+        const double before = changed->data;
+        changed->data = in_.number();
+        tape.forward();
+        for (const Node* node : order)
+            if (!node->is_leaf())
+                require(identical(node->data, micrograd::ops::forward(*node)), "a replay's forward missed a node");
+        changed->data = before;
+        tape.forward();
+        for (std::size_t i = 0; i < order.size(); ++i)
+            require(identical(order[i]->data, data[i]), "a replay's forward did not restore a node's data");
         std::vector<double> start;  // any gradients before: left over, nan, signed zeros
         for (std::size_t i = 0; i < order.size(); ++i)
             start.push_back(in_.byte() % 2 ? 0.0 : in_.number());
