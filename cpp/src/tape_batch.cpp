@@ -40,16 +40,25 @@ struct Memory {
 // for lane b: eight running sums (one chain of adds would wait on each add).
 template <class Lanes, class F>
 void sum_over_lanes(const Lanes& lanes, double& into, F contribution) {
-    double part[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    // Eight named sums, not an array: the compiler keeps them in registers (an
+    // array went through memory; moons step over 100 rows 0.0226 -> 0.0213 ms).
+    double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0, p4 = 0.0, p5 = 0.0, p6 = 0.0, p7 = 0.0;
     std::size_t b = 0;
     if constexpr (!std::is_same_v<Lanes, One>) {
-        for (; b + 8 <= lanes.n; b += 8)
-            for (std::size_t k = 0; k < 8; ++k)
-                contribution(b + k, part[k]);
+        for (; b + 8 <= lanes.n; b += 8) {
+            contribution(b, p0);
+            contribution(b + 1, p1);
+            contribution(b + 2, p2);
+            contribution(b + 3, p3);
+            contribution(b + 4, p4);
+            contribution(b + 5, p5);
+            contribution(b + 6, p6);
+            contribution(b + 7, p7);
+        }
     }
-    for (std::size_t k = 0; b < lanes.n; ++b, ++k)
-        contribution(b, part[k]);
-    into += ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    for (; b < lanes.n; ++b)
+        contribution(b, p0);
+    into += ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7));
 }
 
 template <class Lanes, class S, class Step>
@@ -94,50 +103,58 @@ void forward_scalar(const Lanes& lanes, const Step& s, const Memory& m) {
 // S::group operands (Dot: pairs, Sum: single values), each lanes or uniform.
 // Eight lanes at a time, so that the running sums stay in registers through
 // all the operands.
-template <class S, std::size_t N>
+// Lanes b0 .. b0 + n of the step into out; n = Fixed when Fixed is not 0: then
+// the loops over lanes have a constant count and are unrolled whole, so that the
+// running sums stay in registers from one operand to the next instead of going
+// through memory (moons step over 100 rows: 0.0213 -> 0.0201 ms).
+#if defined(__clang__)
+#define MICROGRAD_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define MICROGRAD_UNROLL _Pragma("GCC unroll 8")
+#else
+#define MICROGRAD_UNROLL
+#endif
+template <class S, std::size_t Fixed>
 void fold_block(const std::uint32_t* operands, std::size_t count, bool from_first, const Memory& m, std::size_t stride,
-                std::size_t b0, std::size_t n, double (&acc)[N]) {
+                std::size_t b0, std::size_t lanes_n, double* out) {
+    const std::size_t n = Fixed ? Fixed : lanes_n;
+    double acc[8];  // a local: nothing else can write it
     auto value = [&](std::uint32_t v, std::size_t b) {
         return is_uniform(v) ? m.uniform[node_of(v)] : m.data[v * stride + b0 + b];
     };
-    for (std::size_t b = 0; b < n; ++b)
-        acc[b] = from_first ? value(operands[0], b) : 0.0;  // the fold's start
+    MICROGRAD_UNROLL for (std::size_t b = 0; b < n; ++b) acc[b] =
+        from_first ? value(operands[0], b) : 0.0;  // the fold's start
     for (std::size_t i = from_first; i + S::group <= count; i += S::group) {
         if constexpr (S::group == 1) {
             const std::uint32_t v = operands[i];
             if (is_uniform(v)) {
                 const double x = m.uniform[node_of(v)];
-                for (std::size_t b = 0; b < n; ++b)
-                    acc[b] = S::step(acc[b], x);
+                MICROGRAD_UNROLL for (std::size_t b = 0; b < n; ++b) acc[b] = S::step(acc[b], x);
             } else {
                 const double* x = m.data + v * stride + b0;
-                for (std::size_t b = 0; b < n; ++b)
-                    acc[b] = S::step(acc[b], x[b]);
+                MICROGRAD_UNROLL for (std::size_t b = 0; b < n; ++b) acc[b] = S::step(acc[b], x[b]);
             }
         } else {
             const std::uint32_t u = operands[i], v = operands[i + 1];
             if (is_uniform(u) && is_uniform(v)) {
                 const double xu = m.uniform[node_of(u)], yu = m.uniform[node_of(v)];
-                for (std::size_t b = 0; b < n; ++b)
-                    acc[b] = S::step(acc[b], xu, yu);
+                MICROGRAD_UNROLL for (std::size_t b = 0; b < n; ++b) acc[b] = S::step(acc[b], xu, yu);
             } else if (is_uniform(u)) {
                 const double xu = m.uniform[node_of(u)];
                 const double* y = m.data + v * stride + b0;
-                for (std::size_t b = 0; b < n; ++b)
-                    acc[b] = S::step(acc[b], xu, y[b]);
+                MICROGRAD_UNROLL for (std::size_t b = 0; b < n; ++b) acc[b] = S::step(acc[b], xu, y[b]);
             } else if (is_uniform(v)) {
                 const double* x = m.data + u * stride + b0;
                 const double yu = m.uniform[node_of(v)];
-                for (std::size_t b = 0; b < n; ++b)
-                    acc[b] = S::step(acc[b], x[b], yu);
+                MICROGRAD_UNROLL for (std::size_t b = 0; b < n; ++b) acc[b] = S::step(acc[b], x[b], yu);
             } else {
                 const double* x = m.data + u * stride + b0;
                 const double* y = m.data + v * stride + b0;
-                for (std::size_t b = 0; b < n; ++b)
-                    acc[b] = S::step(acc[b], x[b], y[b]);
+                MICROGRAD_UNROLL for (std::size_t b = 0; b < n; ++b) acc[b] = S::step(acc[b], x[b], y[b]);
             }
         }
     }
+    std::copy(acc, acc + n, out);
 }
 
 template <class Lanes, class S, class Step>
@@ -147,16 +164,10 @@ void forward_nary(const Lanes& lanes, const Step& s, const Memory& m) {
     double* out = m.data + s.out * lanes.stride;
     std::size_t b0 = 0;
     if constexpr (!std::is_same_v<Lanes, One>) {
-        for (; b0 + 8 <= lanes.n; b0 += 8) {
-            double acc[8];  // a local: nothing else can write it, so it stays in registers
-            fold_block<S>(operands, s.y, from_first, m, lanes.stride, b0, 8, acc);
-            std::copy(acc, acc + 8, out + b0);
-        }
+        for (; b0 + 8 <= lanes.n; b0 += 8)
+            fold_block<S, 8>(operands, s.y, from_first, m, lanes.stride, b0, 8, out + b0);
     }
-    if (b0 == lanes.n) return;
-    double acc[8];
-    fold_block<S>(operands, s.y, from_first, m, lanes.stride, b0, lanes.n - b0, acc);
-    std::copy(acc, acc + (lanes.n - b0), out + b0);
+    if (b0 < lanes.n) fold_block<S, 0>(operands, s.y, from_first, m, lanes.stride, b0, lanes.n - b0, out + b0);
 }
 
 template <class Lanes, class S, class Step>
