@@ -20,6 +20,7 @@ import random
 import struct
 
 import pytest
+from graph_nodes import reachable
 
 import micrograd_cpp as mg
 
@@ -130,18 +131,6 @@ def build(recipe: list[tuple], leaf_data: list[float]) -> list[mg.Value]:
             v = mg.dot(x[0::2], x[1::2])
         nodes.append(v)
     return nodes
-
-
-def reachable(outputs: list[mg.Value]) -> set[mg.Value]:
-    """The captured nodes: Values hash and compare by node, so a set of them is a set of nodes."""
-    seen: set[mg.Value] = set()
-    stack = list(outputs)
-    while stack:
-        v = stack.pop()
-        if v not in seen:
-            seen.add(v)
-            stack.extend(v._children)
-    return seen
 
 
 class Twins:

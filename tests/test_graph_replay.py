@@ -11,6 +11,7 @@ import math
 import random
 
 import pytest
+from graph_nodes import reachable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from op_reference import CASES
@@ -81,18 +82,6 @@ def build(recipe, leaves):
                 operands = [v * v + case.domain[0] for v in operands]
             nodes.append(case.ours(*operands))
     return nodes
-
-
-def reachable(outputs):
-    """The captured nodes, as a set of Values (they hash and compare by node): not of id()s, since
-    _children makes new wrappers on each access, whose ids say nothing of the nodes."""
-    seen, stack = set(), list(outputs)
-    while stack:
-        v = stack.pop()
-        if v not in seen:
-            seen.add(v)
-            stack.extend(v._children)
-    return seen
 
 
 def outputs_of(nodes, choice):
