@@ -217,6 +217,19 @@ void backward_scalar(const Lanes& lanes, const Step& s, const Memory& m) {
         S::backward(g[b], x[b], k, out[b], gx[b]);
 }
 
+// contribution(b, gx) adds lane b's part to the gradient gx of operand v: its
+// lane's for a varying operand, summed over the lanes for a uniform one.
+template <class Lanes, class F>
+void add_to_gradient(const Lanes& lanes, const Memory& m, std::uint32_t v, F contribution) {
+    if (is_uniform(v)) {
+        sum_over_lanes(lanes, m.uniform_grad[node_of(v)], contribution);
+        return;
+    }
+    double* gx = m.grad + v * lanes.stride;
+    for (std::size_t b = 0; b < lanes.n; ++b)
+        contribution(b, gx[b]);
+}
+
 template <class Lanes, class S, class Step>
 void backward_nary(const Lanes& lanes, const Step& s, const Memory& m) {
     const std::uint32_t* operands = m.args + s.x;
@@ -225,28 +238,11 @@ void backward_nary(const Lanes& lanes, const Step& s, const Memory& m) {
     const std::size_t stride = lanes.stride;
     auto lanes_of = [&](std::uint32_t v) { return m.data + v * stride; };
     auto grads_of = [&](std::uint32_t v) { return m.grad + v * stride; };
-    if (from_first) {  // the start: d(start + ...)/d(start)
-        const std::uint32_t v = operands[0];
-        if (is_uniform(v)) {
-            sum_over_lanes(lanes, m.uniform_grad[node_of(v)],
-                           [&](std::size_t b, double& gx) { S::backward_start(g[b], gx); });
-        } else {
-            double* gx = grads_of(v);
-            for (std::size_t b = 0; b < lanes.n; ++b)
-                S::backward_start(g[b], gx[b]);
-        }
-    }
+    if (from_first)  // the start: d(start + ...)/d(start)
+        add_to_gradient(lanes, m, operands[0], [&](std::size_t b, double& gx) { S::backward_start(g[b], gx); });
     for (std::size_t i = from_first; i + S::group <= s.y; i += S::group) {
         if constexpr (S::group == 1) {
-            const std::uint32_t v = operands[i];
-            if (is_uniform(v)) {
-                sum_over_lanes(lanes, m.uniform_grad[node_of(v)],
-                               [&](std::size_t b, double& gx) { S::backward_step(g[b], gx); });
-            } else {
-                double* gx = grads_of(v);
-                for (std::size_t b = 0; b < lanes.n; ++b)
-                    S::backward_step(g[b], gx[b]);
-            }
+            add_to_gradient(lanes, m, operands[i], [&](std::size_t b, double& gx) { S::backward_step(g[b], gx); });
         } else {
             const std::uint32_t u = operands[i], v = operands[i + 1];
             if (is_uniform(u) && is_uniform(v)) {
