@@ -195,6 +195,26 @@ void backward_run(Node* const* order, std::size_t start, const std::uint8_t* zer
     recent.forget();
 }
 
+// Calls f with the op struct of a binary op (a value of it: f(ops::Mul{})).
+template <class F>
+void with_binary_op(Op op, F&& f) {
+    switch (op) {
+#define MICROGRAD_BINARY_unary(Struct)
+#define MICROGRAD_BINARY_scalar(Struct)
+#define MICROGRAD_BINARY_nary(Struct)
+#define MICROGRAD_BINARY_binary(Struct) f(ops::Struct{});
+#define MICROGRAD_BINARY(id, Struct, arity, ...) \
+    case Op::id: MICROGRAD_BINARY_##arity(Struct) return;
+        MICROGRAD_OPS(MICROGRAD_BINARY)
+#undef MICROGRAD_BINARY
+#undef MICROGRAD_BINARY_unary
+#undef MICROGRAD_BINARY_scalar
+#undef MICROGRAD_BINARY_nary
+#undef MICROGRAD_BINARY_binary
+        case Op::leaf: return;
+    }
+}
+
 // A run of steps of one binary op that read no node of their run: one
 // dispatch, then each step as backward_binary_node would, through memory (which
 // the run's stores keep current; `recent` is not needed for what the run reads
@@ -209,20 +229,7 @@ void forward_independent_loop(Node* const* p, std::size_t count, std::size_t ahe
 }
 template <std::size_t Distance>
 void forward_independent(Node* const* p, std::size_t count, std::size_t ahead, Recent& recent) {
-    switch (p[0]->op) {
-#define MICROGRAD_INDEPENDENT_unary(Struct)
-#define MICROGRAD_INDEPENDENT_scalar(Struct)
-#define MICROGRAD_INDEPENDENT_nary(Struct)
-#define MICROGRAD_INDEPENDENT_binary(Struct)                          \
-    forward_independent_loop<Distance, ops::Struct>(p, count, ahead); \
-    break;
-#define MICROGRAD_INDEPENDENT(id, Struct, arity, ...) \
-    case Op::id: MICROGRAD_INDEPENDENT_##arity(Struct) break;
-        MICROGRAD_OPS(MICROGRAD_INDEPENDENT)
-#undef MICROGRAD_INDEPENDENT
-#undef MICROGRAD_INDEPENDENT_binary
-        default: break;
-    }
+    with_binary_op(p[0]->op, [&](auto op) { forward_independent_loop<Distance, decltype(op)>(p, count, ahead); });
     recent.wrote(p[count - 2], p[count - 2]->data);
     recent.wrote(p[count - 1], p[count - 1]->data);
 }
@@ -250,20 +257,8 @@ void backward_independent_loop(Node* const* order, std::size_t start, const std:
 template <std::size_t Distance>
 void backward_independent(Node* const* order, std::size_t start, const std::uint8_t* zero, std::size_t count,
                           Recent& recent) {
-    switch (order[start]->op) {
-#define MICROGRAD_INDEPENDENT_binary(Struct)                                     \
-    backward_independent_loop<Distance, ops::Struct>(order, start, zero, count); \
-    break;
-#define MICROGRAD_INDEPENDENT(id, Struct, arity, ...) \
-    case Op::id: MICROGRAD_INDEPENDENT_##arity(Struct) break;
-        MICROGRAD_OPS(MICROGRAD_INDEPENDENT)
-#undef MICROGRAD_INDEPENDENT
-#undef MICROGRAD_INDEPENDENT_unary
-#undef MICROGRAD_INDEPENDENT_binary
-#undef MICROGRAD_INDEPENDENT_scalar
-#undef MICROGRAD_INDEPENDENT_nary
-        default: break;
-    }
+    with_binary_op(order[start]->op,
+                   [&](auto op) { backward_independent_loop<Distance, decltype(op)>(order, start, zero, count); });
     recent.forget();
 }
 
