@@ -336,10 +336,11 @@ void register_graph(py::module_& m) {
             "accumulate (a second call gives exactly twice), interior ones are set.")
         .def(
             "map",
-            [](Self g, const py::handle& rows, bool backward, const std::string& reduction) {
+            // reduction as a py::str: a std::string parameter would take bytes too (b"sum" != "sum").
+            [](Self g, const py::handle& rows, bool backward, const py::str& reduction) {
                 // For the stub: a float per row, or a list of floats per row (several outputs).
                 using Rows = py::typing::List<py::typing::Union<py::float_, py::typing::List<py::float_>>>;
-                return Rows(g->map(rows, backward, reduction));
+                return Rows(g->map(rows, backward, std::string(reduction)));
             },
             py::arg("rows"), py::arg("backward") = false, py::arg("reduction") = "sum",
             "Runs the graph once per row, the inputs taking the row's numbers, in C++ with the GIL\n"
