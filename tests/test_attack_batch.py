@@ -48,6 +48,17 @@ def test_a_parameter_read_by_many_steps_over_many_rows_gets_its_gradient_to_1e12
     assert relative_error(w.grad, exact) <= 1e-12, w.grad
 
 
+@pytest.mark.parametrize("rows", [[1e308, 1e308, 1.0], [1.0, math.inf, 2.0], [math.inf, -math.inf, 1.0]])
+def test_a_parameters_gradient_that_is_not_finite_is_the_rebuilds_inf_or_nan(rows):
+    x, w = mg.Value(0.0), mg.Value(1.0)
+    g = mg.Graph(mg.sum([w * x, x * w]), inputs=[x])
+    g.map([[r] for r in rows] * 100, backward=True)  # 300 rows: three chunks
+    ours = w.grad
+    w.grad = 0.0
+    mg.sum([mg.sum([w * v, v * w]) for v in (mg.Value(r) for r in rows * 100)]).backward()
+    assert same(ours, w.grad)
+
+
 def test_over_a_hundred_thousand_rows_map_is_nearer_the_exact_gradient_than_a_rebuild_is():
     """The contract's reference, a per-row rebuild's backward, sums its terms one after the other: over
     100,000 rows of one sign it is itself 1.9e-12 relative off the exact sum, so "within 1e-12 of a

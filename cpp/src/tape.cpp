@@ -305,8 +305,26 @@ Tape::Tape(const std::vector<Node*>& outputs, const std::vector<Node*>& inputs) 
         lanes_.steps.push_back(step);
     }
 
+    {  // the uniform nodes the lane steps read (their gradients are summed over the lanes), each once
+        std::vector<std::uint8_t> seen(n, 0);
+        auto note = [&](std::uint32_t v) {
+            if (is_uniform(v) && !seen[node_of(v)]) {
+                seen[node_of(v)] = 1;
+                uniform_operands_.push_back(node_of(v));
+            }
+        };
+        for (const Step& step : lanes_.steps) {
+            if (arity(step.op) == Arity::binary) {
+                note(step.x);
+                note(step.y);
+            }
+        }
+        for (std::uint32_t v : lanes_.args)
+            note(v);
+    }
     data_.assign(n, 0.0);
     grad_.assign(n, 0.0);
+    grad_low_.assign(n, 0.0);
     std::size_t retained = 0;  // last: nothing above may throw with the references taken
     try {
         for (; retained < outputs.size(); ++retained)
@@ -356,7 +374,7 @@ std::size_t Tape::memory_bytes() const {
     std::size_t total = bytes(nodes_) + bytes(interior_) + bytes(saved_grads_) + bytes(codes_) + bytes(runs_) +
                         bytes(zero_operands_) + bytes(outputs_) + bytes(inputs_) + bytes(leaves_) + bytes(constants_) +
                         bytes(varies_) + bytes(slot_) + bytes(parameters_) + bytes(data_) + bytes(grad_) +
-                        bytes(lane_data_) + bytes(lane_grad_);
+                        bytes(grad_low_) + bytes(uniform_operands_) + bytes(lane_data_) + bytes(lane_grad_);
     for (const Program* p : programs)
         total += bytes(p->steps) + bytes(p->args);
     return total;

@@ -113,9 +113,11 @@ private:
     std::vector<std::uint32_t> parameters_;  // leaves that are not inputs, below the first output
 
     // Buffers, kept between calls: no allocation per replay.
-    std::vector<double> data_, grad_;            // per node
-    std::vector<double> lane_data_, lane_grad_;  // per slot and lane
-    std::size_t stride_ = 0;                     // lanes per slot in the lane buffers
+    std::vector<double> data_, grad_;              // per node
+    std::vector<double> grad_low_;                 // per node: the rounding errors of grad_'s sums over chunks
+    std::vector<std::uint32_t> uniform_operands_;  // the uniform nodes the lane steps read, each once
+    std::vector<double> lane_data_, lane_grad_;    // per slot and lane
+    std::size_t stride_ = 0;                       // lanes per slot in the lane buffers
 };
 
 }  // namespace micrograd
