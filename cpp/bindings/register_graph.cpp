@@ -350,8 +350,10 @@ void register_graph(py::module_& m) {
             "array (any object with that buffer, such as a NumPy array).\n"
             "backward: also add d(reduction over rows of the first output)/d(leaf) to the grad of every\n"
             "leaf that is not an input (the parameters), as a per-row rebuild's backward would; the rows'\n"
-            "contributions are summed in another order, so where their sum cancels the two differ within\n"
-            "its rounding (n * eps * the sum of their magnitudes). reduction: 'sum' or 'mean'.")
+            "contributions are summed in another order (eight running sums per chunk of rows, the chunks'\n"
+            "sums added with their rounding errors kept), so where their sum cancels, or runs to many\n"
+            "thousands of terms, the two differ within the rebuild's rounding (n * eps * the sum of their\n"
+            "magnitudes). reduction: 'sum' or 'mean'.")
         .def_property_readonly(
             "outputs", [](Self g) { return py::typing::Tuple<Value, py::ellipsis>(g->values(true)); },
             "The outputs, a tuple of Values.")

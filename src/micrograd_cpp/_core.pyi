@@ -246,8 +246,10 @@ class Graph(metaclass=_pybind11_type):
         array (any object with that buffer, such as a NumPy array).
         backward: also add d(reduction over rows of the first output)/d(leaf) to the grad of every
         leaf that is not an input (the parameters), as a per-row rebuild's backward would; the rows'
-        contributions are summed in another order, so where their sum cancels the two differ within
-        its rounding (n * eps * the sum of their magnitudes). reduction: 'sum' or 'mean'.
+        contributions are summed in another order (eight running sums per chunk of rows, the chunks'
+        sums added with their rounding errors kept), so where their sum cancels, or runs to many
+        thousands of terms, the two differ within the rebuild's rounding (n * eps * the sum of their
+        magnitudes). reduction: 'sum' or 'mean'.
         """
     @property
     def outputs(self) -> tuple[Value, ...]:
