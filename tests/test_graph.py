@@ -215,6 +215,19 @@ def test_rows_of_any_real_numbers_read_as_floats():
         g.map([[1.0, "2"]])
 
 
+@pytest.mark.parametrize(
+    "rows", [[{1.0, 2.0}], [{"a": 1.0, "b": 2.0}], [b"\x01\x02"], [bytearray(2)], {(1.0, 2.0)}]
+)
+def test_rows_without_an_order_are_refused_not_read_in_hash_order(rows):
+    """A set or a dict would give its numbers to the inputs in hash order, bytes as small ints: a
+    TypeError, nothing changed."""
+    x, y, w = mg.Value(0.0), mg.Value(0.0), mg.Value(1.0)
+    g = mg.Graph(x * w + y, inputs=[x, y])
+    with pytest.raises(TypeError, match="must be a sequence"):
+        g.map(rows, backward=True)
+    assert w.grad == 0.0
+
+
 def test_map_adds_to_the_parameters_gradients_and_leaves_data_alone():
     model, g = captured_model()
     data = [p.data for p in model.parameters()]

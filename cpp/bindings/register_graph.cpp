@@ -71,6 +71,13 @@ bool too_many_rows(std::size_t count, std::size_t outputs) {
     return count > std::size_t(PY_SSIZE_T_MAX) / sizeof(double) / outputs;
 }
 
+// A set or a dict has no order that could match the inputs' (its iteration order
+// is its hashes'), and bytes are text: iterable, but no rows.
+bool unordered(PyObject* obj) {
+    return PyAnySet_Check(obj) || PyDict_Check(obj) || PyBytes_Check(obj) || PyByteArray_Check(obj) ||
+           PyUnicode_Check(obj);
+}
+
 // A list or tuple of exactly `width` floats and ints, read in place: converting
 // those runs no Python code, so the row cannot change while it is read. Returns
 // false (and adds nothing) for any other row, left to the general reader.
@@ -133,6 +140,10 @@ std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::si
         }
     }
     // Any iterable of iterables of real numbers; one that says it is too long is refused before it is read.
+    if (unordered(rows.ptr())) {
+        throw py::type_error("rows must be a sequence of rows of numbers (or a 2-D float64 array), not " +
+                             type_name(rows));
+    }
     const Py_ssize_t hint = PyObject_LengthHint(rows.ptr(), 0);
     if (hint < 0) throw py::error_already_set();
     if (too_many_rows(std::size_t(hint), outputs)) throw std::bad_alloc();
@@ -153,7 +164,7 @@ std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::si
             break;
         }
         if (read_row_in_place(row.ptr(), width, out)) continue;
-        PyObject* inner = PyObject_GetIter(row.ptr());
+        PyObject* inner = unordered(row.ptr()) ? nullptr : PyObject_GetIter(row.ptr());
         if (!inner) {
             PyErr_Clear();
             throw py::type_error("rows[" + std::to_string(count) + "] must be a sequence of numbers, not " +
