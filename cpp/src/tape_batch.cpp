@@ -17,9 +17,10 @@ namespace {
 using namespace tape_detail;
 
 // The kernel: one step over n lanes, value v of lane b at lanes[v * stride + b].
-// The scalar replay is the same code with one lane (Lanes = One), so the
-// compiler drops the lane loop there; over a batch the loops run along
+// The uniform steps (once per call) and a single row run the same code with one
+// lane (Lanes = One), the lane loops gone; over a batch the loops run along
 // contiguous lanes and vectorise. Either way each op is its struct in ops.hpp.
+// (An operand that does not vary is one value: uniform_bit, tape_internal.hpp.)
 struct One {
     static constexpr std::size_t stride = 1;
     static constexpr std::size_t n = 1;
