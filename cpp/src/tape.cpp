@@ -130,26 +130,25 @@ Tape::Tape(const std::vector<Node*>& outputs, const std::vector<Node*>& inputs) 
             const std::uint32_t i = index[k];
             return nodes_[i]->op == Op::add && lhs(i) != rhs(i);
         };
+        // Step k may join the run from step start: it exists and is on the same side.
+        auto may_join = [&](std::size_t k, std::size_t start) {
+            return k < index.size() && (k < first_interior_) == (start < first_interior_);
+        };
+        // An operand j of the step after the run's last is one of the run's steps:
+        // every interior node from the run's first on is (operands come before
+        // their step, and the run holds every step in between).
+        auto in_run = [&](std::uint32_t j, std::size_t start) { return j >= index[start] && !nodes_[j]->is_leaf(); };
         auto continues = [&](std::size_t k, std::size_t start) {  // step k continues the run from start
-            if (k >= index.size() || (k < first_interior_) != (start < first_interior_)) return false;
-            const std::uint32_t i = index[k], previous = index[k - 1];
-            if (nodes_[i]->op != Op::add || lhs(i) != previous) return false;
-            const std::uint32_t term = rhs(i);  // not an add of this run: those are index[start .. k)
-            return !(
-                term >= index[start] && term < i &&
-                std::binary_search(index.begin() + std::ptrdiff_t(start), index.begin() + std::ptrdiff_t(k), term));
+            if (!may_join(k, start)) return false;
+            const std::uint32_t i = index[k];
+            return nodes_[i]->op == Op::add && lhs(i) == index[k - 1] && !in_run(rhs(i), start);
         };
         // Else runs of one binary op whose steps read no node of their own run
         // (a layer's products): one dispatch for the run, each step reading memory.
         auto independent = [&](std::size_t k, std::size_t start) {
-            if (k >= index.size() || (k < first_interior_) != (start < first_interior_)) return false;
+            if (!may_join(k, start)) return false;
             const std::uint32_t i = index[k];
-            if (nodes_[i]->op != nodes_[index[start]]->op) return false;
-            for (std::size_t a = first_operand[i]; a < first_operand[i + 1]; ++a)
-                if (operands[a] >= index[start] && std::binary_search(index.begin() + std::ptrdiff_t(start),
-                                                                      index.begin() + std::ptrdiff_t(k), operands[a]))
-                    return false;
-            return true;
+            return nodes_[i]->op == nodes_[index[start]]->op && !in_run(lhs(i), start) && !in_run(rhs(i), start);
         };
         for (std::size_t k = 0; k < index.size();) {
             std::size_t end = k + 1;
@@ -283,7 +282,14 @@ Tape::Tape(const std::vector<Node*>& outputs, const std::vector<Node*>& inputs) 
         slot_[i] = std::uint32_t(slots_++);
     for (const Step& step : proto.steps)
         slot_[step.out] = std::uint32_t(slots_++);
-    auto place = [&](std::uint32_t i) { return varies_[i] ? slot_[i] : (uniform_bit | i); };
+    auto place = [&](std::uint32_t i) {
+        if (varies_[i]) return slot_[i];
+        if (slot_[i] == none) {  // a uniform node, first read by a lane step: its gradients are summed
+            slot_[i] = uniform_bit | i;
+            uniform_operands_.push_back(i);
+        }
+        return slot_[i];
+    };
     for (Step step : proto.steps) {
         switch (arity(step.op)) {
             case Arity::leaf: break;
@@ -305,23 +311,6 @@ Tape::Tape(const std::vector<Node*>& outputs, const std::vector<Node*>& inputs) 
         lanes_.steps.push_back(step);
     }
 
-    {  // the uniform nodes the lane steps read (their gradients are summed over the lanes), each once
-        std::vector<std::uint8_t> seen(n, 0);
-        auto note = [&](std::uint32_t v) {
-            if (is_uniform(v) && !seen[node_of(v)]) {
-                seen[node_of(v)] = 1;
-                uniform_operands_.push_back(node_of(v));
-            }
-        };
-        for (const Step& step : lanes_.steps) {
-            if (arity(step.op) == Arity::binary) {
-                note(step.x);
-                note(step.y);
-            }
-        }
-        for (std::uint32_t v : lanes_.args)
-            note(v);
-    }
     data_.assign(n, 0.0);
     grad_.assign(n, 0.0);
     grad_low_.assign(n, 0.0);

@@ -103,13 +103,13 @@ private:
     // The batch: nodes that depend on an input vary per row and get a lane
     // slot; the rest are computed once (uniform), and a varying step reads them
     // as one value (its gradient to them summed over the lanes, in registers).
-    std::vector<std::uint8_t> varies_;       // per node
-    std::vector<std::uint32_t> slot_;        // per node: its lane slot, or none
-    std::size_t slots_ = 0;                  // lane slots
-    Program lanes_;                          // varying non-leaf nodes, over slots
-    Program uniform_;                        // uniform non-leaf nodes, over node indices
-    std::size_t first_lane_steps_ = 0;       // how many of each are below the first output (a prefix:
-    std::size_t first_uniform_steps_ = 0;    // backward runs only those)
+    std::vector<std::uint8_t> varies_;     // per node
+    std::vector<std::uint32_t> slot_;      // per node: its lane slot, uniform_bit | it if a lane step reads it, or none
+    std::size_t slots_ = 0;                // lane slots
+    Program lanes_;                        // varying non-leaf nodes, over slots
+    Program uniform_;                      // uniform non-leaf nodes, over node indices
+    std::size_t first_lane_steps_ = 0;     // how many of each are below the first output (a prefix:
+    std::size_t first_uniform_steps_ = 0;  // backward runs only those)
     std::vector<std::uint32_t> parameters_;  // leaves that are not inputs, below the first output
 
     // Buffers, kept between calls: no allocation per replay.
