@@ -78,6 +78,13 @@ private:
     double v1_ = 0.0, v2_ = 0.0;
 };
 
+// Reads and writes through memory alone, as Recent's interface: for the runs
+// whose steps read nothing their run wrote.
+struct Direct {
+    static double grad(const Node* p) { return p->grad; }
+    static void wrote(const Node*, double) {}
+};
+
 // One node's forward, its operands read through `recent`: ops::forward(node)
 // with the same op structs.
 MICROGRAD_ALWAYS_INLINE double forward_node(const Node& n, const Recent& recent) {
@@ -100,12 +107,13 @@ MICROGRAD_ALWAYS_INLINE double forward_node(const Node& n, const Recent& recent)
 }
 
 // One node's backward: ops::backward(node) with its gradient and its operands'
-// read through `recent`, an operand flagged in `zero` (1: lhs, 2: rhs) taken as
-// 0 (its first contribution). The n-ary ops read and write memory.
+// read through `recent` (a Recent, or Direct), an operand flagged in `zero`
+// (zero_lhs, zero_rhs) taken as 0 (its first contribution). The n-ary ops read
+// and write memory.
 template <class S>
 MICROGRAD_ALWAYS_INLINE void backward_unary_node(const Node& n, std::uint8_t zero, Recent& recent) {
     const double g = recent.grad(&n);
-    double gx = (zero & 1) ? 0.0 : recent.grad(n.lhs);
+    double gx = (zero & zero_lhs) ? 0.0 : recent.grad(n.lhs);
     S::backward(g, n.lhs->data, n.data, gx);
     n.lhs->grad = gx;
     recent.wrote(n.lhs, gx);
@@ -113,23 +121,23 @@ MICROGRAD_ALWAYS_INLINE void backward_unary_node(const Node& n, std::uint8_t zer
 template <class S>
 MICROGRAD_ALWAYS_INLINE void backward_scalar_node(const Node& n, std::uint8_t zero, Recent& recent) {
     const double g = recent.grad(&n);
-    double gx = (zero & 1) ? 0.0 : recent.grad(n.lhs);
+    double gx = (zero & zero_lhs) ? 0.0 : recent.grad(n.lhs);
     S::backward(g, n.lhs->data, n.exponent, n.data, gx);
     n.lhs->grad = gx;
     recent.wrote(n.lhs, gx);
 }
-template <class S>
-MICROGRAD_ALWAYS_INLINE void backward_binary_node(const Node& n, std::uint8_t zero, Recent& recent) {
+template <class S, class Reader>
+MICROGRAD_ALWAYS_INLINE void backward_binary_node(const Node& n, std::uint8_t zero, Reader& recent) {
     const double g = recent.grad(&n);
     if (n.lhs == n.rhs) {  // x op x: both contributions to one gradient, in order
-        double gx = (zero & 1) ? 0.0 : recent.grad(n.lhs);
+        double gx = (zero & zero_lhs) ? 0.0 : recent.grad(n.lhs);
         S::backward(g, n.lhs->data, n.lhs->data, n.data, gx, gx);
         n.lhs->grad = gx;
         recent.wrote(n.lhs, gx);
         return;
     }
-    double gx = (zero & 1) ? 0.0 : recent.grad(n.lhs);
-    double gy = (zero & 2) ? 0.0 : recent.grad(n.rhs);
+    double gx = (zero & zero_lhs) ? 0.0 : recent.grad(n.lhs);
+    double gy = (zero & zero_rhs) ? 0.0 : recent.grad(n.rhs);
     S::backward(g, n.lhs->data, n.rhs->data, n.data, gx, gy);
     n.lhs->grad = gx;
     n.rhs->grad = gy;
@@ -238,20 +246,8 @@ template <std::size_t Distance, class S>
 void backward_independent_loop(Node* const* order, std::size_t start, const std::uint8_t* zero, std::size_t count) {
     for (std::size_t i = count; i-- > 0;) {
         if (start + i >= Distance) prefetch(order[start + i - Distance]);
-        const Node& n = *order[start + i];
-        const std::uint8_t z = zero[start + i];
-        const double g = n.grad;
-        if (n.lhs == n.rhs) {
-            double gx = (z & zero_lhs) ? 0.0 : n.lhs->grad;
-            S::backward(g, n.lhs->data, n.lhs->data, n.data, gx, gx);
-            n.lhs->grad = gx;
-            continue;
-        }
-        double gx = (z & zero_lhs) ? 0.0 : n.lhs->grad;
-        double gy = (z & zero_rhs) ? 0.0 : n.rhs->grad;
-        S::backward(g, n.lhs->data, n.rhs->data, n.data, gx, gy);
-        n.lhs->grad = gx;
-        n.rhs->grad = gy;
+        Direct direct;
+        backward_binary_node<S>(*order[start + i], zero[start + i], direct);
     }
 }
 template <std::size_t Distance>
