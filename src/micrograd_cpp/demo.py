@@ -292,6 +292,35 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(
             f"--out {args.out} is a folder: give a file name, such as {os.path.join(args.out, 'moons.png')}"
         )
+    if optional("matplotlib") is not None:  # the plot will be saved: make sure it can be, before training
+        problem = cannot_save(args.out)
+        if problem:
+            parser.error(f"--out {args.out}: {problem}")
+
+
+def cannot_save(path: str) -> str | None:
+    """Why the plot could not be saved at path (an image format matplotlib does not know, or a file
+    that cannot be opened for writing), or None. Opens the file as the save will, without changing it:
+    an existing file is opened to append nothing, a new one is made and removed again. Permission
+    bits are not enough: root may write anywhere, and /proc or a read-only mount refuse even root."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    extension = os.path.splitext(path)[1][1:].lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if extension and extension not in formats:
+        return f"matplotlib cannot save .{extension} files (it saves {', '.join(sorted(formats))})"
+    existed = os.path.exists(path)
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as error:
+        return f"cannot write the file: {error.strerror or error}"
+    if not existed:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,11 +346,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"time: {seconds:.2f} s ({1000 * seconds / args.steps:.1f} ms per step)")
     print(f"final loss (hinge + L2): {loss:.4f}")
+    saved = True
     if not missing:
-        plot(model, X, y, args.out, acc)
-        print(f"decision boundary saved to {args.out}")
+        try:
+            plot(model, X, y, args.out, acc)
+            print(f"decision boundary saved to {args.out}")
+        except OSError as error:  # checked before training, but the disk may fill or the folder go
+            print(f"error: could not save the plot to {args.out}: {error}", file=sys.stderr)
+            saved = False
     print(f"final training accuracy: {acc:.1%}")
-    return 0
+    return 0 if saved else 1
 
 
 if __name__ == "__main__":
