@@ -62,11 +62,24 @@ class Module:
         """(name, parameter) pairs in ``parameters()`` order. A name is the dotted path of attributes,
         list indices and dict keys that leads to the parameter, such as ``layers.0.neurons.3.w.1``;
         if the attributes do not hold exactly ``parameters()`` (a subclass that keeps them elsewhere),
-        names are the positions in ``parameters()`` instead."""
-        found = list(_walk(self, "", set()))
+        names are the positions in ``parameters()`` instead.
+
+        Names are unique: two different parameters whose paths spell the same name (a dict key with a
+        dot in it, ``{"a.b": p}`` beside ``{"a": {"b": q}}``) are a ValueError naming both paths, since
+        ``state_dict()`` would keep only one of them and ``load_state_dict()`` restore the other from it."""
+        found = list(_walk(self, "", "", set()))
         params = self.parameters()
-        if len(found) == len(params) and all(p is q or p == q for (_, p), q in zip(found, params)):
-            yield from found
+        if len(found) == len(params) and all(p is q or p == q for (_, _, p), q in zip(found, params)):
+            first: dict[str, tuple[str, Value]] = {}
+            for name, path, p in found:
+                if name in first and first[name][1] != p:
+                    raise ValueError(
+                        f"two parameters of {type(self).__name__} have the name {name!r}: "
+                        f"{type(self).__name__}{first[name][0]} and {type(self).__name__}{path}; "
+                        "rename a key (names join the path with dots) so that each name is unique"
+                    )
+                first.setdefault(name, (path, p))
+            yield from ((name, p) for name, _, p in found)
         else:
             yield from ((str(i), p) for i, p in enumerate(params))
 
@@ -95,23 +108,26 @@ class Module:
             p.data = values[name]
 
 
-def _walk(item: object, prefix: str, seen: set[int]) -> Iterator[tuple[str, Value]]:
-    """The Values in item (a Value, a Module, or a list, tuple or dict of them), each with its path."""
+def _walk(item: object, prefix: str, path: str, seen: set[int]) -> Iterator[tuple[str, str, Value]]:
+    """The Values in item (a Value, a Module, or a list, tuple or dict of them), each with its dotted
+    name and the Python path that reaches it (``.layers[0].neurons[3].w[1]``, ``.table['a.b']``)."""
     if isinstance(item, Value):
-        yield prefix[:-1], item
+        yield prefix[:-1], path, item
         return
     if not isinstance(item, (Module, list, tuple, dict)) or id(item) in seen:
         return  # not a container of parameters, or met before (a module that refers back to its parent)
     seen.add(id(item))
     if isinstance(item, Module):
-        yield from _walk(getattr(item, "__dict__", {}), prefix, seen)
+        for key, x in getattr(item, "__dict__", {}).items():
+            if isinstance(key, str):
+                yield from _walk(x, f"{prefix}{key}.", f"{path}.{key}", seen)
     elif isinstance(item, dict):
         for key, x in item.items():
             if isinstance(key, str):
-                yield from _walk(x, f"{prefix}{key}.", seen)
+                yield from _walk(x, f"{prefix}{key}.", f"{path}[{key!r}]", seen)
     else:
         for i, x in enumerate(item):
-            yield from _walk(x, f"{prefix}{i}.", seen)
+            yield from _walk(x, f"{prefix}{i}.", f"{path}[{i}]", seen)
 
 
 class Neuron(Module):
