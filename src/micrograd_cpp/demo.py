@@ -14,6 +14,7 @@ installed, other points of the same shape (from Python's own random numbers) whe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import math
 import os
@@ -316,10 +317,8 @@ def cannot_save(path: str) -> str | None:
     except OSError as error:
         return f"cannot write the file: {error.strerror or error}"
     if not existed:
-        try:
+        with contextlib.suppress(OSError):
             os.remove(path)
-        except OSError:
-            pass
     return None
 
 
