@@ -20,7 +20,7 @@ import re
 import sys
 import types
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import micrograd_cpp
 from micrograd_cpp import _core
@@ -254,13 +254,20 @@ def python_function(func: Callable[..., object], name: str) -> list[str]:
 # --- the stub -----------------------------------------------------------------
 
 
+def op_method_header(op: Any) -> str:
+    """A unary op's method takes no argument; a binary op's takes its second operand, as `mul` does."""
+    if op.arity == 2:
+        return f"def {op.method}(self, other: Value | _Real, /) -> Value"
+    return f"def {op.method}(self) -> Value"
+
+
 def value_members() -> dict[str, list[str]]:
     """C_API_MEMBERS with the ops' methods (from the op table) after `mul`."""
     out: dict[str, list[str]] = {}
     for name, headers in C_API_MEMBERS.items():
         out[name] = headers
         if name == "mul":
-            out.update({op.method: [f"def {op.method}(self) -> Value"] for op in _core.OPS if op.method})
+            out.update({op.method: [op_method_header(op)] for op in _core.OPS if op.method})
     return out
 
 

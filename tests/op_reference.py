@@ -46,9 +46,19 @@ class Case:
     domain: tuple[float, float] = (-3.0, 3.0)
     points: tuple[float, ...] = SPECIAL + NON_FINITE
     kinks: tuple[float, ...] = ()  # not differentiable there: finite differences keep away
+    operator: bool = True  # the op takes a plain number on either side, as Python's operators do
+    bounded: bool = False  # the op is defined on `domain` only (PyTorch raises outside it)
 
     def torch_op(self) -> Callable[..., Any]:
         return self.torch or self.ours
+
+    def into_domain(self, x: Any) -> Any:
+        """A node (of either engine) moved smoothly into where the op is defined: squashed by a
+        sigmoid into a bounded domain, x * x + lo for ops of positive numbers, else x itself."""
+        lo, hi = self.domain
+        if self.bounded:
+            return lo + (hi - lo) * x.sigmoid()
+        return x * x + lo if lo > 0 else x
 
 
 def _unary(ours: Callable[..., Any], *, micrograd: bool = False, **kwargs: Any) -> tuple[Case, ...]:
@@ -95,6 +105,18 @@ REFERENCE: dict[str, tuple[Case, ...]] = {
     ),
     "abs": _unary(lambda x: x.abs(), kinks=(0.0,)),
     "sqrt": _unary(lambda x: x.sqrt(), domain=(0.1, 5.0)),
+    "binary_cross_entropy": (
+        Case(
+            lambda p, t: (p if isinstance(p, mg.Value) else mg.Value(p)).binary_cross_entropy(t),
+            operands=2,
+            torch=lambda p, t: _torch().nn.functional.binary_cross_entropy(p, t, reduction="sum"),
+            domain=(0.05, 0.95),  # p and t; PyTorch refuses either outside [0, 1]
+            bounded=True,
+            # 0 and 1 reach the -100 clamp; p (1 - p) < 1e-12 reaches PyTorch's epsilon in the gradient
+            points=(0.0, 1e-300, 1e-20, 1e-13, 1e-6, 0.25, 0.5, 0.7, 1.0 - 1e-13, 1.0 - 2**-53, 1.0),
+            operator=False,
+        ),
+    ),
     "dot": (
         Case(
             lambda *xs: mg.dot(xs[0::2], xs[1::2]),

@@ -13,7 +13,9 @@ from micrograd_cpp import Value
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
-BINARY = {name: cases[0].ours for name, cases in REFERENCE.items() if cases[0].operands == 2}
+BINARY = {
+    name: cases[0].ours for name, cases in REFERENCE.items() if cases[0].operands == 2 and cases[0].operator
+}
 
 
 def torch_leaf(x):

@@ -420,6 +420,7 @@ const PyMethodDef fixed_methods[] = {
 template <Op op, Arity arity>
 constexpr PyCFunction op_method() {
     if constexpr (arity == Arity::unary) return unary_method<op>;
+    if constexpr (arity == Arity::binary) return binary_method<op>;
     return nullptr;
 }
 
@@ -436,8 +437,10 @@ PyMethodDef* method_table() {
         for (std::size_t i = 0; i < ops::table_size; ++i) {
             const ops::Info& op = ops::table[i];
             if (!*op.method || !functions[i]) continue;
-            docs->push_back(std::string(op.method) + "($self, /)\n--\n\n" + op.doc);
-            out->push_back({op.method, functions[i], METH_NOARGS, docs->back().c_str()});
+            const bool binary = op.arity == Arity::binary;
+            docs->push_back(std::string(op.method) + (binary ? "($self, other, /)" : "($self, /)") + "\n--\n\n" +
+                            op.doc);
+            out->push_back({op.method, functions[i], binary ? METH_O : METH_NOARGS, docs->back().c_str()});
         }
         out->push_back({nullptr, nullptr, 0, nullptr});
         return out;

@@ -99,6 +99,10 @@ class Value:
         """The square root, as a new Value (op 'sqrt'): sqrt(x < 0) = nan.
         Local derivative: 1 / (2 sqrt(x)), inf at 0.
         """
+    def binary_cross_entropy(self, other: Value | _Real, /) -> Value:
+        """PyTorch's binary_cross_entropy(p, t) = -(t log p + (1 - t) log(1 - p)), each log clamped at -100.
+        Local derivatives, PyTorch's: (p - t) / max(p (1 - p), 1e-12), -log(p / (1 - p)).
+        """
     def __add__(self, other: Value | _Real, /) -> Value: ...
     def __radd__(self, other: _Real, /) -> Value: ...
     def __sub__(self, other: Value | _Real, /) -> Value: ...

@@ -142,13 +142,6 @@ def cross_entropy(
     return _reduce(terms, reduction)
 
 
-def _clamped_log(p: Value) -> Value:
-    # PyTorch clamps binary_cross_entropy's logs at -100, so p = 0 or 1 gives a finite loss;
-    # past the clamp the term is a constant (PyTorch's gradient there is its own +-1e12 formula).
-    out = p.log()
-    return out if out.data >= -100.0 else Value(-100.0)
-
-
 def _probability(x: object, what: str) -> float:
     p = _number(x, what)
     if not 0.0 <= p <= 1.0:  # also refuses nan
@@ -159,14 +152,17 @@ def _probability(x: object, what: str) -> float:
 def binary_cross_entropy(
     probs: Sequence[Scalar], targets: Sequence[Scalar], reduction: str = "mean"
 ) -> Value:
-    """``-(t log p + (1 - t) log(1 - p))`` for probabilities p in [0, 1] (for example sigmoid outputs).
+    """``-(t log p + (1 - t) log(1 - p))`` for probabilities p in [0, 1] (for example sigmoid outputs),
+    as ``torch.nn.functional.binary_cross_entropy``: each log clamped at -100, so p = 0 or 1 gives a
+    finite loss, and PyTorch's gradient ``(p - t) / max(p (1 - p), 1e-12)``, which the clamp does not
+    cut to 0. Each term is one node (op ``binary_cross_entropy``), so a captured Graph clamps per row.
     Prefer binary_cross_entropy_with_logits on raw scores: it is exact where p rounds to 0 or 1."""
     probs, targets = _paired("binary_cross_entropy", probs, targets)
     terms = []
     for p, t in zip(probs, targets):
         _probability(p, "input")
         p, t = _value(p, "input"), _probability(t, "target")
-        terms.append(-(t * _clamped_log(p) + (1.0 - t) * _clamped_log(1.0 - p)))
+        terms.append(p.binary_cross_entropy(t))
     return _reduce(terms, reduction)
 
 

@@ -12,7 +12,8 @@
 //   arity    unary, binary, scalar (one operand and a constant, kept in the
 //            node), nary (any number of operands)
 //   name     the op's name as micrograd prints it in `_op` ("+", "ReLU")
-//   method   the Python method on Value ("" when Python spells it otherwise)
+//   method   the Python method on Value ("" when Python spells it otherwise): a
+//            unary op's takes no argument, a binary op's one (the second operand)
 //   spelling how Python code writes it
 #pragma once
 
@@ -33,6 +34,8 @@
     X(softplus,   Softplus,  unary,   "softplus",  "softplus",  "x.softplus()")                      \
     X(abs,        Abs,       unary,   "abs",       "abs",       "abs(x), x.abs()")                   \
     X(sqrt,       Sqrt,      unary,   "sqrt",      "sqrt",      "x.sqrt()")                          \
+    X(binary_cross_entropy, BinaryCrossEntropy, binary, "binary_cross_entropy", "binary_cross_entropy",   \
+      "p.binary_cross_entropy(t)")                                                                   \
     X(dot,        Dot,       nary,    "dot",       "",          "micrograd_cpp.dot(a, b)")           \
     X(sum,        Sum,       nary,    "sum",       "",          "micrograd_cpp.sum(values, start)")
 // clang-format on

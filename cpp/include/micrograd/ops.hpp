@@ -17,6 +17,7 @@
 // propagate, nothing traps.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <string_view>
@@ -173,6 +174,27 @@ struct Sqrt {
         "Local derivative: 1 / (2 sqrt(x)), inf at 0.";
     static double forward(double x) { return std::sqrt(x); }
     static void backward(double g, double, double out, double& gx) { gx += g / (2.0 * out); }
+};
+
+// PyTorch's binary_cross_entropy of a probability p against a target t, both in
+// [0, 1], as its CPU kernel computes it: -(t log p + (1 - t) log(1 - p)), each
+// log clamped at -100 (so p = 0 or 1 gives a finite loss), log(1 - p) as
+// log1p(-p). Its derivatives are PyTorch's formulas, not those of the clamped
+// logs: d/dp = (p - t) / max(p (1 - p), eps), with eps the float 1e-12 (so the
+// clamp does not cut the gradient to 0, and p = 1e-20 gives -1e12, not -1e20),
+// and d/dt = -logit(p) = -log(p / (1 - p)).
+struct BinaryCrossEntropy {
+    static constexpr const char* doc =
+        "PyTorch's binary_cross_entropy(p, t) = -(t log p + (1 - t) log(1 - p)), each log clamped at -100.\n"
+        "Local derivatives, PyTorch's: (p - t) / max(p (1 - p), 1e-12), -log(p / (1 - p)).";
+    static constexpr double epsilon = double(1e-12f);  // PyTorch's EPSILON is a float
+    static double forward(double p, double t) {
+        return (t - 1.0) * std::max(std::log1p(-p), -100.0) - t * std::max(std::log(p), -100.0);
+    }
+    static void backward(double g, double p, double t, double, double& gp, double& gt) {
+        gp += g * (p - t) / std::max((1.0 - p) * p, epsilon);
+        gt += -std::log(p / (1.0 - p)) * g;
+    }
 };
 
 // The n-ary ops are folds, left to right, over groups of `group` operands
