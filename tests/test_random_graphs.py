@@ -479,7 +479,10 @@ def bounds(recipe, values):
                 fragile[i] = True
             for j in model.sign_sensitive:
                 if j < len(xs) and errs[j] > 0 and not _a(xs[j]) > errs[j]:
-                    fragile[i] = True  # the operand may be 0 or change sign
+                    # The operand may be 0 or change sign: the class may differ, and no first-order
+                    # bound holds (sqrt is not Lipschitz at 0: sqrt(5e-324) is 2e-162, sqrt(0) is 0).
+                    fragile[i] = True
+                    fwd[i] = math.inf
             if step.op == "pow" and errs[1] > 0 and xs[0] < 0:
                 fragile[i] = True  # a negative base: an integer exponent or nan
             maybe_zero = any(e > 0 and not _a(x) > e for x, e in zip(xs, errs))
@@ -642,3 +645,18 @@ def test_the_oracle_finds_a_mask_that_hides_a_nan_gradient(torch):
         ),
         torch,
     )
+
+
+@needs_numpy
+def test_no_value_bound_is_claimed_past_an_operand_that_may_be_zero(torch):
+    """sigmoid(-745) is 5e-324 here and 0 in PyTorch (both within 2**-1022 of the exact 2e-324); sqrt
+    makes that 2e-162 against 0, and x ** 1e-45 then 1 against 0 (found by the long profile)."""
+    recipe = recipe_of(
+        [-745.0],
+        ("sigmoid", (("node", 0),)),
+        ("sqrt", (("node", 1),)),
+        ("pow", (("node", 2), ("const", 1.401298464324817e-45))),
+    )
+    check(recipe, torch)
+    values = [value_of(v) for v in build(recipe, "ours")[1]]
+    assert math.isinf(bounds(recipe, values).forward[2])
