@@ -216,7 +216,7 @@ def types(session: nox.Session) -> None:
         "python", "-m", "mypy.stubtest", "micrograd_cpp._core", "--mypy-config-file", "pyproject.toml"
     )
     session.run("mypy")
-    session.run("pytest", "-p", "no:cacheprovider", "tests/test_readme.py")
+    session.run("pytest", "-p", "no:cacheprovider", "tests/packaging/test_readme.py")
     # pyright finds the package through the python on PATH: the session's, where it is installed.
     report = session.run(
         "pyright", "--verifytypes", "micrograd_cpp", "--ignoreexternal", "--outputjson",
@@ -379,7 +379,7 @@ def fuzz(session: nox.Session) -> None:
     the C++ core's deterministic driver (CMake preset "fuzz", any compiler), libFuzzer's coverage-guided
     target too where clang++ can link it (preset "fuzz-libfuzzer"; Debian: apt-get install clang
     libclang-rt-14-dev), then the random graphs against PyTorch with the long hypothesis profile
-    (tests/test_random_graphs.py, 50,000 graphs)."""
+    (tests/engine/test_random_graphs.py, 50,000 graphs)."""
     test_environment(session)
     seconds = os.environ.get("MICROGRAD_FUZZ_SECONDS", "60")
     session.run("cmake", "--preset", "fuzz", env=BUILD_ENV)
@@ -404,7 +404,11 @@ def fuzz(session: nox.Session) -> None:
         session.warn("no clang++ with libFuzzer: the deterministic driver ran alone")
     install_package(session)
     session.run(
-        "pytest", "-p", "no:cacheprovider", "tests/test_random_graphs.py", env={"HYPOTHESIS_PROFILE": "long"}
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "tests/engine/test_random_graphs.py",
+        env={"HYPOTHESIS_PROFILE": "long"},
     )
 
 

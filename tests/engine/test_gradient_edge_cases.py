@@ -1,5 +1,5 @@
 """Gradients at the edges (issue 8, items 6-8): the issue's repros, with PyTorch float64's answers
-written out (so that these run without torch; tests/test_random_graphs.py compares with torch itself).
+written out (so that these run without torch; tests/engine/test_random_graphs.py compares with torch itself).
 """
 
 import math

@@ -7,13 +7,13 @@ import random
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from support import ROOT
 
 import micrograd_cpp as mg
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "names_gpt.py"
+EXAMPLE = ROOT / "examples" / "names_gpt.py"
 if not EXAMPLE.exists():  # an sdist or a wheel test ships tests/ without the examples
     pytest.skip("examples/names_gpt.py is not in this tree", allow_module_level=True)
 

@@ -287,7 +287,7 @@ def test_random_graphs_with_uniform_subgraphs_equal_a_rebuild_at_the_chunk_edges
             ours = [p.grad for p in ps]
             for p in ps:
                 p.grad = 0.0
-            # loose: random rows may cancel (test_attack_map_precision's case); gross errors still fail
+            # loose: random rows may cancel (test_map.py's cancelling sums); gross errors still fail
             total = mg.sum(r[0] for r in rebuilt)
             (total / n if mean else total).backward()
             for a, b in zip(ours, (p.grad for p in ps)):

@@ -11,10 +11,10 @@ import math
 import random
 
 import pytest
-from graph_nodes import reachable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from op_reference import CASES
+from support import reachable
 
 import micrograd_cpp as mg
 

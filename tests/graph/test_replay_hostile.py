@@ -20,7 +20,7 @@ import random
 import struct
 
 import pytest
-from graph_nodes import reachable
+from support import reachable
 
 import micrograd_cpp as mg
 
@@ -259,7 +259,7 @@ def test_graphs_of_thousands_of_nodes_replay_exactly_through_any_sequence_of_cal
 
 
 def test_forward_recomputes_every_captured_node_not_only_the_outputs():
-    """test_graph_replay's forward check matches nodes by id() of wrappers made by _children, so it checks
+    """test_replay.py's forward check matches nodes by id() of wrappers made by _children, so it checks
     little more than the outputs; here every captured node is compared, and the others left alone."""
     rng = random.Random(5)
     recipe = recipe_of(rng, 4, 400)

@@ -3,13 +3,11 @@ marked so, and the wheel tests' marker expression keeps every other test of its 
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from support import ROOT
 
-# The checkout, or the wheel tests' copy of tests/ and pyproject.toml.
-ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["tests/test_losses.py", "tests/test_optim.py", "tests/test_viz.py"]
+MODULES = ["tests/nn/test_losses.py", "tests/nn/test_optim.py", "tests/viz/test_viz.py"]
 COLLECT = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
 
 
@@ -30,18 +28,20 @@ def collected(expression: str) -> set[str]:
 def test_the_wheel_tests_keep_the_torch_free_tests_and_leave_out_the_comparisons():
     portable = collected("not torch and not slow and not graphviz")
     assert {
-        "tests/test_losses.py::test_bad_input",
-        "tests/test_losses.py::test_hinge_loss_is_micrograds_demo_loss",
-        "tests/test_optim.py::test_bad_arguments",
-        "tests/test_viz.py::test_trace_of_a_leaf",
-        "tests/test_viz.py::test_without_the_graphviz_package",
+        "tests/nn/test_losses.py::test_bad_input",
+        "tests/nn/test_losses.py::test_hinge_loss_is_micrograds_demo_loss",
+        "tests/nn/test_optim.py::test_bad_arguments",
+        "tests/viz/test_viz.py::test_trace_of_a_leaf",
+        "tests/viz/test_viz.py::test_without_the_graphviz_package",
     } <= portable
-    assert "tests/test_losses.py::test_elementwise_losses" not in portable
-    assert "tests/test_optim.py::test_optimizer_matches_torch" not in portable
-    assert "tests/test_viz.py::test_pipe_renders_real_svg" not in portable  # usefixtures("graphviz")
+    assert "tests/nn/test_losses.py::test_elementwise_losses" not in portable
+    assert "tests/nn/test_optim.py::test_optimizer_matches_torch" not in portable
+    assert "tests/viz/test_viz.py::test_pipe_renders_real_svg" not in portable  # usefixtures("graphviz")
 
     assert {
-        "tests/test_losses.py::test_elementwise_losses",
-        "tests/test_optim.py::test_learning_rate_schedule_matches_torch",
+        "tests/nn/test_losses.py::test_elementwise_losses",
+        "tests/nn/test_optim.py::test_learning_rate_schedule_matches_torch",
     } <= collected("torch")
-    assert "tests/test_viz.py::test_any_label_keeps_the_dot_source_valid" in collected("graphviz")  # @given
+    assert "tests/viz/test_viz.py::test_any_label_keeps_the_dot_source_valid" in collected(
+        "graphviz"
+    )  # @given

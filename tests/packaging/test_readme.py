@@ -6,13 +6,13 @@ elsewhere those two tests skip)."""
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from support import ROOT
 
 import micrograd_cpp as mg
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 
 
 def readme() -> str:

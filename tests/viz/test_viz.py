@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import ROOT
 
 import micrograd_cpp as mg
 from micrograd_cpp import viz
@@ -336,7 +337,7 @@ def test_without_dot_in_a_fresh_interpreter(tmp_path):
 @pytest.mark.usefixtures("graphviz")
 def test_the_readme_example_draws_its_graph(tmp_path):
     out = tmp_path / "graph.svg"
-    example = os.path.join(os.path.dirname(__file__), "..", "examples", "draw_graph.py")
+    example = str(ROOT / "examples" / "draw_graph.py")
     proc = subprocess.run([sys.executable, example, str(out)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     texts = svg_texts(out.read_text(encoding="utf-8"))
