@@ -14,9 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from op_reference import CASES
-from support import reachable
+from support import captured_model, grads, moons_like, reachable
 
 import micrograd_cpp as mg
+from micrograd_cpp.losses import hinge_loss
 
 
 def same(a, b):
@@ -177,3 +178,61 @@ def test_a_sum_used_again_after_its_run_gets_every_contribution():
         v.grad = 0.0
     mg.Graph(out).backward()
     assert [v.grad for v in (a, b, c, d, s1, s2, s3)] == expected
+
+
+# --- micrograd's demo model, replayed after updates ---------------------------------------------
+
+
+def test_forward_after_an_update_equals_a_rebuild_bit_for_bit():
+    model, _ = captured_model()
+    rows = moons_like(20)
+    inputs = [[mg.Value(a), mg.Value(b)] for a, b, _ in rows]
+    labels = [label for _, _, label in rows]
+    total = hinge_loss([model(x) for x in inputs], labels) + 1e-4 * mg.sum(p * p for p in model.parameters())
+    g = mg.Graph(total)
+    for step in range(3):
+        for p in model.parameters():
+            p.data -= 0.05 * (p.grad + step)
+        inputs[0][0].data += 0.1
+        replayed = g.forward()
+        rebuilt = hinge_loss([model(x) for x in inputs], labels) + 1e-4 * mg.sum(
+            p * p for p in model.parameters()
+        )
+        assert replayed == rebuilt.data
+        assert total.data == rebuilt.data  # the user's own Value shows it
+
+
+def test_backward_equals_value_backward_exactly_and_doubles_exactly():
+    model, _ = captured_model()
+    inputs = [[mg.Value(a), mg.Value(b)] for a, b, _ in moons_like(10)]
+    total = mg.sum(model(x) ** 2 for x in inputs)
+    total.backward()
+    total.backward()
+    direct = grads(model)
+    model.zero_grad()
+    g = mg.Graph(total)
+    g.backward()
+    once = grads(model)
+    g.backward()
+    assert grads(model) == direct
+    assert grads(model) == [2 * x for x in once]
+
+
+def test_backward_differentiates_the_first_output_only():
+    a, b = mg.Value(2.0), mg.Value(3.0)
+    first, second = a * a, b * b
+    b.grad = 5.0
+    g = mg.Graph([first, second])
+    g.backward()
+    assert (a.grad, b.grad) == (4.0, 5.0)
+    assert first.grad == 1.0
+
+
+def test_forward_recomputes_data_dependent_ops():
+    x = mg.Value(-1.0)
+    y = (x * 3).relu() + (x * 2).tanh()
+    g = mg.Graph(y)
+    x.data = 2.0
+    assert g.forward() == 6.0 + math.tanh(4.0)
+    g.backward()
+    assert x.grad == pytest.approx(3 + 2 * (1 - math.tanh(4.0) ** 2), rel=1e-15)

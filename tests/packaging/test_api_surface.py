@@ -364,3 +364,41 @@ assert not errors, errors
 """,
         timeout=TIMEOUT,
     )
+
+
+# --- pickling -----------------------------------------------------------------------------------------------
+
+
+def test_every_pybind11_class_refuses_pickling_at_every_protocol(child):
+    """Protocols 0 and 1 go through copyreg, which calls pybind11's common base type: std::terminate.
+    Every py::class_ of _core, found by its metaclass, so that a new one is covered too."""
+    child(
+        """
+import copy, pickle
+import micrograd_cpp as mg
+from micrograd_cpp import _core
+
+classes = [c for c in vars(_core).values() if isinstance(c, type) and type(c).__name__ == "pybind11_type"]
+assert {"SGD", "Adam", "Optimizer", "Graph"} <= {c.__name__ for c in classes}, classes
+a = mg.Value(1.0)
+working = {"SGD": lambda: _core.SGD([a], lr=0.1), "Adam": lambda: _core.Adam([a]), "Graph": lambda: _core.Graph(a * a, [a])}
+for cls in classes:
+    objects = [cls.__new__(cls)] + ([working[cls.__name__]()] if cls.__name__ in working else [])
+    for obj in objects:
+        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+            for attempt in (lambda: pickle.dumps(obj, protocol), lambda: obj.__reduce_ex__(protocol)):
+                try:
+                    attempt()
+                except TypeError:
+                    pass
+                else:
+                    raise AssertionError(f"{cls.__name__} pickled at protocol {protocol}")
+        for attempt in (lambda: copy.copy(obj), lambda: copy.deepcopy(obj)):
+            try:
+                attempt()
+            except TypeError:
+                pass
+            else:
+                raise AssertionError(f"{cls.__name__} copied")
+"""
+    )
