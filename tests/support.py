@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import math
 import random
+import struct
 from pathlib import Path
+from typing import Any
+
+from op_reference import CASES, Case
 
 import micrograd_cpp as mg
 from micrograd_cpp.nn import MLP
@@ -13,6 +17,21 @@ from micrograd_cpp.nn import MLP
 # The checkout, or the wheel tests' copy of tests/ and pyproject.toml (README.md, examples/ and scripts/
 # are there only in a checkout: the tests that read them skip elsewhere).
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- floats, bit for bit ---------------------------------------------------------------------------
+
+
+def bits(x: float) -> bytes:
+    """x's identity as a float: its eight bytes, every nan the one value b"nan" (a nan's sign and payload
+    are not compared). Equal bits mean the same float: the sign of zero counts, 0.0 is not -0.0."""
+    return b"nan" if math.isnan(x) else struct.pack("<d", x)
+
+
+def same_bits(a: float, b: float) -> bool:
+    """Whether a and b are the same float bit for bit, as bits() says: any nan equals any nan, 0.0 is
+    not -0.0."""
+    return bits(a) == bits(b)
 
 
 # --- graphs -------------------------------------------------------------------------------------------
@@ -29,6 +48,65 @@ def reachable(outputs: list[mg.Value]) -> set[mg.Value]:
             seen.add(v)
             stack.extend(v._children)
     return seen
+
+
+# --- random graphs -----------------------------------------------------------------------------------
+# Each random test draws its graphs its own way (hypothesis strategies, seeded generators biased to what it
+# attacks); these build them, with one meaning for every test.
+
+
+def into_domain(case: Case, x: Any, *, squash: bool = True) -> Any:
+    """x moved smoothly into where case's op is smooth and finite: first squashed into [-0.5, 0.5] as
+    x / (1 + x * x), so that values stay moderate through long chains (unless squash=False), then as the
+    reference table moves it (Case.into_domain: x * x + lo for an op of positive numbers, a sigmoid for an
+    op of a bounded domain). For Values and tensors alike."""
+    if squash:
+        x = x / (1 + x * x)
+    return case.into_domain(x)
+
+
+def picked(case: Case, nodes: list[Any], picks: list[int], *, squash: bool = True) -> list[Any]:
+    """The operands of one step of a random graph drawn as integers: nodes[picks[k] % len(nodes)] for each
+    of case's operands, each moved into_domain."""
+    return [into_domain(case, nodes[i % len(nodes)], squash=squash) for i in picks[: case.operands]]
+
+
+def grow(nodes: list[mg.Value], steps: list[tuple[Any, ...]]) -> list[mg.Value]:
+    """Appends to nodes (and returns it) one node for each step (kind, op, operands, extra), where operands
+    are indices into nodes, earlier steps' nodes included:
+      ("op", name, operands, None)       CASES[name]'s op (add, tanh, dot, ...) on those nodes
+      ("power", None, (i,), k)           nodes[i] ** k, k a number
+      ("sum", None, operands, start)     mg.sum of those nodes; start None, a number, or ("node", j)
+      ("dot", None, operands, None)      mg.dot(even operands, odd operands)
+      ("chain", None, operands, mask)    x0 + (x1 * x2 or x1) + (x3 * x4 or x3) + ..., left to right: a
+                                         product where mask[j] is true (a chain that fuses into a dot)
+      ("scale", None, (i,), c)           nodes[i] * c, c a number (a constant operand)"""
+    for kind, op, operands, extra in steps:
+        x = [nodes[i] for i in operands]
+        if kind == "op":
+            v = CASES[op].ours(*x)
+        elif kind == "power":
+            v = x[0] ** extra
+        elif kind == "sum":
+            if extra is None:
+                v = mg.sum(x)
+            elif isinstance(extra, tuple):
+                v = mg.sum(x, nodes[extra[1]])
+            else:
+                v = mg.sum(x, extra)
+        elif kind == "dot":
+            v = mg.dot(x[0::2], x[1::2])
+        elif kind == "chain":
+            v = x[0]
+            for j, product in enumerate(extra):
+                a, b = x[1 + 2 * j], x[2 + 2 * j]
+                v = v + (a * b if product else a)
+        elif kind == "scale":
+            v = x[0] * extra
+        else:
+            raise ValueError(f"unknown step kind {kind!r}")
+        nodes.append(v)
+    return nodes
 
 
 # --- micrograd's demo model, captured (the Graph tests' common case) ---------------------------------

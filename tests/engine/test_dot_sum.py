@@ -8,11 +8,11 @@ import operator
 import pickle
 import random
 import re
-import struct
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import bits
 
 import micrograd_cpp as mg
 from micrograd_cpp import Value
@@ -25,11 +25,6 @@ def left_to_right(terms, start=0):
     """What Python's sum() does with Values: start + t0, then + t1, ... (from 3.12, sum() of plain floats
     is compensated instead, so the reference is spelled out)."""
     return functools.reduce(operator.add, terms, start)
-
-
-def bits(x: float) -> bytes:
-    """The float's bytes, every nan alike: equal bits means bit-identical (the sign of zero counts)."""
-    return b"nan" if math.isnan(x) else struct.pack("<d", x)
 
 
 def as_data(x):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from op_reference import CASES
-from support import captured_model, close, grads, moons_like
+from support import captured_model, close, grads, moons_like, picked
 
 import micrograd_cpp as mg
 
@@ -87,15 +87,10 @@ recipes = st.lists(
 
 def build(steps, x, params):
     """A random graph of every op over inputs x and parameters, shared subexpressions included; each op's
-    operands squashed into its domain (x / (1 + x*x) then x*x + lo where it needs positive numbers)."""
+    operands squashed into its domain (support.picked)."""
     nodes = [*x, *params]
     for name, picks in steps:
-        case = CASES[name]
-        operands = [nodes[i % len(nodes)] for i in picks[: case.operands]]
-        operands = [v / (1 + v * v) for v in operands]
-        if case.domain[0] > 0:
-            operands = [v * v + case.domain[0] for v in operands]
-        nodes.append(case.ours(*operands))
+        nodes.append(CASES[name].ours(*picked(CASES[name], nodes, picks)))
     return nodes[-1] + mg.sum([*x, *nodes[len(x) :: 3]])  # every input in the graph
 
 

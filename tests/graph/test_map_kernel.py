@@ -5,23 +5,17 @@ in place. Values against a per-row rebuild bit for bit; gradients against the re
 
 import math
 import random
-import struct
 import sys
 from fractions import Fraction
 
 import pytest
 from op_reference import CASES
-from support import close
+from support import close, grow, same_bits
 
 import micrograd_cpp as mg
 
 EDGE_ROWS = (1, 7, 8, 9, 127, 128, 129, 255, 256, 257)
 SPECIAL = (0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, math.inf, -math.inf, math.nan, 1e300, -1e-300, 5e-324)
-
-
-def same(a, b):
-    """Bit for bit (any nan equals any nan)."""
-    return (math.isnan(a) and math.isnan(b)) or struct.pack("<d", a) == struct.pack("<d", b)
 
 
 def relative_error(x, exact):
@@ -57,7 +51,7 @@ def test_a_parameters_gradient_that_is_not_finite_is_the_rebuilds_inf_or_nan(row
     ours = w.grad
     w.grad = 0.0
     mg.sum([mg.sum([w * v, v * w]) for v in (mg.Value(r) for r in rows * 100)]).backward()
-    assert same(ours, w.grad)
+    assert same_bits(ours, w.grad)
 
 
 def test_over_a_hundred_thousand_rows_map_is_nearer_the_exact_gradient_than_a_rebuild_is():
@@ -204,10 +198,10 @@ def test_uniform_interior_nodes_in_every_position_equal_a_rebuild(pq, n):
     ours = [p.grad, q.grad]
     p.grad = q.grad = 0.0
     rebuilt = [(uniform_heavy(xv, p, q), xv * p, p * q) for xv in (mg.Value(r[0]) for r in rows)]
-    assert all(same(a, b.data) for o, r in zip(out, rebuilt) for a, b in zip(o, r))
+    assert all(same_bits(a, b.data) for o, r in zip(out, rebuilt) for a, b in zip(o, r))
     mg.sum(r[0] for r in rebuilt).backward()
     for a, b in zip(ours, [p.grad, q.grad]):
-        assert same(a, b) or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300), (a, b)
+        assert same_bits(a, b) or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300), (a, b)
 
 
 @pytest.mark.parametrize("special", SPECIAL, ids=repr)
@@ -229,7 +223,7 @@ def test_special_parameter_values_give_a_rebuilds_values_bit_for_bit(special):
     got = g.map(rows)
     for row, o in zip(rows, got):
         expected = [v.data for v in outputs(mg.Value(row[0]))]
-        assert all(same(a, b) for a, b in zip(o, expected)), (row, o, expected)
+        assert all(same_bits(a, b) for a, b in zip(o, expected)), (row, o, expected)
 
 
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
@@ -258,9 +252,9 @@ def test_an_input_used_twice_in_one_op_and_as_an_output():
     for row, o in zip(rows, out):
         xv = mg.Value(row[0])
         e = (xv * xv + w * (xv - xv) + xv / xv).data
-        assert same(o[0], e)
-        assert same(o[1], row[0])
-        assert same(o[2], row[0])
+        assert same_bits(o[0], e)
+        assert same_bits(o[1], row[0])
+        assert same_bits(o[2], row[0])
 
 
 # --- a random differential search ------------------------------------------------------------------
@@ -275,12 +269,14 @@ def random_recipe(rng, special):
         kind = rng.choice(kinds)
         if kind == "chain":
             m = rng.randint(1, 6)
-            steps.append((kind, [rng.randrange(pool) for _ in range(2 * m + 1)], [rng.random() < 0.7] * m))
+            steps.append(
+                (kind, None, [rng.randrange(pool) for _ in range(2 * m + 1)], [rng.random() < 0.7] * m)
+            )
         elif kind == "const":
             c = rng.choice(SPECIAL) if special else rng.choice((0.5, 2.0, -3.0))
-            steps.append((kind, [rng.randrange(pool)], c))
+            steps.append(("scale", None, [rng.randrange(pool)], c))
         else:
-            steps.append((kind, [rng.randrange(pool) for _ in range(CASES[kind].operands)], None))
+            steps.append(("op", kind, [rng.randrange(pool) for _ in range(CASES[kind].operands)], None))
         pool += 1
     outputs = [pool - 1] + [rng.randrange(pool) for _ in range(rng.randint(0, 3))]
     rng.shuffle(outputs)
@@ -288,19 +284,9 @@ def random_recipe(rng, special):
 
 
 def random_build(recipe, xs, ps):
+    """The recipe's outputs over inputs xs and parameters ps (support.grow), then mg.sum(xs)."""
     steps, outputs = recipe
-    nodes = [*xs, *ps]
-    for kind, picks, extra in steps:
-        if kind == "chain":
-            v = nodes[picks[0]]
-            for j, product in enumerate(extra):
-                a, b = nodes[picks[1 + 2 * j]], nodes[picks[2 + 2 * j]]
-                v = v + (a * b if product else a)
-            nodes.append(v)
-        elif kind == "const":
-            nodes.append(nodes[picks[0]] * extra)
-        else:
-            nodes.append(CASES[kind].ours(*[nodes[i] for i in picks]))
+    nodes = grow([*xs, *ps], steps)
     return [nodes[i] for i in outputs] + [mg.sum(xs)]  # every input in the graph, last
 
 
@@ -332,7 +318,7 @@ def test_random_graphs_with_uniform_subgraphs_equal_a_rebuild_at_the_chunk_edges
             out, differentiable = g.map(rows), False
         rebuilt = [random_build(recipe, [mg.Value(a), mg.Value(b)], ps) for a, b in rows]
         for o, r in zip(out, rebuilt):
-            assert all(same(a, b.data) for a, b in zip(o, r)), (trial, recipe, values)
+            assert all(same_bits(a, b.data) for a, b in zip(o, r)), (trial, recipe, values)
         if differentiable and not special:
             ours = [p.grad for p in ps]
             for p in ps:
@@ -341,7 +327,7 @@ def test_random_graphs_with_uniform_subgraphs_equal_a_rebuild_at_the_chunk_edges
             total = mg.sum(r[0] for r in rebuilt)
             (total / n if mean else total).backward()
             for a, b in zip(ours, (p.grad for p in ps)):
-                assert same(a, b) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), (trial, a, b)
+                assert same_bits(a, b) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), (trial, a, b)
         for p in ps:
             p.grad = 0.0
 

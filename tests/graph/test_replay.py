@@ -14,18 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from op_reference import CASES
-from support import captured_model, grads, moons_like, reachable
+from support import captured_model, grads, moons_like, picked, reachable, same_bits
 
 import micrograd_cpp as mg
 from micrograd_cpp.losses import hinge_loss
-
-
-def same(a, b):
-    """Bit for bit, nan equal to nan, 0.0 not equal to -0.0."""
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-
 
 KINDS = ["acc_product", "acc_node", "acc_earlier_acc", "acc_self", "product", "square", "op", "sum", "dot"]
 
@@ -77,11 +69,7 @@ def build(recipe, leaves):
             n = 1 + picks[5] % 2
             nodes.append(mg.dot([pick(k) for k in range(n)], [pick(k + 2) for k in range(n)]))
         else:
-            case = CASES[op]
-            operands = [pick(k) / (1 + pick(k) * pick(k)) for k in range(case.operands)]
-            if case.domain[0] > 0:
-                operands = [v * v + case.domain[0] for v in operands]
-            nodes.append(case.ours(*operands))
+            nodes.append(CASES[op].ours(*picked(CASES[op], nodes, picks)))
     return nodes
 
 
@@ -105,12 +93,12 @@ def test_replay_equals_a_rebuild_and_value_backward_on_every_node(recipe, choice
     # forward: new leaf data, every node's data as a rebuild computes it
     for leaf, value in zip(leaves, start):
         leaf.data = value
-    assert same(graph.forward(), outputs[0].data)
+    assert same_bits(graph.forward(), outputs[0].data)
     rebuilt = build(recipe, [mg.Value(v) for v in start])
     captured = reachable(outputs)
     for ours, theirs in zip(nodes, rebuilt):
         if ours in captured:  # the others are not the graph's
-            assert same(ours.data, theirs.data)
+            assert same_bits(ours.data, theirs.data)
 
     # backward, twice, from gradients left anywhere: the same as Value.backward() on every node
     rng = random.Random(len(recipe))
@@ -127,7 +115,7 @@ def test_replay_equals_a_rebuild_and_value_backward_on_every_node(recipe, choice
     replayed = run(graph.backward)
     direct = run(outputs[0].backward)
     for ours, theirs in zip(replayed, direct):
-        assert all(same(a, b) for a, b in zip(ours, theirs))
+        assert all(same_bits(a, b) for a, b in zip(ours, theirs))
 
 
 def test_a_neuron_sum_run_and_a_run_of_products_give_value_backward_exactly():
