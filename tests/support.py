@@ -6,9 +6,13 @@ from __future__ import annotations
 import math
 import random
 import struct
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 from op_reference import CASES, Case
 
 import micrograd_cpp as mg
@@ -17,6 +21,46 @@ from micrograd_cpp.nn import MLP
 # The checkout, or the wheel tests' copy of tests/ and pyproject.toml (README.md, examples/ and scripts/
 # are there only in a checkout: the tests that read them skip elsewhere).
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- child processes ---------------------------------------------------------------------------------
+# A test whose failure may be a crash, a hang or a change to the interpreter's state (a lowered memory
+# limit, a replaced type) runs it in a fresh interpreter: the crash fails that test, not the run.
+
+TAIL = 200  # lines of a failed child's stdout and stderr shown (a sanitizer's report fits)
+
+
+def run_python(*args: str, timeout: float | None = 600, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """This interpreter (sys.executable) run with args in a child, its output captured as text; its exit
+    status is not checked (the caller's test looks at it). kwargs go to subprocess.run (cwd, env, input).
+    A child still running after timeout seconds is killed and raises subprocess.TimeoutExpired."""
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+    )
+
+
+def _tail(text: str | bytes | None) -> str:
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return "\n".join((text or "").rstrip().splitlines()[-TAIL:])
+
+
+def run_in_child(code: str, timeout: float = 600, *, env: dict[str, str] | None = None) -> str:
+    """Runs code (dedented) in a fresh interpreter and returns its stdout. Fails the test, with the last
+    lines of the child's stdout and stderr, when the child exits with a non-zero status (a crash, an
+    uncaught exception, a failed assert) or is still running after timeout seconds (a hang: killed).
+    env: the child's environment (default: this one's). The `child` fixture (conftest.py) is this."""
+    try:
+        proc = run_python("-c", textwrap.dedent(code), timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(
+            f"child still running after {timeout} s: killed\nstdout:\n{_tail(e.stdout)}\nstderr:\n{_tail(e.stderr)}"
+        )
+    if proc.returncode != 0:
+        pytest.fail(
+            f"child exited with {proc.returncode}\nstdout:\n{_tail(proc.stdout)}\nstderr:\n{_tail(proc.stderr)}"
+        )
+    return proc.stdout
 
 
 # --- floats, bit for bit ---------------------------------------------------------------------------

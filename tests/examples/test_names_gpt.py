@@ -5,11 +5,9 @@ import importlib.util
 import math
 import random
 import re
-import subprocess
-import sys
 
 import pytest
-from support import ROOT
+from support import ROOT, run_python
 
 import micrograd_cpp as mg
 
@@ -243,9 +241,7 @@ def test_sampling_gives_names_of_known_characters(names_gpt):
 
 
 def run_example(*args):
-    return subprocess.run(
-        [sys.executable, str(EXAMPLE), *args], capture_output=True, text=True, timeout=600, check=False
-    )
+    return run_python(str(EXAMPLE), *args, timeout=600)
 
 
 def test_the_script_trains_and_makes_up_names():

@@ -15,11 +15,11 @@ better name for). Everything runs in child processes with a timeout, and each ca
 stderr first, so that a crash names its call.
 """
 
-import subprocess
 import sys
 import textwrap
 
 import pytest
+from support import run_in_child
 
 from micrograd_cpp._core import sanitized
 
@@ -200,18 +200,8 @@ def hammer(label, f, hostile):
 
 
 def run(body: str, timeout: float) -> str:
-    code = textwrap.dedent(SURFACE) + textwrap.dedent(body)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired as e:
-        last = (e.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
-        pytest.fail(f"hung (killed after {timeout} s) in {last}")
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-25:])
-        pytest.fail(f"child exited with {proc.returncode}; the last lines of its stderr:\n{tail}")
-    return proc.stdout
+    """body run in a child after SURFACE's helpers (support.run_in_child)."""
+    return run_in_child(textwrap.dedent(SURFACE) + textwrap.dedent(body), timeout)
 
 
 TIMEOUT = 1800 if sanitized else 600

@@ -1,25 +1,16 @@
 """The markers follow from the fixtures: a test that takes `torch` or `graphviz` (tests/conftest.py) is
 marked so, and the wheel tests' marker expression keeps every other test of its module."""
 
-import subprocess
-import sys
-
 import pytest
-from support import ROOT
+from support import ROOT, run_python
 
 MODULES = ["tests/nn/test_losses.py", "tests/nn/test_optim.py", "tests/viz/test_viz.py"]
-COLLECT = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+COLLECT = ["-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
 
 
 def collected(expression: str) -> set[str]:
     """The test ids that `pytest -m expression` would run from MODULES (collected in a child, not run)."""
-    proc = subprocess.run(
-        [*COLLECT, "-m", expression, *MODULES],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = run_python(*COLLECT, "-m", expression, *MODULES, cwd=ROOT, timeout=None)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {line.split("[")[0] for line in proc.stdout.splitlines() if "::" in line}
 
