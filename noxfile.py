@@ -15,12 +15,12 @@ environment in .nox/NAME and installs into it only what changed since its last r
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -159,21 +159,11 @@ def sanitize(session: nox.Session) -> None:
     shutil.rmtree(site, ignore_errors=True)
     session.log("building micrograd-cpp with ASan + UBSan (RelWithDebInfo)")
     session.install(
-        "--no-deps",
-        "--no-build-isolation",
-        "-v",
-        "--target",
-        str(site),
-        "-C",
-        "cmake.define.MICROGRAD_SANITIZE=ON",
-        "-C",
-        "cmake.build-type=RelWithDebInfo",
-        "-C",
-        "build-dir=build/nox-sanitize/{wheel_tag}",
-        ".",
-        env=BUILD_ENV,
-        silent=False,
-    )
+        "--no-deps", "--no-build-isolation", "-v", "--target", str(site),
+        "-C", "cmake.define.MICROGRAD_SANITIZE=ON", "-C", "cmake.build-type=RelWithDebInfo",
+        "-C", "build-dir=build/nox-sanitize/{wheel_tag}", ".",
+        env=BUILD_ENV, silent=False,
+    )  # fmt: skip
     runtime = [
         session.run("gcc", f"-print-file-name={lib}", silent=True, external=True).strip()
         for lib in ("libasan.so", "libstdc++.so")
@@ -195,15 +185,6 @@ def sanitize(session: nox.Session) -> None:
     )
 
 
-def readme_nn_example() -> str:
-    """The README's neural-network example: the python block that imports micrograd_cpp.nn."""
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.DOTALL)
-    examples = [block for block in blocks if "from micrograd_cpp.nn import" in block]
-    if len(examples) != 1:
-        raise ValueError(f"expected one nn example in README.md, found {len(examples)}")
-    return examples[0]
-
-
 @nox.session
 def types(session: nox.Session) -> None:
     """What type checkers see: _core.pyi regenerated and compared, mypy.stubtest, mypy --strict
@@ -216,22 +197,9 @@ def types(session: nox.Session) -> None:
         "python", "-m", "mypy.stubtest", "micrograd_cpp._core", "--mypy-config-file", "pyproject.toml"
     )
     session.run("mypy")
-    session.run("pytest", "-p", "no:cacheprovider", "tests/test_readme.py")
+    session.run("pytest", "-p", "no:cacheprovider", "tests/packaging/test_readme.py")
     # pyright finds the package through the python on PATH: the session's, where it is installed.
-    report = session.run(
-        "pyright", "--verifytypes", "micrograd_cpp", "--ignoreexternal", "--outputjson",
-        silent=True, success_codes=[0, 1],
-    )  # fmt: skip
-    completeness = json.loads(report)["typeCompleteness"]
-    counts = completeness["exportedSymbolCounts"]
-    score = 100 * completeness["completenessScore"]
-    session.log(
-        f"pyright --verifytypes micrograd_cpp: {score:.1f}% of the {sum(counts.values())} exported symbols "
-        f"have a known type ({counts['withAmbiguousType']} ambiguous, {counts['withUnknownType']} unknown)"
-    )
-    if score < 95:
-        session.run("pyright", "--verifytypes", "micrograd_cpp", "--ignoreexternal", success_codes=[0, 1])
-        session.error(f"type completeness {score:.1f}% is below 95%")
+    session.run("python", "scripts/check_type_completeness.py", "95")
 
 
 def run_outside_checkout(session: nox.Session, python: Path, *args: str, cwd: Path) -> None:
@@ -248,25 +216,13 @@ def fresh_venv(session: nox.Session, path: Path) -> Path:
     return path / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
 
 
-def expected_matrix(platform: str) -> list[str]:
-    """The wheels the project ships: CPython 3.9-3.15 and the free-threaded 3.14t and 3.15t, on
-    manylinux x86_64 and aarch64, musllinux x86_64, macOS x86_64 and arm64, Windows AMD64 and ARM64."""
-    pythons = ["cp39", "cp310", "cp311", "cp312", "cp313", "cp314", "cp314t", "cp315", "cp315t"]
-    tags = {
-        "linux": ["manylinux_x86_64", "manylinux_aarch64", "musllinux_x86_64"],
-        "macos": ["macosx_x86_64", "macosx_arm64"],
-        "windows": ["win_amd64", "win_arm64"],
-    }[platform]
-    return sorted(f"{p}-{t}" for p in pythons for t in tags)
-
-
 @nox.session
 def dist(session: nox.Session) -> None:
     """The distribution, as a release would make it: schemas (pyproject.toml, workflows), the
     cibuildwheel matrix, the sdist and the wheel built from it (twine check, check-wheel-contents,
     the sdist's file list, auditwheel's manylinux tag), the wheel run from a fresh venv, and the
-    sdist built in another and tested with the portable suite, as each wheel is tested.
-    Everything goes to build/dist (made anew)."""
+    sdist built in another and tested with the portable suite, as each wheel is tested. The long
+    checks are scripts/check_dist.py's. Everything goes to build/dist (made anew)."""
     install_once(session, *groups("dist"))
     out = ROOT / "build" / "dist"
     shutil.rmtree(out, ignore_errors=True)
@@ -277,30 +233,8 @@ def dist(session: nox.Session) -> None:
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
     session.run("check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml")
-
     session.log("cibuildwheel --print-build-identifiers: the intended matrix")
-    pinned = next(r.split("==")[1] for r in groups("dist") if r.startswith("cibuildwheel=="))
-    wheels_yml = (ROOT / ".github" / "workflows" / "wheels.yml").read_text()
-    if not re.search(rf"uses: pypa/cibuildwheel@[0-9a-f]{{40}} # v{re.escape(pinned)}\n", wheels_yml):
-        session.error(
-            f"wheels.yml must use pypa/cibuildwheel v{pinned}, the version this matrix is listed with"
-        )
-    for platform, archs in (
-        ("linux", "x86_64,aarch64"),
-        ("macos", "x86_64,arm64"),
-        ("windows", "AMD64,ARM64"),
-    ):
-        listed = session.run(
-            "cibuildwheel", "--print-build-identifiers", "--platform", platform, "--archs", archs,
-            silent=True, log=False,
-        ).split()  # fmt: skip
-        session.log(f"{platform}: {' '.join(sorted(listed))}")
-        if sorted(listed) != expected_matrix(platform):
-            session.error(
-                f"cibuildwheel's {platform} matrix differs from the intended one:\n"
-                f"  missing: {sorted(set(expected_matrix(platform)) - set(listed))}\n"
-                f"  extra:   {sorted(set(listed) - set(expected_matrix(platform)))}"
-            )
+    session.run("python", "scripts/check_dist.py", "matrix")
 
     session.log("python -m build: the sdist, then the wheel from the sdist")
     session.run("python", "-m", "build", "--outdir", str(out / "dist"), ".", env=BUILD_ENV)
@@ -308,28 +242,8 @@ def dist(session: nox.Session) -> None:
     (wheel,) = (out / "dist").glob("*.whl")
     session.run("twine", "check", "--strict", str(sdist), str(wheel))
     session.run("check-wheel-contents", str(wheel))
-
     session.log("the sdist holds what a build and the tests need, nothing else")
-    import tarfile
-
-    with tarfile.open(sdist) as tar:
-        files = sorted(m.name.split("/", 1)[1] for m in tar.getmembers() if m.isfile())
-    needed = ["pyproject.toml", "PKG-INFO", "CMakeLists.txt", "CMakePresets.json", "LICENSE", "README.md"]
-    needed += [
-        "CHANGELOG.md",
-        "cpp/CMakeLists.txt",
-        "cpp/bindings/module.cpp",
-        "src/micrograd_cpp/__init__.py",
-    ]
-    needed += ["src/micrograd_cpp/py.typed", "src/micrograd_cpp/_core.pyi", "tests/conftest.py"]
-    if missing := [f for f in needed if f not in files]:
-        session.error(f"the sdist lacks {missing}")
-    unwanted = re.compile(
-        r"^(build|dist|wheelhouse|\.venv|venv|\.nox|\.git|\.github|\.ci|scripts|benchmarks)/|__pycache__|\.(so|pyd|dylib|o|pyc)$"
-    )
-    if extra := [f for f in files if unwanted.search(f)]:
-        session.error(f"the sdist holds files no build needs: {extra}")
-    session.log(f"{len(files)} files, {sdist.stat().st_size} bytes compressed")
+    session.run("python", "scripts/check_dist.py", "sdist", str(sdist))
 
     session.log("auditwheel: repair to the manylinux tag the wheel earns")
     session.run("auditwheel", "show", str(wheel))
@@ -342,35 +256,36 @@ def dist(session: nox.Session) -> None:
         session.log("the repaired wheel in a fresh venv, run from outside the checkout")
         python = fresh_venv(session, out / "venv-wheel")
         session.run(str(python), "-m", "pip", "install", "-q", str(repaired), external=True)
-        shutil.copy(ROOT / "examples" / "quickstart.py", run)
+        for script in (ROOT / "examples" / "quickstart.py", ROOT / "scripts" / "check_dist.py"):
+            shutil.copy(script, run)
         version = PYPROJECT["project"]["version"]
-        check = (
-            "import sys, micrograd_cpp as mg\n"
-            "assert mg.__file__.startswith(sys.argv[1]), (mg.__file__, sys.argv[1])\n"
-            "assert mg.__version__ == sys.argv[2], (mg.__version__, sys.argv[2])\n"
-            "a, b = mg.Value(2.0), mg.Value(3.0); c = a * b + a; c.backward()\n"
-            "assert (a.grad, b.grad) == (4.0, 2.0), (a.grad, b.grad)\n"
-            "print(f'micrograd_cpp {mg.__version__} from {mg.__file__}: the seed example gives {(a.grad, b.grad)}')\n"
+        run_outside_checkout(
+            session, python, "check_dist.py", "installed", str(out / "venv-wheel"), version, cwd=run
         )
-        run_outside_checkout(session, python, "-c", check, str(out / "venv-wheel"), version, cwd=run)
         run_outside_checkout(session, python, "quickstart.py", cwd=run)
+        test_sdist(session, sdist, run / "sdist")
 
-        marker = re.fullmatch(r'pytest -m "(.*)"', PYPROJECT["tool"]["cibuildwheel"]["test-command"])
-        assert marker, "cannot read the marker expression of [tool.cibuildwheel] test-command"
-        session.log(f'the sdist in a fresh venv: build, install, run the portable tests (-m "{marker[1]}")')
-        python = fresh_venv(session, out / "venv-sdist")
-        unpacked = run / "sdist"
-        with tarfile.open(sdist) as tar:
-            tar.extractall(run, filter="data") if sys.version_info >= (3, 12) else tar.extractall(run)
-        (run / sdist.name.removesuffix(".tar.gz")).rename(unpacked)
-        shutil.rmtree(unpacked / "src")  # the tests must import the installed package, never these
-        session.run(
-            str(python), "-m", "pip", "install", "-q", str(sdist),
-            "--group", f"{unpacked / 'pyproject.toml'}:test-portable",
-            external=True, env=BUILD_ENV,
-        )  # fmt: skip
-        with session.chdir(unpacked):
-            session.run(str(python), "-m", "pytest", "-p", "no:cacheprovider", "-m", marker[1], external=True)
+
+def test_sdist(session: nox.Session, sdist: Path, unpacked: Path) -> None:
+    """The sdist installed in a fresh venv (built from source), then its own tests/ run against it with
+    the wheel tests' marker expression ([tool.cibuildwheel] test-command), from the unpacked sdist."""
+    marker = re.fullmatch(r'pytest -m "(.*)"', PYPROJECT["tool"]["cibuildwheel"]["test-command"])
+    assert marker, "cannot read the marker expression of [tool.cibuildwheel] test-command"
+    session.log(f'the sdist in a fresh venv: build, install, run the portable tests (-m "{marker[1]}")')
+    python = fresh_venv(session, ROOT / "build" / "dist" / "venv-sdist")
+    with tarfile.open(sdist) as tar:
+        tar.extractall(unpacked.parent, filter="data") if sys.version_info >= (3, 12) else tar.extractall(
+            unpacked.parent
+        )
+    (unpacked.parent / sdist.name.removesuffix(".tar.gz")).rename(unpacked)
+    shutil.rmtree(unpacked / "src")  # the tests must import the installed package, never these
+    session.run(
+        str(python), "-m", "pip", "install", "-q", str(sdist),
+        "--group", f"{unpacked / 'pyproject.toml'}:test-portable",
+        external=True, env=BUILD_ENV,
+    )  # fmt: skip
+    with session.chdir(unpacked):
+        session.run(str(python), "-m", "pytest", "-p", "no:cacheprovider", "-m", marker[1], external=True)
 
 
 @nox.session
@@ -379,7 +294,7 @@ def fuzz(session: nox.Session) -> None:
     the C++ core's deterministic driver (CMake preset "fuzz", any compiler), libFuzzer's coverage-guided
     target too where clang++ can link it (preset "fuzz-libfuzzer"; Debian: apt-get install clang
     libclang-rt-14-dev), then the random graphs against PyTorch with the long hypothesis profile
-    (tests/test_random_graphs.py, 50,000 graphs)."""
+    (tests/engine/test_random_graphs.py, 50,000 graphs)."""
     test_environment(session)
     seconds = os.environ.get("MICROGRAD_FUZZ_SECONDS", "60")
     session.run("cmake", "--preset", "fuzz", env=BUILD_ENV)
@@ -404,7 +319,11 @@ def fuzz(session: nox.Session) -> None:
         session.warn("no clang++ with libFuzzer: the deterministic driver ran alone")
     install_package(session)
     session.run(
-        "pytest", "-p", "no:cacheprovider", "tests/test_random_graphs.py", env={"HYPOTHESIS_PROFILE": "long"}
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "tests/engine/test_random_graphs.py",
+        env={"HYPOTHESIS_PROFILE": "long"},
     )
 
 

@@ -1,13 +1,12 @@
-"""Shared helpers: the oracles as fixtures, and child processes for tests that must not share our memory."""
+"""The fixtures: the oracles (torch, micrograd, graphviz) and child processes for tests that must not share our
+memory; the markers that follow from them. Helpers that are not fixtures are in support.py."""
 
 import importlib.util
 import os
-import subprocess
-import sys
-import textwrap
 import types
 
 import pytest
+from support import run_in_child
 
 import micrograd_cpp
 
@@ -58,22 +57,9 @@ def pytest_configure(config):
         raise pytest.UsageError(f"expected the sanitizer build, imported {micrograd_cpp.__file__}")
 
 
-def run_in_child(code: str, timeout: float = 600) -> str:
-    """Runs code in a fresh interpreter; returns its stdout, fails the test on a crash."""
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,  # a failure is reported below, with the output
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"child exited with {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc.stdout
-
-
 @pytest.fixture
 def child():
+    """support.run_in_child: code run in a fresh interpreter, its stdout returned, a crash or hang a failure."""
     return run_in_child
 
 

@@ -2,20 +2,13 @@
 then ended in a matplotlib traceback; only the folder's existence and permission bits were checked)."""
 
 import os
-import subprocess
-import sys
 
 import pytest
+from support import run_python
 
 
 def run_demo(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "micrograd_cpp.demo", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_python("-m", "micrograd_cpp.demo", *args, timeout=600)
 
 
 def refused_before_training(proc, *words):
@@ -77,12 +70,6 @@ def test_a_new_out_file_is_not_left_behind_by_the_check_when_there_is_no_plot(tm
         "from micrograd_cpp import demo; sys.exit(demo.main(sys.argv[1:]))"
     )
     out = tmp_path / "moons.png"
-    proc = subprocess.run(
-        [sys.executable, "-c", code, "--steps", "2", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    proc = run_python("-c", code, "--steps", "2", "--out", str(out), timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert not out.exists()

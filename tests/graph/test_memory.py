@@ -1,12 +1,16 @@
-"""Out of memory inside Graph.map must leave the Graph usable and the gradients as they were. Run in a child
-with RLIMIT_AS (not under ASan, which reserves terabytes of address space). Large blocks are made to come from
-mmap (mallopt M_MMAP_THRESHOLD) so that the limit bites where the test means it to, not on glibc's whims."""
+"""mg.Graph's memory: a ten-million-node graph captured and replayed, memory flat over a thousand replays,
+and out of memory inside Graph.map, which must leave the Graph usable and the gradients as they were.
+
+Each runs in a child. The out-of-memory cases set RLIMIT_AS (not under ASan, which reserves terabytes of
+address space); large blocks are made to come from mmap (mallopt M_MMAP_THRESHOLD) so that the limit bites
+where the test means it to, not on glibc's whims."""
 
 import pytest
 
 import micrograd_cpp as mg
 
-pytestmark = pytest.mark.skipif(mg._core.sanitized, reason="RLIMIT_AS cannot be used under AddressSanitizer")
+SANITIZED = mg._core.sanitized
+NO_RLIMIT_AS = pytest.mark.skipif(SANITIZED, reason="RLIMIT_AS cannot be used under AddressSanitizer")
 
 PRELUDE = """
 import ctypes, gc, resource
@@ -31,6 +35,7 @@ def limited(extra_mb, call):
 """
 
 
+@NO_RLIMIT_AS
 def test_a_map_that_ran_out_of_memory_leaves_the_graph_usable(child):
     # Tape::run sets stride_ before growing lane_data_ and lane_grad_: when lane_data_ grows and lane_grad_
     # does not, the next map (with memory back) skips the growth and writes past the end of lane_grad_
@@ -66,6 +71,7 @@ print("ok after", failed, "failures")
     assert "ok after" in out
 
 
+@NO_RLIMIT_AS
 def test_a_map_that_fails_adds_no_gradient(child):
     pytest.importorskip("numpy")  # the child reads its million rows from an array
     # map(backward=True) adds the gradients to the parameters, then builds the result list: when that runs
@@ -99,3 +105,53 @@ print("ok after", len(failures), "failures")
         timeout=300,
     )
     assert "ok after" in out
+
+
+# --- size -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_ten_million_node_graph_is_captured_and_replayed(child):
+    out = child(
+        """
+        import micrograd_cpp as mg
+        w, b, x = mg.Value(1.0 + 1e-9), mg.Value(1e-9), mg.Value(0.0)
+        y = x
+        for _ in range(5_000_000):
+            y = y * w + b
+        g = mg.Graph(y, inputs=[x])
+        assert len(g) == 10_000_003, len(g)
+        value = g.forward()
+        g.backward()
+        assert w.grad > 0 and b.grad > 0
+        assert g.map([[0.0], [1.0]], backward=True)[0] == value
+        print("ok", len(g), g.nbytes // len(g))
+        """
+    )
+    assert out.startswith("ok")
+
+
+@pytest.mark.skipif(SANITIZED, reason="ASan's allocator keeps freed memory: RSS says nothing there")
+def test_memory_stays_flat_over_a_thousand_replays(child):
+    out = child(
+        """
+        import random, resource
+        import micrograd_cpp as mg
+        from micrograd_cpp.nn import MLP
+        random.seed(0)
+        model = MLP(2, [16, 16, 1])
+        x = [mg.Value(0.0), mg.Value(0.0)]
+        g = mg.Graph(model(x), inputs=x)
+        rows = [[random.random(), random.random()] for _ in range(200)]
+        def rss():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * resource.getpagesize()
+        for _ in range(50):
+            g.map(rows, backward=True); g.forward(); g.backward()
+        before = rss()
+        for _ in range(1000):
+            g.map(rows, backward=True); g.forward(); g.backward()
+        print(rss() - before)
+        """
+    )
+    assert int(out) < 1 << 20

@@ -1,7 +1,7 @@
 """Random expression graphs against PyTorch float64 and the exact-doubling rule (issue 8, "fuzzing at scale").
 
-    pytest tests/test_random_graphs.py                              # CI: 300 graphs, a few seconds
-    HYPOTHESIS_PROFILE=long pytest tests/test_random_graphs.py      # 50,000 graphs (a few minutes)
+    pytest tests/engine/test_random_graphs.py                       # CI: 300 graphs, a few seconds
+    HYPOTHESIS_PROFILE=long pytest tests/engine/test_random_graphs.py   # 50,000 graphs (a few minutes)
 
 Each example is a random DAG over every op of the core (``_core.OPS``, applied as tests/op_reference.py
 says): shared subexpressions, ``Value ** Value``, plain floats mixed in as operands, n-ary dot and sum,

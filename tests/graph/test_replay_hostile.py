@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import math
 import random
-import struct
 
 import pytest
-from graph_nodes import reachable
+from support import bits, grow, reachable
 
 import micrograd_cpp as mg
 
@@ -30,12 +29,7 @@ UNARY = ("neg", "tanh", "relu", "sigmoid", "exp", "log", "softplus", "abs", "sqr
 FAR = 2**18  # above this many interior nodes the replay prefetches 128 nodes ahead, not 16
 
 
-def bits(x: float) -> object:
-    """x's identity for these tests: its bytes, every nan one value."""
-    return "nan" if math.isnan(x) else struct.pack("<d", x)
-
-
-# --- graphs as recipes: a list of steps over the indices of earlier nodes --------------------------------
+# --- graphs as recipes: a list of steps over the indices of earlier nodes (support.grow) --------------------------------
 
 
 def recipe_of(rng: random.Random, leaves: int, steps: int) -> list[tuple]:
@@ -60,7 +54,7 @@ def recipe_of(rng: random.Random, leaves: int, steps: int) -> list[tuple]:
                 acc = near()
             kind = rng.random()
             if kind < 0.4:
-                recipe.append(("binary", "mul", (near(), near()), None))
+                recipe.append(("op", "mul", (near(), near()), None))
                 term = count() - 1
             elif kind < 0.55:
                 term = acc  # s + s
@@ -68,7 +62,7 @@ def recipe_of(rng: random.Random, leaves: int, steps: int) -> list[tuple]:
                 term = near()
             else:
                 term = rng.randrange(count())
-            recipe.append(("binary", "add", (acc, term), None))
+            recipe.append(("op", "add", (acc, term), None))
             acc = count() - 1
         elif c < 0.45:  # a layer: steps of one op, reading shared and aliased operands
             op = rng.choice(BINARY[:4])
@@ -76,13 +70,13 @@ def recipe_of(rng: random.Random, leaves: int, steps: int) -> list[tuple]:
             for _ in range(rng.randint(2, 8)):
                 a = base if rng.random() < 0.5 else rng.randrange(count())
                 b = a if rng.random() < 0.15 else rng.randrange(count())
-                recipe.append(("binary", op, (a, b), None))
+                recipe.append(("op", op, (a, b), None))
         elif c < 0.6:
             a = near()
             b = a if rng.random() < 0.2 else near()
-            recipe.append(("binary", rng.choice(BINARY), (a, b), None))
+            recipe.append(("op", rng.choice(BINARY), (a, b), None))
         elif c < 0.72:
-            recipe.append(("unary", rng.choice(UNARY), (near(),), None))
+            recipe.append(("op", rng.choice(UNARY), (near(),), None))
         elif c < 0.8:
             recipe.append(("power", None, (near(),), rng.choice((2, 3, 0.5, -1, -2, -0.5, 1.7, 0, 2.0))))
         elif c < 0.88:
@@ -95,42 +89,14 @@ def recipe_of(rng: random.Random, leaves: int, steps: int) -> list[tuple]:
             if acc is None:
                 acc = near()
             recipe.append(("sum", None, (acc, near()), None))
-            recipe.append(("binary", "add", (acc, count() - 1), None))
+            recipe.append(("op", "add", (acc, count() - 1), None))
             acc = count() - 1
     return recipe
 
 
 def build(recipe: list[tuple], leaf_data: list[float]) -> list[mg.Value]:
-    nodes = [mg.Value(v) for v in leaf_data]
-    for kind, op, operands, extra in recipe:
-        x = [nodes[i] for i in operands]
-        if kind == "binary":
-            a, b = x
-            if op == "add":
-                v = a + b
-            elif op == "sub":
-                v = a - b
-            elif op == "mul":
-                v = a * b
-            elif op == "div":
-                v = a / b
-            else:
-                v = a**b
-        elif kind == "unary":
-            v = -x[0] if op == "neg" else getattr(x[0], op)()
-        elif kind == "power":
-            v = x[0] ** extra
-        elif kind == "sum":
-            if extra is None:
-                v = mg.sum(x)
-            elif isinstance(extra, tuple):
-                v = mg.sum(x, nodes[extra[1]])
-            else:
-                v = mg.sum(x, extra)
-        else:
-            v = mg.dot(x[0::2], x[1::2])
-        nodes.append(v)
-    return nodes
+    """Every node of the recipe, over new leaves of the given data."""
+    return grow([mg.Value(v) for v in leaf_data], recipe)
 
 
 class Twins:
@@ -199,7 +165,7 @@ def random_session(seed: int, steps: int | None = None, calls: int = 12) -> Twin
     if steps and steps > 1000:  # join the graph, so that its outputs capture most of it
         acc = leaves + len(recipe) - 1
         for i in range(leaves, leaves + len(recipe) - 1, 7):
-            recipe.append(("binary", "add", (acc, i), None))
+            recipe.append(("op", "add", (acc, i), None))
             acc = leaves + len(recipe) - 1
 
     def datum() -> float:
@@ -259,7 +225,7 @@ def test_graphs_of_thousands_of_nodes_replay_exactly_through_any_sequence_of_cal
 
 
 def test_forward_recomputes_every_captured_node_not_only_the_outputs():
-    """test_graph_replay's forward check matches nodes by id() of wrappers made by _children, so it checks
+    """test_replay.py's forward check matches nodes by id() of wrappers made by _children, so it checks
     little more than the outputs; here every captured node is compared, and the others left alone."""
     rng = random.Random(5)
     recipe = recipe_of(rng, 4, 400)
@@ -281,16 +247,16 @@ def test_signed_zeros_infinities_and_nans_in_runs_replay_exactly():
     recipe = []
     for a in range(6):  # a layer of products, x * x among them
         for b in range(a, 6):
-            recipe.append(("binary", "mul", (a, b), None))
+            recipe.append(("op", "mul", (a, b), None))
     products = list(range(6, 6 + len(recipe)))
     acc = 0
     for p in products:  # a neuron's sum over them, s + s in the middle
-        recipe.append(("binary", "add", (acc, p), None))
+        recipe.append(("op", "add", (acc, p), None))
         acc = 6 + len(recipe) - 1
         if p == products[len(products) // 2]:
-            recipe.append(("binary", "add", (acc, acc), None))
+            recipe.append(("op", "add", (acc, acc), None))
             acc = 6 + len(recipe) - 1
-    recipe.append(("unary", "relu", (acc,), None))
+    recipe.append(("op", "relu", (acc,), None))
     n = 6 + len(recipe)
     for outputs in ([n - 1], [n - 5, n - 1], [products[3], n - 1], [1, n - 1]):
         for grads in (-0.0, math.nan, 0.0):
@@ -367,18 +333,18 @@ def test_a_graph_past_the_far_prefetch_threshold_replays_exactly():
             ins = rng.sample(previous, 24)
             products = []
             for x in ins:  # a run of products
-                recipe.append(("binary", "mul", (x, rng.randrange(leaves)), None))
+                recipe.append(("op", "mul", (x, rng.randrange(leaves)), None))
                 products.append(leaves + len(recipe) - 1)
             acc = rng.choice(previous)
             for k, p in enumerate(products):  # a run of the neuron's sum
-                recipe.append(("binary", "add", (acc, p), None))
+                recipe.append(("op", "add", (acc, p), None))
                 acc = leaves + len(recipe) - 1
                 if layer == layers // 2 and k == 10 and middle is None:
                     middle = acc
             if rng.random() < 0.2:
                 recipe.append(("sum", None, (acc, rng.choice(previous)), None))
                 acc = leaves + len(recipe) - 1
-            recipe.append(("unary", "tanh" if layer % 2 else "relu", (acc,), None))
+            recipe.append(("op", "tanh" if layer % 2 else "relu", (acc,), None))
             outs.append(leaves + len(recipe) - 1)
         previous = outs
     recipe.append(("sum", None, tuple(previous), None))

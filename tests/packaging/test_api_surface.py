@@ -15,11 +15,11 @@ better name for). Everything runs in child processes with a timeout, and each ca
 stderr first, so that a crash names its call.
 """
 
-import subprocess
 import sys
 import textwrap
 
 import pytest
+from support import run_in_child
 
 from micrograd_cpp._core import sanitized
 
@@ -200,18 +200,8 @@ def hammer(label, f, hostile):
 
 
 def run(body: str, timeout: float) -> str:
-    code = textwrap.dedent(SURFACE) + textwrap.dedent(body)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired as e:
-        last = (e.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
-        pytest.fail(f"hung (killed after {timeout} s) in {last}")
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-25:])
-        pytest.fail(f"child exited with {proc.returncode}; the last lines of its stderr:\n{tail}")
-    return proc.stdout
+    """body run in a child after SURFACE's helpers (support.run_in_child)."""
+    return run_in_child(textwrap.dedent(SURFACE) + textwrap.dedent(body), timeout)
 
 
 TIMEOUT = 1800 if sanitized else 600
@@ -363,4 +353,42 @@ for t in threads:
 assert not errors, errors
 """,
         timeout=TIMEOUT,
+    )
+
+
+# --- pickling -----------------------------------------------------------------------------------------------
+
+
+def test_every_pybind11_class_refuses_pickling_at_every_protocol(child):
+    """Protocols 0 and 1 go through copyreg, which calls pybind11's common base type: std::terminate.
+    Every py::class_ of _core, found by its metaclass, so that a new one is covered too."""
+    child(
+        """
+import copy, pickle
+import micrograd_cpp as mg
+from micrograd_cpp import _core
+
+classes = [c for c in vars(_core).values() if isinstance(c, type) and type(c).__name__ == "pybind11_type"]
+assert {"SGD", "Adam", "Optimizer", "Graph"} <= {c.__name__ for c in classes}, classes
+a = mg.Value(1.0)
+working = {"SGD": lambda: _core.SGD([a], lr=0.1), "Adam": lambda: _core.Adam([a]), "Graph": lambda: _core.Graph(a * a, [a])}
+for cls in classes:
+    objects = [cls.__new__(cls)] + ([working[cls.__name__]()] if cls.__name__ in working else [])
+    for obj in objects:
+        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+            for attempt in (lambda: pickle.dumps(obj, protocol), lambda: obj.__reduce_ex__(protocol)):
+                try:
+                    attempt()
+                except TypeError:
+                    pass
+                else:
+                    raise AssertionError(f"{cls.__name__} pickled at protocol {protocol}")
+        for attempt in (lambda: copy.copy(obj), lambda: copy.deepcopy(obj)):
+            try:
+                attempt()
+            except TypeError:
+                pass
+            else:
+                raise AssertionError(f"{cls.__name__} copied")
+"""
     )

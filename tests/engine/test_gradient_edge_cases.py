@@ -1,10 +1,8 @@
 """Gradients at the edges (issue 8, items 6-8): the issue's repros, with PyTorch float64's answers
-written out (so that these run without torch; tests/test_random_graphs.py compares with torch itself).
+written out (so that these run without torch; tests/engine/test_random_graphs.py compares with torch itself).
 """
 
 import math
-import subprocess
-import sys
 
 import pytest
 
@@ -133,7 +131,7 @@ def test_backward_takes_no_gradient_argument():
         Value(1.0).backward(gradient=3.0)
 
 
-def test_none_of_the_repros_crashes_under_a_fresh_interpreter():
+def test_none_of_the_repros_crashes_under_a_fresh_interpreter(child):
     """The whole list once more in a child, so that a crash is reported as a failure, not a lost run."""
     code = """if True:
         from micrograd_cpp import Value
@@ -144,7 +142,4 @@ def test_none_of_the_repros_crashes_under_a_fresh_interpreter():
         ((x ** 0) * Value(float("nan"))).backward()
         assert x.grad == 0.0
     """
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
+    child(code, timeout=120)

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from op_reference import CASES
+from support import picked
 
 from micrograd_cpp import Value
 
@@ -16,11 +17,11 @@ pytestmark = pytest.mark.torch
 NAMES = sorted(CASES)
 
 
-def apply(name, operands, torch_engine):
-    """One step of the recipe: the op of CASES[name] on the chosen nodes, for either engine."""
+def apply(name, nodes, picks, torch_engine):
+    """One step of the recipe: the op of CASES[name] on the chosen nodes moved into its domain (not
+    squashed first), for either engine."""
     case = CASES[name]
-    args = [case.into_domain(x) for x in operands[: case.operands]]
-    return (case.torch_op() if torch_engine else case.ours)(*args)
+    return (case.torch_op() if torch_engine else case.ours)(*picked(case, nodes, picks, squash=False))
 
 
 recipes = st.tuples(
@@ -37,7 +38,7 @@ def build(leaves, steps, make_leaf, torch_engine):
     leaf_nodes = [make_leaf(x) for x in leaves]
     nodes = list(leaf_nodes)
     for name, picks in steps:
-        nodes.append(apply(name, [nodes[i % len(nodes)] for i in picks], torch_engine))
+        nodes.append(apply(name, nodes, picks, torch_engine))
     root = nodes[-1]
     for node in nodes[len(leaves) : -1 : 3]:  # many nodes feed the root more than once
         root = root + node * 0.1

@@ -11,20 +11,13 @@ import math
 import random
 
 import pytest
-from graph_nodes import reachable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from op_reference import CASES
+from support import captured_model, grads, moons_like, picked, reachable, same_bits
 
 import micrograd_cpp as mg
-
-
-def same(a, b):
-    """Bit for bit, nan equal to nan, 0.0 not equal to -0.0."""
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-
+from micrograd_cpp.losses import hinge_loss
 
 KINDS = ["acc_product", "acc_node", "acc_earlier_acc", "acc_self", "product", "square", "op", "sum", "dot"]
 
@@ -76,11 +69,7 @@ def build(recipe, leaves):
             n = 1 + picks[5] % 2
             nodes.append(mg.dot([pick(k) for k in range(n)], [pick(k + 2) for k in range(n)]))
         else:
-            case = CASES[op]
-            operands = [pick(k) / (1 + pick(k) * pick(k)) for k in range(case.operands)]
-            if case.domain[0] > 0:
-                operands = [v * v + case.domain[0] for v in operands]
-            nodes.append(case.ours(*operands))
+            nodes.append(CASES[op].ours(*picked(CASES[op], nodes, picks)))
     return nodes
 
 
@@ -104,12 +93,12 @@ def test_replay_equals_a_rebuild_and_value_backward_on_every_node(recipe, choice
     # forward: new leaf data, every node's data as a rebuild computes it
     for leaf, value in zip(leaves, start):
         leaf.data = value
-    assert same(graph.forward(), outputs[0].data)
+    assert same_bits(graph.forward(), outputs[0].data)
     rebuilt = build(recipe, [mg.Value(v) for v in start])
     captured = reachable(outputs)
     for ours, theirs in zip(nodes, rebuilt):
         if ours in captured:  # the others are not the graph's
-            assert same(ours.data, theirs.data)
+            assert same_bits(ours.data, theirs.data)
 
     # backward, twice, from gradients left anywhere: the same as Value.backward() on every node
     rng = random.Random(len(recipe))
@@ -126,7 +115,7 @@ def test_replay_equals_a_rebuild_and_value_backward_on_every_node(recipe, choice
     replayed = run(graph.backward)
     direct = run(outputs[0].backward)
     for ours, theirs in zip(replayed, direct):
-        assert all(same(a, b) for a, b in zip(ours, theirs))
+        assert all(same_bits(a, b) for a, b in zip(ours, theirs))
 
 
 def test_a_neuron_sum_run_and_a_run_of_products_give_value_backward_exactly():
@@ -177,3 +166,61 @@ def test_a_sum_used_again_after_its_run_gets_every_contribution():
         v.grad = 0.0
     mg.Graph(out).backward()
     assert [v.grad for v in (a, b, c, d, s1, s2, s3)] == expected
+
+
+# --- micrograd's demo model, replayed after updates ---------------------------------------------
+
+
+def test_forward_after_an_update_equals_a_rebuild_bit_for_bit():
+    model, _ = captured_model()
+    rows = moons_like(20)
+    inputs = [[mg.Value(a), mg.Value(b)] for a, b, _ in rows]
+    labels = [label for _, _, label in rows]
+    total = hinge_loss([model(x) for x in inputs], labels) + 1e-4 * mg.sum(p * p for p in model.parameters())
+    g = mg.Graph(total)
+    for step in range(3):
+        for p in model.parameters():
+            p.data -= 0.05 * (p.grad + step)
+        inputs[0][0].data += 0.1
+        replayed = g.forward()
+        rebuilt = hinge_loss([model(x) for x in inputs], labels) + 1e-4 * mg.sum(
+            p * p for p in model.parameters()
+        )
+        assert replayed == rebuilt.data
+        assert total.data == rebuilt.data  # the user's own Value shows it
+
+
+def test_backward_equals_value_backward_exactly_and_doubles_exactly():
+    model, _ = captured_model()
+    inputs = [[mg.Value(a), mg.Value(b)] for a, b, _ in moons_like(10)]
+    total = mg.sum(model(x) ** 2 for x in inputs)
+    total.backward()
+    total.backward()
+    direct = grads(model)
+    model.zero_grad()
+    g = mg.Graph(total)
+    g.backward()
+    once = grads(model)
+    g.backward()
+    assert grads(model) == direct
+    assert grads(model) == [2 * x for x in once]
+
+
+def test_backward_differentiates_the_first_output_only():
+    a, b = mg.Value(2.0), mg.Value(3.0)
+    first, second = a * a, b * b
+    b.grad = 5.0
+    g = mg.Graph([first, second])
+    g.backward()
+    assert (a.grad, b.grad) == (4.0, 5.0)
+    assert first.grad == 1.0
+
+
+def test_forward_recomputes_data_dependent_ops():
+    x = mg.Value(-1.0)
+    y = (x * 3).relu() + (x * 2).tanh()
+    g = mg.Graph(y)
+    x.data = 2.0
+    assert g.forward() == 6.0 + math.tanh(4.0)
+    g.backward()
+    assert x.grad == pytest.approx(3 + 2 * (1 - math.tanh(4.0) ** 2), rel=1e-15)

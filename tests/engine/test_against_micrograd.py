@@ -4,6 +4,7 @@ import random
 
 import pytest
 from op_reference import CASES
+from support import into_domain
 
 import micrograd_cpp
 
@@ -24,11 +25,8 @@ def random_expression(Value, seed, n_leaves=4, n_ops=30):
         case = MICROGRAD_CASES[rng.choice(sorted(MICROGRAD_CASES))]
         # Squashed into [-0.5, 0.5] first, so that values stay moderate and the gradients
         # well-conditioned (no cancellation between huge terms, which set-ordered micrograd sums
-        # in a different order on each run).
-        operands = [x / (x * x + 1) for x in (rng.choice(nodes) for _ in range(case.operands))]
-        lo = case.domain[0]
-        if lo > 0:  # into the op's domain, away from its poles: x * x + lo
-            operands = [x * x + lo for x in operands]
+        # in a different order on each run), then into the op's domain, away from its poles.
+        operands = [into_domain(case, x) for x in (rng.choice(nodes) for _ in range(case.operands))]
         nodes.append((case.ours if ours else case.micrograd)(*operands))
     root = nodes[-1] + sum(nodes[n_leaves:-1], 0) * 0.01
     return leaves, root

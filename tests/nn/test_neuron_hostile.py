@@ -1,10 +1,14 @@
-"""The binding layer against hostile callers (issue 8, items 1 and 2): iterables of every kind,
-callbacks that mutate or re-enter while C++ is reading, and optimizers that never ran __init__.
+"""The neuron (nn.Neuron.__call__, _core.neuron) against hostile callers (issue 8, items 1 and 2): iterables
+of every kind, inputs whose __float__ mutates, raises or re-enters while C++ is reading, generators whose
+nodes die early.
 
 Each scenario runs in a child process: on a broken build it is a use-after-free or a segfault.
 """
 
 import pytest
+
+import micrograd_cpp as mg
+from micrograd_cpp.nn import Neuron
 
 # Shared by the children: a linear neuron with weights 1.0, and the leak check.
 NEURON = """
@@ -280,203 +284,47 @@ check_no_leak(base)
     )
 
 
-OPTIMIZERS = """
-import copy, pickle
-import micrograd_cpp as mg
-from micrograd_cpp.optim import SGD, Adam, Optimizer
-
-def refused(call, what):
-    try:
-        call()
-    except TypeError as e:
-        assert "__init__" in str(e) or "incompatible" in str(e), (what, e)
-    else:
-        raise AssertionError(f"{what}: no TypeError")
-
-SETTABLE = {"lr": 0.1, "momentum": 0.5, "weight_decay": 0.0, "nesterov": False, "eps": 1e-8,
-            "betas": (0.9, 0.99)}
-
-def members(cls):
-    for name in sorted(set(dir(cls)) - set(dir(object))):
-        if name.startswith("_"):
-            continue
-        yield name, getattr(cls, name)
-
-def check_every_member_refuses(obj):
-    cls = type(obj)
-    for name, member in members(cls):
-        if isinstance(member, property):
-            refused(lambda: getattr(obj, name), f"{cls.__name__}.{name} get")
-            if member.fset is not None:
-                refused(lambda: setattr(obj, name, SETTABLE[name]), f"{cls.__name__}.{name} set")
-        else:
-            refused(lambda: getattr(obj, name)(), f"{cls.__name__}.{name}()")
-    if "__repr__" in vars(cls):  # Optimizer itself keeps object's repr
-        refused(lambda: repr(obj), f"repr({cls.__name__})")
-"""
+# --- the neuron's operands freed while it reads them --------------------------------------------------------
+# _core.neuron (nn.Neuron.__call__) keeps raw node pointers of the Values in the temporary list that
+# PySequence_Fast makes of a generator, and that list dies when NodeList's constructor returns: the nodes are freed
+# before micrograd::neuron reads them (issue 8, item 1, still open on main at ecc9ffd). With the node free list
+# full, the freed nodes go back to malloc and ASan reports heap-use-after-free in micrograd::new_node.
 
 
-@pytest.mark.parametrize("cls", ["SGD", "Adam", "Optimizer"])
-def test_every_member_of_an_optimizer_made_with_new_raises_type_error(child, cls):
-    child(OPTIMIZERS + f"check_every_member_refuses({cls}.__new__({cls}))")
+def test_a_neuron_called_on_a_generator_of_values_gives_the_right_value():
+    n = Neuron(3, nonlin=False)
+    for w in n.w:
+        w.data = 1.0
+    assert n(mg.Value(float(v)) for v in (1, 2, 3)).data == 6.0  # was 0.0
 
 
-@pytest.mark.parametrize("cls", ["SGD", "Adam"])
-def test_an_unpickled_optimizer_raises_type_error_instead_of_crashing(child, cls):
-    child(
-        OPTIMIZERS
-        + f"""
-opt = pickle.loads(b'\\x80\\x02cmicrograd_cpp._core\\n{cls}\\n)\\x81.')
-assert type(opt) is {cls}
-check_every_member_refuses(opt)
-"""
-    )
-
-
-def test_the_issues_optimizer_repros_raise_type_error(child):
-    child(
-        OPTIMIZERS
-        + """
-refused(lambda: SGD.__new__(SGD).step(), "SGD.__new__(SGD).step()")
-refused(lambda: pickle.loads(b'\\x80\\x02cmicrograd_cpp._core\\nSGD\\n)\\x81.').step(), "unpickled SGD")
-refused(lambda: Adam.__new__(Adam).step(), "Adam.__new__(Adam).step()")
-refused(lambda: Optimizer.__new__(SGD).zero_grad(), "Optimizer.__new__(SGD).zero_grad()")
-"""
-    )
-
-
-def test_an_optimizer_made_with_new_works_once_init_is_called(child):
-    child(
-        OPTIMIZERS
-        + """
-p = mg.Value(1.0)
-p.grad = 1.0
-opt = SGD.__new__(SGD)
-opt.__init__([p], lr=0.5)
-opt.step()
-assert p.data == 0.5
-opt.zero_grad()
-assert p.grad == 0.0
-"""
-    )
-
-
-def test_python_subclasses_of_optimizers_cannot_skip_init(child):
-    child(
-        OPTIMIZERS
-        + """
-class Lazy(SGD):
-    def __init__(self):
-        pass  # never calls SGD.__init__
-
-try:
-    Lazy()
-except TypeError:
-    pass
-else:
-    raise AssertionError("Lazy() accepted")
-check_every_member_refuses(Lazy.__new__(Lazy))
-
-class Both(SGD, Adam):  # two C++ bases: both must be initialised
-    pass
-
-check_every_member_refuses(Both.__new__(Both))
-"""
-    )
-
-
-def test_optimizers_refuse_pickling_and_copying_with_type_error(child):
-    child(
-        OPTIMIZERS
-        + """
-# Protocols 0 and 1 went through copyreg, which called pybind11's base type: std::terminate.
-for opt in (Adam([mg.Value(1.0)], lr=0.1), SGD([mg.Value(1.0)], lr=0.1), SGD.__new__(SGD), Adam.__new__(Adam)):
-    attempts = [lambda p=p: pickle.dumps(opt, p) for p in range(pickle.HIGHEST_PROTOCOL + 1)]
-    for attempt in [*attempts, lambda: copy.copy(opt), lambda: copy.deepcopy(opt), lambda: opt.__reduce_ex__(0)]:
-        try:
-            attempt()
-        except TypeError:
-            pass
-        else:
-            raise AssertionError("an optimizer was copied without its state")
-"""
-    )
-
-
-def test_optimizer_params_may_be_any_iterable_and_are_held_strongly(child):
-    child(
-        OPTIMIZERS
-        + """
-import gc
-base = mg._core.live_node_count()
-opt = SGD((mg.Value(float(i)) for i in range(3)), lr=1.0)  # nobody else holds these Values
-gc.collect()
-for p in opt.params:
-    p.grad = 1.0
-opt.step()
-assert [p.data for p in opt.params] == [-1.0, 0.0, 1.0]
-del opt, p
-assert mg._core.live_node_count() == base
-
-class Mutating:
-    def __init__(self):
-        self.items = [mg.Value(1.0), mg.Value(2.0)]
-    def __iter__(self):
-        for item in list(self.items):
-            self.items.clear()  # the caller's list changes while it is read
-            yield item
-
-opt = Adam(Mutating(), lr=0.1)
-assert [p.data for p in opt.params] == [1.0, 2.0]
-
-class Betas:  # a sequence whose length changes while its items are converted
-    def __init__(self):
-        self.items = [0.9, 0.99]
-    def __len__(self):
-        return len(self.items)
-    def __getitem__(self, i):
-        value = self.items[i]
-        self.items.clear()
-        return value
-
-try:
-    Adam([mg.Value(1.0)], betas=Betas())
-except (TypeError, IndexError, ValueError):
-    pass
-"""
-    )
-
-
-def test_every_pybind11_class_refuses_pickling_at_every_protocol(child):
-    """Protocols 0 and 1 go through copyreg, which calls pybind11's common base type: std::terminate.
-    Every py::class_ of _core, found by its metaclass, so that a new one is covered too."""
-    child(
+def test_a_neuron_on_a_generator_of_weights_reads_no_freed_node(child):
+    out = child(
         """
-import copy, pickle
-import micrograd_cpp as mg
-from micrograd_cpp import _core
-
-classes = [c for c in vars(_core).values() if isinstance(c, type) and type(c).__name__ == "pybind11_type"]
-assert {"SGD", "Adam", "Optimizer", "Graph"} <= {c.__name__ for c in classes}, classes
-a = mg.Value(1.0)
-working = {"SGD": lambda: _core.SGD([a], lr=0.1), "Adam": lambda: _core.Adam([a]), "Graph": lambda: _core.Graph(a * a, [a])}
-for cls in classes:
-    objects = [cls.__new__(cls)] + ([working[cls.__name__]()] if cls.__name__ in working else [])
-    for obj in objects:
-        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
-            for attempt in (lambda: pickle.dumps(obj, protocol), lambda: obj.__reduce_ex__(protocol)):
-                try:
-                    attempt()
-                except TypeError:
-                    pass
-                else:
-                    raise AssertionError(f"{cls.__name__} pickled at protocol {protocol}")
-        for attempt in (lambda: copy.copy(obj), lambda: copy.deepcopy(obj)):
-            try:
-                attempt()
-            except TypeError:
-                pass
-            else:
-                raise AssertionError(f"{cls.__name__} copied")
-"""
+        import micrograd_cpp as mg
+        junk = [mg.Value(float(i)) for i in range(70_000)]
+        def weights():
+            for _ in range(3):
+                yield mg.Value(1.0)
+            junk.clear()  # fills the node free list: the weights, freed next, go back to malloc
+        print(mg._core.neuron(weights(), mg.Value(0.0), [1.0, 2.0, 3.0]).data)
+        """,
+        timeout=120,
     )
+    assert out.split() == ["6.0"]  # 2.8e-309 (release) or heap-use-after-free (ASan)
+
+
+def test_a_neuron_whose_input_clears_the_weights_reads_no_freed_node(child):
+    out = child(
+        """
+        import micrograd_cpp as mg
+        w = [mg.Value(1.0) for _ in range(3)]
+        class Evil:
+            def __float__(self):
+                w.clear()
+                return 3.0
+        print(mg._core.neuron(w, mg.Value(0.0), [1.0, 2.0, Evil()]).data)
+        """,
+        timeout=120,
+    )
+    assert out.split() == ["6.0"]  # was 18.0: the freed weights' nodes reused for the constants

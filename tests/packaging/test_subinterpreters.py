@@ -8,11 +8,10 @@ The stdlib modules are private and differ by version: _xxsubinterpreters (3.8-3.
 (3.13+, with "isolated" and "legacy" configs); a case skips when its module is missing.
 """
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from support import run_in_child
 
 # Runs `code` in a new subinterpreter and returns the name and message of the exception it raised
 # (or None), through whichever private module this Python has.
@@ -82,16 +81,9 @@ def configs():
 
 
 def run_child(body: str) -> str:
-    code = textwrap.dedent(HELPERS) + textwrap.dedent(body)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail("the subinterpreter import hung (killed after 60 s)")
-    if proc.returncode != 0:
-        pytest.fail(f"child exited with {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc.stdout
+    """body run in a child after HELPERS (support.run_in_child); a hang (the import, before the fix) fails
+    after 60 s."""
+    return run_in_child(textwrap.dedent(HELPERS) + textwrap.dedent(body), timeout=60)
 
 
 @pytest.mark.parametrize("config", configs())

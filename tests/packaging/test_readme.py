@@ -6,13 +6,13 @@ elsewhere those two tests skip)."""
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from support import ROOT, run_python
 
 import micrograd_cpp as mg
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 
 
 def readme() -> str:
@@ -69,7 +69,7 @@ def test_readme_nn_example_runs_and_fits_its_two_points(tmp_path):
         "\nassert loss.data < 0.1, loss.data\nprint('fitted')\n"
     )
     path.write_text(nn_example() + check, encoding="utf-8")
-    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=False)
+    proc = run_python(str(path), timeout=None)
     assert checked(proc).strip() == "fitted"
 
 
@@ -77,8 +77,8 @@ def test_readme_nn_example_passes_mypy_strict(tmp_path):
     pytest.importorskip("mypy", reason="mypy is not installed here (nox -s types installs it)")
     path = tmp_path / "readme_nn_example.py"
     path.write_text(nn_example(), encoding="utf-8")
-    command = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), str(path)]
-    out = checked(subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False))
+    command = ["-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), str(path)]
+    out = checked(run_python(*command, cwd=tmp_path, timeout=None))
     assert "Success: no issues found" in out
 
 
@@ -86,8 +86,8 @@ def test_readme_nn_example_passes_pyright_strict(tmp_path):
     pytest.importorskip("pyright", reason="pyright is not installed here (nox -s types installs it)")
     path = tmp_path / "readme_nn_example.py"
     path.write_text("# pyright: strict\n" + nn_example(), encoding="utf-8")
-    command = [sys.executable, "-m", "pyright", "--pythonpath", sys.executable, str(path)]
-    out = checked(subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False))
+    command = ["-m", "pyright", "--pythonpath", sys.executable, str(path)]
+    out = checked(run_python(*command, cwd=tmp_path, timeout=None))
     assert "0 errors, 0 warnings" in out
 
 

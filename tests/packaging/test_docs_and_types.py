@@ -9,11 +9,11 @@ import types
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 import micrograd_cpp as mg
 from micrograd_cpp import _core
 
-ROOT = Path(__file__).resolve().parent.parent
 # CPython's own slot wrappers (__add__, __eq__, ...) and the type's __new__ carry CPython's docs.
 CPYTHON_SLOTS = (types.WrapperDescriptorType, types.BuiltinFunctionType)
 VALUE_MEMBERS = {

@@ -1,10 +1,10 @@
 """The main job, python -m micrograd_cpp.demo, run as a user runs it."""
 
 import re
-import subprocess
 import sys
 
 import pytest
+from support import run_python
 
 from micrograd_cpp import demo
 
@@ -19,9 +19,7 @@ def run_demo(*args, block=()):
         f"sys.argv = ['micrograd_cpp.demo', *{list(args)!r}]\n"
         "runpy.run_module('micrograd_cpp.demo', run_name='__main__')\n"
     )
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False
-    )
+    return run_python("-c", code, timeout=600)
 
 
 def final_accuracy(stdout):

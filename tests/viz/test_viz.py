@@ -7,7 +7,6 @@ checks made before Graphviz is imported and the message without the package run 
 import os
 import subprocess
 import sys
-import textwrap
 import time
 import unicodedata
 import xml.etree.ElementTree as ET
@@ -15,6 +14,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import ROOT, run_python
 
 import micrograd_cpp as mg
 from micrograd_cpp import viz
@@ -311,7 +311,7 @@ def test_without_dot_on_path(monkeypatch, tmp_path):
 
 
 @pytest.mark.usefixtures("graphviz")  # without the package, draw_dot's ImportError comes first
-def test_without_dot_in_a_fresh_interpreter(tmp_path):
+def test_without_dot_in_a_fresh_interpreter(child, tmp_path):
     code = """
         import micrograd_cpp as mg
         from micrograd_cpp.viz import draw_dot
@@ -323,11 +323,7 @@ def test_without_dot_in_a_fresh_interpreter(tmp_path):
             print(type(error).__name__, error)
     """
     env = {**os.environ, "PATH": str(tmp_path)}  # a folder without dot
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    first, second = proc.stdout.splitlines()
+    first, second = child(code, env=env).splitlines()
     assert first == "None Value(data=6.0, grad=0.0)"
     assert second.startswith("GraphvizNotFoundError draw_dot needs Graphviz's `dot` program")
     assert "https://graphviz.org/download/" in second
@@ -336,8 +332,8 @@ def test_without_dot_in_a_fresh_interpreter(tmp_path):
 @pytest.mark.usefixtures("graphviz")
 def test_the_readme_example_draws_its_graph(tmp_path):
     out = tmp_path / "graph.svg"
-    example = os.path.join(os.path.dirname(__file__), "..", "examples", "draw_graph.py")
-    proc = subprocess.run([sys.executable, example, str(out)], capture_output=True, text=True, check=False)
+    example = str(ROOT / "examples" / "draw_graph.py")
+    proc = run_python(example, str(out), timeout=None)
     assert proc.returncode == 0, proc.stderr
     texts = svg_texts(out.read_text(encoding="utf-8"))
     for expected in ["x1", "w2", "x1*w1 + x2*w2", "tanh", "o", "data 0.7071", "grad -1.5000"]:

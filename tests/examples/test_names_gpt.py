@@ -5,15 +5,13 @@ import importlib.util
 import math
 import random
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from support import ROOT, run_python
 
 import micrograd_cpp as mg
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "names_gpt.py"
+EXAMPLE = ROOT / "examples" / "names_gpt.py"
 if not EXAMPLE.exists():  # an sdist or a wheel test ships tests/ without the examples
     pytest.skip("examples/names_gpt.py is not in this tree", allow_module_level=True)
 
@@ -243,9 +241,7 @@ def test_sampling_gives_names_of_known_characters(names_gpt):
 
 
 def run_example(*args):
-    return subprocess.run(
-        [sys.executable, str(EXAMPLE), *args], capture_output=True, text=True, timeout=600, check=False
-    )
+    return run_python(str(EXAMPLE), *args, timeout=600)
 
 
 def test_the_script_trains_and_makes_up_names():
