@@ -45,7 +45,7 @@ nb_execution_raise_on_error = True  # a failing cell fails the build
 nb_execution_show_tb = True
 nb_execution_timeout = 600
 nb_merge_streams = True
-nb_execution_in_temp = True  # files a tutorial writes land in a temporary folder, not in docs/
+nb_execution_in_temp = False  # a notebook runs in its own folder (it finds examples/ and benchmarks/ from there) and writes no files
 
 # --- autodoc ----------------------------------------------------------------------------------------------
 autodoc_member_order = "bysource"
