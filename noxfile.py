@@ -314,6 +314,7 @@ def dist(session: nox.Session) -> None:
         "src/micrograd_cpp/__init__.py",
     ]
     needed += ["src/micrograd_cpp/py.typed", "src/micrograd_cpp/_core.pyi", "tests/conftest.py"]
+    needed += ["docs/moons.png", "docs/graph.svg", "docs/reference/api.rst"]  # what tests/docs reads
     if missing := [f for f in needed if f not in files]:
         session.error(f"the sdist lacks {missing}")
     unwanted = re.compile(

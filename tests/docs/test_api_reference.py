@@ -84,7 +84,10 @@ def test_api_reference_covers_every_public_module_of_the_package():
 
 def test_the_docs_build_checks_the_same_names():
     """docs/_ext/api_coverage.py, which fails the build on a missing entry, lists the same modules."""
-    source = (ROOT / "docs" / "_ext" / "api_coverage.py").read_text(encoding="utf-8")
+    path = ROOT / "docs" / "_ext" / "api_coverage.py"
+    if not path.is_file():
+        pytest.skip("docs/ is not in this tree")
+    source = path.read_text(encoding="utf-8")
     for module_name in PUBLIC_MODULES:
         assert f'"{module_name}"' in source
 
