@@ -257,7 +257,9 @@ def plot(results: Results, path: Path) -> None:
 
     matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: a small, searchable SVG
     ours, theirs = "#1f77b4", "#d62728"
-    fig, (demo, rows, width) = plt.subplots(1, 3, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1.25, 1, 1]})
+    fig, (demo, rows, width) = plt.subplots(
+        1, 3, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1.25, 1, 1]}
+    )
     names = list(results["demo"])
     ms = [results["demo"][name] for name in names]
     colors = [theirs if name.startswith("PyTorch") else ours for name in names]

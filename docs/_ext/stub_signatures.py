@@ -160,7 +160,9 @@ def plain_text_as_rest(lines: list[str]) -> list[str]:
 
 
 def process_docstring(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
-    owner = getattr(obj, "__module__", None) or getattr(getattr(obj, "__objclass__", None), "__module__", None)
+    owner = getattr(obj, "__module__", None) or getattr(
+        getattr(obj, "__objclass__", None), "__module__", None
+    )
     if owner == _core.__name__ or _core_name(obj, name) is not None:
         lines[:] = plain_text_as_rest(lines)
 

@@ -16,7 +16,10 @@ import micrograd_cpp as mg
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "docs" / "reference" / "api.rst"
-PUBLIC_MODULES = ["micrograd_cpp", *(f"micrograd_cpp.{m}" for m in ("engine", "nn", "losses", "optim", "viz"))]
+PUBLIC_MODULES = [
+    "micrograd_cpp",
+    *(f"micrograd_cpp.{m}" for m in ("engine", "nn", "losses", "optim", "viz")),
+]
 COMMANDS = {"micrograd_cpp.demo"}  # a module run as a command: docs/reference/commands.md shows it
 
 
@@ -78,7 +81,9 @@ def test_api_reference_documents_every_public_name(name):
 
 
 def test_api_reference_covers_every_public_module_of_the_package():
-    modules = {f"micrograd_cpp.{m.name}" for m in pkgutil.iter_modules(mg.__path__) if not m.name.startswith("_")}
+    modules = {
+        f"micrograd_cpp.{m.name}" for m in pkgutil.iter_modules(mg.__path__) if not m.name.startswith("_")
+    }
     assert modules - set(PUBLIC_MODULES) - COMMANDS == set(), "a new public module: document it in api.rst"
 
 

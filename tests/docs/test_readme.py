@@ -62,7 +62,9 @@ def python_blocks() -> list[tuple[Block, Block]]:
     pairs = []
     for i, block in enumerate(found):
         if block.language == "python":
-            assert i + 1 < len(found) and found[i + 1].language == "text", (
+            shown = found[i + 1] if i + 1 < len(found) else None
+            assert shown is not None, f"README.md line {block.line}: a python block ends the README"
+            assert shown.language == "text", (
                 f"README.md line {block.line}: a python block must be followed by a text block, its output"
             )
             pairs.append((block, found[i + 1]))
@@ -114,7 +116,9 @@ def test_readme_links_and_images_are_absolute_urls_so_pypi_renders_them():
 
 
 def test_readme_pictures_are_files_of_the_repository():
-    for path in re.findall(r"raw\.githubusercontent\.com/micrograd-cpp/micrograd-cpp/main/([^)\s]+)", readme()):
+    for path in re.findall(
+        r"raw\.githubusercontent\.com/micrograd-cpp/micrograd-cpp/main/([^)\s]+)", readme()
+    ):
         assert (ROOT / path).is_file(), path
 
 
@@ -196,7 +200,13 @@ def test_readme_install_commands_name_this_project_and_its_extras():
     """The install block cannot run offline (PyPI, GitHub): its commands must name this project, with
     extras it declares; the wheel and sdist tests of `nox -s dist` install it for real."""
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    extras = set(re.findall(r"^(\w+) = \[", pyproject.split("[project.optional-dependencies]")[1].split("\n[")[0], re.MULTILINE))
+    extras = set(
+        re.findall(
+            r"^(\w+) = \[",
+            pyproject.split("[project.optional-dependencies]")[1].split("\n[")[0],
+            re.MULTILINE,
+        )
+    )
     installs = [shlex.split(line) for line in bash_lines() if line.startswith("pip install")]
     assert installs
     for argv in installs:
