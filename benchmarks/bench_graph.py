@@ -289,7 +289,6 @@ def plot(results: Results, path: Path) -> None:
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    print(f"figure saved to {path}")
 
 
 def main() -> None:
@@ -303,6 +302,7 @@ def main() -> None:
         if not args.plot:
             parser.error("--replot needs --plot")
         plot(json.loads(args.replot.read_text(encoding="utf-8")), args.plot)
+        print(f"figure saved to {args.plot}")
         return
     if torch is None:
         sys.exit(
@@ -319,6 +319,7 @@ def main() -> None:
         print(f"figures saved to {args.json}")
     if args.plot:
         plot(results, args.plot)
+        print(f"figure saved to {args.plot}")
 
 
 if __name__ == "__main__":
