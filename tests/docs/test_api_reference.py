@@ -51,10 +51,17 @@ def documented() -> set[str]:
         option = re.match(r"\s+:(?:members|private-members):\s*(.+)", line)
         if option and target:
             names.update(f"{target}.{member.strip()}" for member in option[1].split(","))
+        elif re.fullmatch(r"\s+:members:\s*", line) and target:  # all of them (the build checks it did)
+            names.update(f"{target}.{member}" for member in members(resolve(target)) if not member.startswith("_"))
         module_option = re.match(r"\s+:module: ([\w.]+)", line)
         if module_option:
             names.add(f"{module_option[1]}.{target.rsplit('.', 1)[-1]}")
     return names
+
+
+def resolve(name: str) -> type:
+    module_name, _, attribute = name.rpartition(".")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def members(cls: type) -> list[str]:
