@@ -55,7 +55,6 @@ autodoc_default_options = {"members": True, "undoc-members": False}
 # --- HTML -------------------------------------------------------------------------------------------------
 html_theme = "furo"
 html_title = f"micrograd-cpp {release}"
-html_static_path = ["_static"]
 html_theme_options = {
     "source_repository": "https://github.com/micrograd-cpp/micrograd-cpp/",
     "source_branch": "main",
