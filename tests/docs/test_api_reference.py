@@ -52,7 +52,9 @@ def documented() -> set[str]:
         if option and target:
             names.update(f"{target}.{member.strip()}" for member in option[1].split(","))
         elif re.fullmatch(r"\s+:members:\s*", line) and target:  # all of them (the build checks it did)
-            names.update(f"{target}.{member}" for member in members(resolve(target)) if not member.startswith("_"))
+            names.update(
+                f"{target}.{member}" for member in members(resolve(target)) if not member.startswith("_")
+            )
         module_option = re.match(r"\s+:module: ([\w.]+)", line)
         if module_option:
             names.add(f"{module_option[1]}.{target.rsplit('.', 1)[-1]}")
