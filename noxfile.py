@@ -6,6 +6,7 @@
     nox -s types       stub check, stubtest, mypy --strict, pyright --strict, pyright --verifytypes
     nox -s dist        builds the sdist and the wheel and checks them, as a release would
     nox -s fuzz        the fuzzers, for a fixed budget (MICROGRAD_FUZZ_SECONDS)
+    nox -s docs        the documentation site, every tutorial executed, warnings as errors
     nox -s lint        pre-commit: ruff, clang-format, shellcheck, schemas
 
 On a bare Debian/Ubuntu, scripts/bootstrap.sh installs the system packages and nox first; the
@@ -197,7 +198,7 @@ def types(session: nox.Session) -> None:
         "python", "-m", "mypy.stubtest", "micrograd_cpp._core", "--mypy-config-file", "pyproject.toml"
     )
     session.run("mypy")
-    session.run("pytest", "-p", "no:cacheprovider", "tests/packaging/test_readme.py")
+    session.run("pytest", "-p", "no:cacheprovider", "tests/docs/test_readme.py")
     # pyright finds the package through the python on PATH: the session's, where it is installed.
     session.run("python", "scripts/check_type_completeness.py", "95")
 
@@ -342,6 +343,26 @@ def libfuzzer_available(session: nox.Session) -> bool:
         found = subprocess.run(command, capture_output=True, check=False).returncode == 0
     session.log(f"libFuzzer with {clang}: {'yes' if found else 'no (no libclang-rt)'}")
     return found
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (Sphinx, furo, MyST, myst-nb) into build/docs/html, as Read the Docs
+    builds it: every tutorial notebook executed (a failing cell fails the build), warnings as errors,
+    offline (no intersphinx). Needs Python 3.11 or newer and Graphviz's dot. Arguments after -- go to
+    sphinx-build (e.g. -b linkcheck)."""
+    if sys.version_info < (3, 11):
+        session.error("the docs need Python 3.11 or newer (Sphinx 9.0): run nox with a newer Python")
+    install_once(session, *groups("build", "docs"))
+    install_torch(session)  # the capture-and-replay tutorial times PyTorch beside Graph.map
+    install_package(session)
+    out = ROOT / "build" / "docs"
+    shutil.rmtree(out, ignore_errors=True)  # a fresh build: every page read and every notebook executed anew
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-n", "-b", "html",
+        "-d", str(out / "doctrees"), "docs", str(out / "html"), *session.posargs,
+    )  # fmt: skip
+    session.log(f"the site: {out / 'html' / 'index.html'}")
 
 
 @nox.session

@@ -1,6 +1,6 @@
 """Graph capture and replay, side by side with rebuilding each step and with PyTorch batched.
 
-    python benchmarks/bench_graph.py [--repeat 200]
+    python benchmarks/bench_graph.py [--repeat 200] [--plot graph.svg] [--json graph.json]
 
 All in one process, same data and initial weights, PyTorch on one thread in float64:
 1. micrograd's demo training step (100 moons, MLP(2, [16, 16, 1]), hinge loss + 1e-4 L2, SGD):
@@ -11,6 +11,9 @@ All in one process, same data and initial weights, PyTorch on one thread in floa
    node's data and grad written) beside Value.backward(), and Graph.map of one row on the chains.
 3. Scaling with the batch (1 to 10,000 rows) and with the model's width, PyTorch beside it.
 4. Memory a captured graph costs per node (Graph.nbytes / len(graph)).
+--plot draws 1. and 3. (time per step against batch size and width, PyTorch beside Graph.map) into an
+image (.svg, .png, .pdf; needs matplotlib), as the docs' performance page shows it; --json writes the
+figures of 1. and 3. for `python benchmarks/bench_graph.py --replot graph.json --plot graph.svg`.
 Targets (issue 9): whole-graph step <= 1.0x PyTorch (moonshot 0.5x), map step <= 0.25x (0.1x),
 replay <= 4 ns per node on a 1M-node graph (2 ns).
 """
@@ -26,11 +29,14 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import gc
+import json
+import platform
 import random
 import statistics
 import sys
 import time
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 import micrograd_cpp as mg
 from micrograd_cpp.demo import make_moons
@@ -41,11 +47,11 @@ from micrograd_cpp.optim import SGD
 try:
     import torch
 except ImportError:  # pragma: no cover
-    sys.exit(
-        "needs PyTorch (the CPU wheel): pip install torch --index-url https://download.pytorch.org/whl/cpu"
-    )
+    torch = None  # --replot needs no PyTorch; main() says how to get it for the measurements
+else:
+    torch.set_num_threads(1)
 
-torch.set_num_threads(1)
+Results = dict[str, Any]  # what --json writes: {"machine": ..., "demo": {...}, "scaling": [...]}
 
 
 def median_seconds(step: Callable[[], object], repeat: int, warmup: int = 5) -> float:
@@ -149,7 +155,7 @@ def map_step(model: MLP, X: list[list[float]], y: list[int]) -> tuple[Callable[[
     return step, graph
 
 
-def demo_step(repeat: int) -> None:
+def demo_step(repeat: int) -> dict[str, float]:
     print("1. micrograd's demo step: 100 moons, MLP(2, [16, 16, 1]), hinge + L2, SGD (median ms per step)")
     timings = {}
     model, X, y = model_and_data(100)
@@ -165,6 +171,7 @@ def demo_step(repeat: int) -> None:
     for name, seconds in timings.items():
         print(f"   {name:<48} {seconds * 1e3:8.3f} ms  {seconds / reference:6.2f}x PyTorch")
     print()
+    return {name: seconds * 1e3 for name, seconds in timings.items()}
 
 
 def chain(n: int) -> tuple[mg.Value, mg.Value, mg.Value]:
@@ -205,10 +212,11 @@ def replay_cost(repeat: int) -> None:
     print()
 
 
-def scaling(repeat: int) -> None:
+def scaling(repeat: int) -> list[dict[str, float]]:
     print("3. scaling: Graph.map(backward=True) and PyTorch batched, ms per step (and ratio)")
     print(f"   {'rows':>7} {'width':>6} {'nodes':>7} {'Graph.map':>10} {'PyTorch':>9} {'ratio':>7}")
     cases = [(rows, 16) for rows in (1, 10, 100, 1_000, 10_000)] + [(100, w) for w in (4, 32, 64)]
+    found = []
     for rows, width in cases:
         model, X, y = model_and_data(rows, width)
         torch_seconds = median_seconds(torch_step(model, X, y), max(5, repeat // 4))
@@ -218,7 +226,10 @@ def scaling(repeat: int) -> None:
             f"   {rows:>7,} {width:>6} {len(graph):>7,} {ours * 1e3:>10.3f} {torch_seconds * 1e3:>9.3f} "
             f"{ours / torch_seconds:>6.2f}x"
         )
+        found.append({"rows": rows, "width": width, "nodes": len(graph), "map_ms": ours * 1e3,
+                      "torch_ms": torch_seconds * 1e3})  # fmt: skip
     print()
+    return found
 
 
 def memory() -> None:
@@ -236,15 +247,79 @@ def memory() -> None:
     )
 
 
+def plot(results: Results, path: Path) -> None:
+    """Time per step of micrograd's demo (1.) and against batch size and width (3.), PyTorch beside
+    Graph.map, as one figure with three panels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: a small, searchable SVG
+    ours, theirs = "#1f77b4", "#d62728"
+    fig, (demo, rows, width) = plt.subplots(
+        1, 3, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1.25, 1, 1]}
+    )
+    names = list(results["demo"])
+    ms = [results["demo"][name] for name in names]
+    colors = [theirs if name.startswith("PyTorch") else ours for name in names]
+    demo.barh(range(len(names)), ms, color=colors)
+    demo.set_yticks(range(len(names)), [name.replace(" (", "\n(", 1) for name in names], fontsize=8)
+    demo.invert_yaxis()
+    demo.set_xscale("log")
+    demo.set_xlabel("ms per training step (log scale)")
+    demo.set_title("micrograd's demo step (100 moons, MLP(2, [16, 16, 1]))", fontsize=10)
+    for y, value in enumerate(ms):
+        demo.text(value * 1.1, y, f"{value:.3g} ms", va="center", fontsize=8)
+    demo.set_xlim(right=max(ms) * 6)
+    for axis, key, fixed, label in ((rows, "rows", ("width", 16), "rows in the batch"),
+                                    (width, "width", ("rows", 100), "neurons per hidden layer")):  # fmt: skip
+        cases = sorted((c for c in results["scaling"] if c[fixed[0]] == fixed[1]), key=lambda c: c[key])
+        xs = [c[key] for c in cases]
+        axis.plot(xs, [c["map_ms"] for c in cases], "o-", color=ours, label="micrograd_cpp Graph.map")
+        axis.plot(xs, [c["torch_ms"] for c in cases], "s--", color=theirs, label="PyTorch batched (float64)")
+        axis.set_xscale("log", base=10 if key == "rows" else 2)
+        axis.set_yscale("log")
+        axis.set_xlabel(label)
+        axis.set_ylabel("ms per step (forward, backward, SGD)")
+        axis.set_title(f"against {label} ({fixed[0]} {fixed[1]})", fontsize=10)
+        axis.grid(True, which="major", alpha=0.3)
+        axis.legend(fontsize=8)
+    fig.suptitle(f"bench_graph.py, one thread: {results['machine']}", fontsize=9, y=0.02, va="bottom")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=200, help="timed repetitions per figure (default: 200)")
+    parser.add_argument("--plot", type=Path, help="draw the demo step and the scaling into this image")
+    parser.add_argument("--json", type=Path, help="write the demo step's and the scaling's figures here")
+    parser.add_argument("--replot", type=Path, help="measure nothing: --plot the figures of this --json file")
     args = parser.parse_args()
-    print(f"Python {sys.version.split()[0]}, micrograd_cpp {mg.__version__}, torch {torch.__version__}\n")
-    demo_step(args.repeat)
+    if args.replot:
+        if not args.plot:
+            parser.error("--replot needs --plot")
+        plot(json.loads(args.replot.read_text(encoding="utf-8")), args.plot)
+        print(f"figure saved to {args.plot}")
+        return
+    if torch is None:
+        sys.exit(
+            "needs PyTorch (the CPU wheel): pip install torch --index-url https://download.pytorch.org/whl/cpu"
+        )
+    machine = f"Python {sys.version.split()[0]}, micrograd_cpp {mg.__version__}, torch {torch.__version__}"
+    print(f"{machine}\n")
+    results: Results = {"machine": f"{machine}, {platform.machine()}", "demo": demo_step(args.repeat)}
     replay_cost(args.repeat)
-    scaling(args.repeat)
+    results["scaling"] = scaling(args.repeat)
     memory()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        print(f"figures saved to {args.json}")
+    if args.plot:
+        plot(results, args.plot)
+        print(f"figure saved to {args.plot}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ SDIST_NEEDS = [
     "tests/conftest.py",
     "tests/support.py",
     "tests/op_reference.py",
+    "docs/moons.png",  # what tests/docs reads: the README's pictures and the API reference
+    "docs/graph.svg",
+    "docs/reference/api.rst",
 ]
 # ...and nothing a build does not: build outputs, environments, CI files, developer scripts, benchmarks.
 SDIST_REFUSES = re.compile(

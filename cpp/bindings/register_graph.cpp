@@ -322,8 +322,10 @@ void register_graph(py::module_& m) {
     py::class_<Graph> cls(m, "Graph",
                           "A captured graph, replayed in C++: forward and backward on its own Values without\n"
                           "rebuilding, or over a batch of rows of input data (map).\n\n"
-                          "    g = Graph([loss, score], inputs=[x0, x1, t])\n"
-                          "    g.map(rows, backward=True, reduction='mean')  # one row per sample\n\n"
+                          "    g = Graph(loss)                         # a whole built graph\n"
+                          "    g.forward(); g.backward()               # replayed: as rebuilt, bit for bit\n"
+                          "    g = Graph([loss, score], inputs=[x0, x1, t])  # one sample's graph\n"
+                          "    g.map(rows, backward=True, reduction='mean')  # over rows of [x0, x1, t]\n\n"
                           "The graph is frozen as it was built: Python-side decisions taken while building\n"
                           "(an `if v.data > 0`, a max(v.data ...) used as a constant) stay as they were, as\n"
                           "torch.jit.trace records them. Data-dependent ops (relu's mask, tanh) are recomputed.\n"
@@ -354,17 +356,25 @@ void register_graph(py::module_& m) {
                 return Rows(g->map(rows, backward, std::string(reduction)));
             },
             py::arg("rows"), py::arg("backward") = false, py::arg("reduction") = "sum",
+            ">>> import micrograd_cpp as mg\n"
+            ">>> x, w = mg.Value(0.0), mg.Value(3.0)\n"
+            ">>> g = mg.Graph(w * x + 1, inputs=[x])\n"
+            ">>> g.map([[1.0], [2.0], [-1.0]])  # rows in: each input's number; values out: one per row\n"
+            "[4.0, 7.0, -2.0]\n"
+            ">>> g.map([[1.0], [2.0]], backward=True)  # also adds d(sum of the rows' outputs)/dw to w.grad\n"
+            "[4.0, 7.0]\n"
+            ">>> w.grad\n"
+            "3.0\n\n"
             "Runs the graph once per row, the inputs taking the row's numbers, in C++ with the GIL\n"
-            "released. Returns the outputs' values: a list with a float per row for one output, else a\n"
-            "list of lists. No Value's data changes.\n\n"
+            "released. Returns the outputs' values, as building the graph anew for each row would: a\n"
+            "float per row for one output, else a list of floats per row. No Value's data changes.\n\n"
             "rows: a sequence of sequences of real numbers, one per input, or a 2-D C-contiguous float64\n"
             "array (any object with that buffer, such as a NumPy array).\n"
-            "backward: also add d(reduction over rows of the first output)/d(leaf) to the grad of every\n"
-            "leaf that is not an input (the parameters), as a per-row rebuild's backward would; the rows'\n"
-            "contributions are summed in another order (eight running sums per chunk of rows, the chunks'\n"
-            "sums added with their rounding errors kept), so where their sum cancels, or runs to many\n"
-            "thousands of terms, the two differ within the rebuild's rounding (n * eps * the sum of their\n"
-            "magnitudes). reduction: 'sum' or 'mean'.")
+            "backward: also add d(reduction over the rows of the first output)/d(leaf) to the grad of\n"
+            "every leaf that is not an input (the parameters, the constants). The rows' contributions are\n"
+            "summed in another order than a per-row rebuild's backward, and agree with it to rounding\n"
+            "(the docs' page on Graph says how closely).\n"
+            "reduction: 'sum' or 'mean' (divides by the number of rows).")
         .def_property_readonly(
             "outputs", [](Self g) { return py::typing::Tuple<Value, py::ellipsis>(g->values(true)); },
             "The outputs, a tuple of Values.")

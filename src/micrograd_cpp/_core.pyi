@@ -217,8 +217,10 @@ class Graph(metaclass=_pybind11_type):
     """A captured graph, replayed in C++: forward and backward on its own Values without
     rebuilding, or over a batch of rows of input data (map).
 
-        g = Graph([loss, score], inputs=[x0, x1, t])
-        g.map(rows, backward=True, reduction='mean')  # one row per sample
+        g = Graph(loss)                         # a whole built graph
+        g.forward(); g.backward()               # replayed: as rebuilt, bit for bit
+        g = Graph([loss, score], inputs=[x0, x1, t])  # one sample's graph
+        g.map(rows, backward=True, reduction='mean')  # over rows of [x0, x1, t]
 
     The graph is frozen as it was built: Python-side decisions taken while building
     (an `if v.data > 0`, a max(v.data ...) used as a constant) stay as they were, as
@@ -242,18 +244,27 @@ class Graph(metaclass=_pybind11_type):
         accumulate (a second call gives exactly twice), interior ones are set.
         """
     def map(self, rows: object, backward: bool = ..., reduction: str = ...) -> list[float | list[float]]:
-        """Runs the graph once per row, the inputs taking the row's numbers, in C++ with the GIL
-        released. Returns the outputs' values: a list with a float per row for one output, else a
-        list of lists. No Value's data changes.
+        """>>> import micrograd_cpp as mg
+        >>> x, w = mg.Value(0.0), mg.Value(3.0)
+        >>> g = mg.Graph(w * x + 1, inputs=[x])
+        >>> g.map([[1.0], [2.0], [-1.0]])  # rows in: each input's number; values out: one per row
+        [4.0, 7.0, -2.0]
+        >>> g.map([[1.0], [2.0]], backward=True)  # also adds d(sum of the rows' outputs)/dw to w.grad
+        [4.0, 7.0]
+        >>> w.grad
+        3.0
+
+        Runs the graph once per row, the inputs taking the row's numbers, in C++ with the GIL
+        released. Returns the outputs' values, as building the graph anew for each row would: a
+        float per row for one output, else a list of floats per row. No Value's data changes.
 
         rows: a sequence of sequences of real numbers, one per input, or a 2-D C-contiguous float64
         array (any object with that buffer, such as a NumPy array).
-        backward: also add d(reduction over rows of the first output)/d(leaf) to the grad of every
-        leaf that is not an input (the parameters), as a per-row rebuild's backward would; the rows'
-        contributions are summed in another order (eight running sums per chunk of rows, the chunks'
-        sums added with their rounding errors kept), so where their sum cancels, or runs to many
-        thousands of terms, the two differ within the rebuild's rounding (n * eps * the sum of their
-        magnitudes). reduction: 'sum' or 'mean'.
+        backward: also add d(reduction over the rows of the first output)/d(leaf) to the grad of
+        every leaf that is not an input (the parameters, the constants). The rows' contributions are
+        summed in another order than a per-row rebuild's backward, and agree with it to rounding
+        (the docs' page on Graph says how closely).
+        reduction: 'sum' or 'mean' (divides by the number of rows).
         """
     @property
     def outputs(self) -> tuple[Value, ...]:

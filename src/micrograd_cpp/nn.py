@@ -51,11 +51,17 @@ def _size(n: object, what: str) -> int:
 
 
 class Module:
+    """The base of ``Neuron``, ``Layer`` and ``MLP``, as micrograd's: ``parameters()`` and
+    ``zero_grad()``, plus ``named_parameters()``, ``state_dict()`` and ``load_state_dict()``. A
+    subclass lists its Values in ``parameters()``; models pickle."""
+
     def zero_grad(self) -> None:
+        """Sets ``grad = 0`` on every parameter (between training steps: gradients accumulate)."""
         for p in self.parameters():
             p.grad = 0
 
     def parameters(self) -> list[Value]:
+        """The trainable Values, in a fixed order (what an optimizer takes)."""
         return []
 
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
@@ -131,9 +137,19 @@ def _walk(item: object, prefix: str, path: str, seen: set[int]) -> Iterator[tupl
 
 
 class Neuron(Module):
-    """activation(w . x + b). ``activation`` (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"linear"`` or
-    ``"none"``) or micrograd's ``nonlin`` (ReLU if true, the default, else linear) chooses it; given
-    both, they must agree. The choice is kept once, as ``activation``; ``nonlin`` reads it."""
+    """``activation(w . x + b)`` on ``nin`` inputs, as micrograd's ``Neuron``: weights drawn with
+    ``random.uniform(-1, 1)``, bias 0. ``activation`` (``"relu"``, ``"tanh"``, ``"sigmoid"``,
+    ``"linear"`` or ``"none"``) or micrograd's ``nonlin`` (ReLU if true, the default, else linear)
+    chooses it; given both, they must agree. The choice is kept once, as ``activation``; ``nonlin``
+    reads it. Calling it is one call into C++ (``_core.neuron``).
+
+    >>> import random
+    >>> from micrograd_cpp.nn import Neuron
+    >>> random.seed(0)
+    >>> n = Neuron(2, activation="tanh")
+    >>> n, n.nonlin
+    (TanhNeuron(2), True)
+    """
 
     def __init__(self, nin: int, nonlin: bool | None = None, activation: str | None = None) -> None:
         nin = _size(nin, "Neuron nin")
@@ -164,6 +180,9 @@ class Neuron(Module):
 
 
 class Layer(Module):
+    """``nout`` neurons, each on the same ``nin`` inputs, as micrograd's ``Layer``. ``kwargs`` go to each
+    ``Neuron`` (``activation="tanh"``, or micrograd's ``nonlin=False``)."""
+
     def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
         self.neurons: list[Neuron] = [Neuron(nin, **kwargs) for _ in range(_size(nout, "Layer nout"))]
 
@@ -185,8 +204,32 @@ class Layer(Module):
 
 
 class MLP(Module):
-    """Layers of sizes ``nouts``. ``activation``: one name for every hidden layer (the last layer stays
-    linear, as in micrograd), or a sequence with one name per layer."""
+    """A multi-layer perceptron, as micrograd's: ``nin`` inputs, then one layer per size in ``nouts``.
+
+    ``activation`` says what each neuron applies to its weighted sum ``w . x + b``:
+
+    - ``"relu"``: ``max(x, 0)`` (the default, micrograd's)
+    - ``"tanh"``: ``tanh(x)`` (the lecture's)
+    - ``"sigmoid"``: ``1 / (1 + exp(-x))``
+    - ``"linear"``: nothing (``None`` and ``"none"`` mean the same)
+
+    One name applies to every hidden layer and the last layer stays linear, as in micrograd; a list
+    gives one name per layer, the last included. Weights are drawn with ``random.uniform(-1, 1)`` in
+    micrograd's order (biases 0), so the same ``random.seed`` gives micrograd's model.
+
+    >>> import random
+    >>> from micrograd_cpp.nn import MLP
+    >>> random.seed(1337)
+    >>> model = MLP(2, [3, 1], activation="tanh")
+    >>> model
+    MLP of [Layer of [TanhNeuron(2), TanhNeuron(2), TanhNeuron(2)], Layer of [LinearNeuron(3)]]
+    >>> len(model.parameters())
+    13
+    >>> round(model([0.5, -1.0]).data, 4)  # one output neuron: a single Value
+    -0.82
+    >>> MLP(2, [4, 2], activation=["tanh", "sigmoid"])  # one name per layer
+    MLP of [Layer of [TanhNeuron(2), TanhNeuron(2), TanhNeuron(2), TanhNeuron(2)], Layer of [SigmoidNeuron(4), SigmoidNeuron(4)]]
+    """
 
     def __init__(
         self, nin: int, nouts: Iterable[int], activation: str | Iterable[str | None] | None = "relu"

@@ -1,4 +1,4 @@
-"""Optimizers shaped like ``torch.optim``: ``SGD`` and ``Adam``.
+"""Optimizers shaped like ``torch.optim``: ``SGD`` and ``Adam``. ::
 
     opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
     for step in range(100):

@@ -1,4 +1,4 @@
-"""Drawing a Value's graph with Graphviz, as micrograd's trace notebook does.
+"""Drawing a Value's graph with Graphviz, as micrograd's trace notebook does. ::
 
     from micrograd_cpp.viz import draw_dot
     draw_dot(loss)                    # a graphviz.Digraph; a Jupyter cell shows it
@@ -32,9 +32,12 @@ __all__ = [
     "trace",
 ]
 
-# dot's layout time grows about as the square of the graph: ~2 s for 2,600 Values, ~30 s for 10,000.
+#: The largest graph `draw_dot` draws unless given a larger ``max_nodes`` (Graphviz's layout time
+#: grows about as the square of the graph: some 2 s for 2,600 Values).
 DEFAULT_MAX_NODES = 2000
-DISPLAY_MAX_NODES = 500  # a Value shown in a notebook: a fraction of a second, and still readable
+#: The largest graph a Value shown in a Jupyter cell draws of itself (a fraction of a second, and
+#: still readable); larger ones show their plain ``repr``.
+DISPLAY_MAX_NODES = 500
 RANKDIRS = ("LR", "TB", "RL", "BT")
 
 INSTALL_GRAPHVIZ = (
