@@ -293,23 +293,24 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(
             f"--out {args.out} is a folder: give a file name, such as {os.path.join(args.out, 'moons.png')}"
         )
-    if optional("matplotlib") is not None:  # the plot will be saved: make sure it can be, before training
-        problem = cannot_save(args.out)
-        if problem:
-            parser.error(f"--out {args.out}: {problem}")
+    problem = cannot_save(args.out)
+    if problem:
+        parser.error(f"--out {args.out}: {problem}")
 
 
 def cannot_save(path: str) -> str | None:
-    """Why the plot could not be saved at path (an image format matplotlib does not know, or a file
-    that cannot be opened for writing), or None. Opens the file as the save will, without changing it:
-    an existing file is opened to append nothing, a new one is made and removed again. Permission
-    bits are not enough: root may write anywhere, and /proc or a read-only mount refuse even root."""
-    from matplotlib.backend_bases import FigureCanvasBase
+    """Why the plot could not be saved at path (a file that cannot be opened for writing, or, with
+    matplotlib installed, an image format it does not know), or None. Opens the file as the save will,
+    without changing it: an existing file is opened to append nothing, a new one is made and removed
+    again. Permission bits are not enough: root may write anywhere, and /proc or a read-only mount
+    refuse even root."""
+    if optional("matplotlib") is not None:
+        from matplotlib.backend_bases import FigureCanvasBase
 
-    extension = os.path.splitext(path)[1][1:].lower()
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if extension and extension not in formats:
-        return f"matplotlib cannot save .{extension} files (it saves {', '.join(sorted(formats))})"
+        extension = os.path.splitext(path)[1][1:].lower()
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if extension and extension not in formats:
+            return f"matplotlib cannot save .{extension} files (it saves {', '.join(sorted(formats))})"
     existed = os.path.exists(path)
     try:
         with open(path, "ab"):

@@ -73,3 +73,14 @@ def test_a_new_out_file_is_not_left_behind_by_the_check_when_there_is_no_plot(tm
     proc = run_python("-c", code, "--steps", "2", "--out", str(out), timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_the_out_path_is_checked_without_matplotlib_too():
+    # Without the plot's packages (the wheel tests) a bad --out is still a bad argument.
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; sys.modules['tqdm'] = None\n"
+        "from micrograd_cpp import demo; sys.exit(demo.main(sys.argv[1:]))"
+    )
+    proc = run_python("-c", code, "--steps", "2", "--out", "/proc/x.png", timeout=600)
+    refused_before_training(proc, "/proc/x.png", "cannot write")
