@@ -132,9 +132,13 @@ def _unavailable(reason: str):
     pytest.skip(reason)
 
 
+CHROMIUM_ARGS = ["--disable-dev-shm-usage", "--disable-gpu", "--no-sandbox"]
+
+
 @pytest.fixture(scope="session")
-def chromium():
-    """A headless Chromium (Debian's) under Playwright, for the session."""
+def launch_chromium():
+    """launch_chromium(*extra_args) -> a headless Chromium (Debian's) under Playwright; all are
+    closed at the end of the session."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -147,14 +151,29 @@ def chromium():
     saved = {k: os.environ.pop(k) for k in ("LD_PRELOAD", "ASAN_OPTIONS") if k in os.environ}
     try:
         playwright = sync_playwright().start()
-        browser = playwright.chromium.launch(
-            executable_path=path, args=["--disable-dev-shm-usage", "--disable-gpu", "--no-sandbox"]
-        )
     finally:
         os.environ.update(saved)
-    yield browser
-    browser.close()
+    browsers = []
+
+    def launch(*extra: str):
+        saved = {k: os.environ.pop(k) for k in ("LD_PRELOAD", "ASAN_OPTIONS") if k in os.environ}
+        try:
+            browser = playwright.chromium.launch(executable_path=path, args=[*CHROMIUM_ARGS, *extra])
+        finally:
+            os.environ.update(saved)
+        browsers.append(browser)
+        return browser
+
+    yield launch
+    for browser in browsers:
+        browser.close()
     playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium(launch_chromium):
+    """The session's headless Chromium."""
+    return launch_chromium()
 
 
 @pytest.fixture(scope="session")

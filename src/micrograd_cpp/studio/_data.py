@@ -48,11 +48,13 @@ def xor(n: int, noise: float, rng: random.Random) -> tuple[Points, Labels]:
     points: Points = []
     labels: Labels = []
     pad = 0.1
-    for _ in range(n):
-        x = rng.uniform(pad, 1.5) * rng.choice((-1, 1))
-        y = rng.uniform(pad, 1.5) * rng.choice((-1, 1))
+    for i in range(n):
+        label = 1 if i % 2 == 0 else -1
+        sx = rng.choice((-1, 1))
+        x = rng.uniform(pad, 1.5) * sx
+        y = rng.uniform(pad, 1.5) * sx * label  # the same sign as x for class +1
         points.append((x, y))
-        labels.append(1 if x * y > 0 else -1)
+        labels.append(label)
     return _shuffled_with_noise(points, labels, noise, rng)
 
 

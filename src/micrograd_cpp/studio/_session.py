@@ -64,6 +64,7 @@ class Session:
         if model is not None:
             self._adopt(model)
         self.playing = False
+        self.waiting = 0  # frames waiting for the lock: the trainer's slice ends early for them
         self.speed = 0.0  # steps per second while playing; 0: as fast as it goes
         self.data_version = 0
         self.graph_version = 0
@@ -212,8 +213,9 @@ class Session:
             done = 0
             while done < limit:
                 done += 1
-                self._one_step(record=done == limit or time.perf_counter() >= end)
-                if time.perf_counter() >= end:
+                last = done == limit or self.waiting > 0 or time.perf_counter() >= end
+                self._one_step(record=last)
+                if last:
                     break
             self._mark_rate()
             return done
@@ -316,43 +318,53 @@ class Session:
     def snapshot(self, data_version: int = -1, graph_version: int = -1, graph: bool = True) -> dict[str, Any]:
         """What the page draws, as JSON-ready data. The points and the graph's structure are left
         out when the caller already has their version; graph=False leaves out the autograd view."""
-        with self.lock:
-            state: dict[str, Any] = {
-                "step": self.step_count,
-                "loss": self.loss,
-                "accuracy": self.accuracy,
-                "config": copy.deepcopy(dict(self.config)),
-                "playing": self.playing,
-                "speed": self.speed,
-                "steps_per_second": self.steps_per_second(),
-                "data_version": self.data_version,
-                "graph_version": self.graph_version,
-                "custom_data": self.custom_data,
-                "layer_sizes": self.layer_sizes,
-                "history": [list(h) for h in self.history[-HISTORY:]],
-                "sample": self.sample,
-            }
-            if data_version != self.data_version:
-                state["points"] = [[x, y, t] for (x, y), t in zip(self.points, self.labels)]
-                state["bounds"] = self.bounds
-                state["grid"] = GRID
-                state["neuron_grid"] = NEURON_GRID
-            state["boundary"] = encode(cast("list[float]", self.boundary_graph.map(self.grid)), "float32")
-            outs = cast("list[list[float]]", self.neuron_graph.map(self.neuron_grid))
-            # point-major: every neuron's output at the first grid point, then at the second, ...
-            state["heatmaps"] = encode([v for row in outs for v in row], "float32")
-            state["weights"] = [
-                [[*(w.data for w in n.w), n.b.data] for n in layer.neurons] for layer in self.model.layers
-            ]
-            state["optimizer"] = self._optimizer_state(graph_version != self.graph_version)
-            if graph:
-                x, y = self.points[self.sample]
-                label = float(self.labels[self.sample])
-                state["values"] = self.sample_graph.refresh(self.model, x, y, label)
-                state["sample_point"] = [x, y, label]
-                if graph_version != self.graph_version:
-                    state["graph"] = self.sample_graph.topology()
-            return state
+        self.waiting += 1
+        try:
+            self.lock.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            return self._snapshot(data_version, graph_version, graph)
+        finally:
+            self.lock.release()
+
+    def _snapshot(self, data_version: int, graph_version: int, graph: bool) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "step": self.step_count,
+            "loss": self.loss,
+            "accuracy": self.accuracy,
+            "config": copy.deepcopy(dict(self.config)),
+            "playing": self.playing,
+            "speed": self.speed,
+            "steps_per_second": self.steps_per_second(),
+            "data_version": self.data_version,
+            "graph_version": self.graph_version,
+            "custom_data": self.custom_data,
+            "layer_sizes": self.layer_sizes,
+            "history": [list(h) for h in self.history[-HISTORY:]],
+            "sample": self.sample,
+        }
+        if data_version != self.data_version:
+            state["points"] = [[x, y, t] for (x, y), t in zip(self.points, self.labels)]
+            state["bounds"] = self.bounds
+            state["grid"] = GRID
+            state["neuron_grid"] = NEURON_GRID
+        state["boundary"] = encode(cast("list[float]", self.boundary_graph.map(self.grid)), "float32")
+        outs = cast("list[list[float]]", self.neuron_graph.map(self.neuron_grid))
+        # point-major: every neuron's output at the first grid point, then at the second, ...
+        state["heatmaps"] = encode([v for row in outs for v in row], "float32")
+        state["weights"] = [
+            [[*(w.data for w in n.w), n.b.data] for n in layer.neurons] for layer in self.model.layers
+        ]
+        state["optimizer"] = self._optimizer_state(graph_version != self.graph_version)
+        if graph:
+            x, y = self.points[self.sample]
+            label = float(self.labels[self.sample])
+            state["values"] = self.sample_graph.refresh(self.model, x, y, label)
+            state["sample_point"] = [x, y, label]
+            if graph_version != self.graph_version:
+                state["graph"] = self.sample_graph.topology()
+        return state
 
     def _optimizer_state(self, names: bool) -> dict[str, Any]:
         adam = isinstance(self.optimizer, Adam)

@@ -35,12 +35,14 @@
     return Number(x.toPrecision(digits || 4)).toString();
   }
   function lerp(a, b, t) { return a + (b - a) * t; }
-  // Diverging colour of a value in [-1, 1]: orange (negative) - white - blue (positive), as Playground.
-  function diverging(t) {
-    t = Math.max(-1, Math.min(1, t));
-    const to = t < 0 ? [245, 147, 34] : [8, 119, 189];
-    const s = Math.abs(t);
-    return [lerp(255, to[0], s) | 0, lerp(255, to[1], s) | 0, lerp(255, to[2], s) | 0];
+  // writes the diverging colour of t into pixels at byte offset k (no allocation: thousands a frame)
+  function putDiverging(pixels, k, t) {
+    t = t > 1 ? 1 : t < -1 ? -1 : t || 0;
+    const s = t < 0 ? -t : t;
+    pixels[k] = 255 + ((t < 0 ? 245 : 8) - 255) * s;
+    pixels[k + 1] = 255 + ((t < 0 ? 147 : 119) - 255) * s;
+    pixels[k + 2] = 255 + ((t < 0 ? 34 : 189) - 255) * s;
+    pixels[k + 3] = 255;
   }
   // Colour of a gradient's magnitude in [0, 1]: white - yellow - red.
   function heat(t) {
@@ -120,17 +122,28 @@
     $("stat-fps").textContent = studio.fps.toFixed(0);
   }
 
+  const fetchState = () => {
+    const started = performance.now();
+    return api(`/api/state?data_version=${kept.data_version}&graph_version=${kept.graph_version}`).then((state) => ({ state, ms: performance.now() - started }));
+  };
   async function liveLoop() {
     let failures = 0;
+    let pending = null; // while training, the next frame's request is on its way as this one is drawn
     for (;;) {
       const started = performance.now();
       try {
-        const state = await api(`/api/state?data_version=${kept.data_version}&graph_version=${kept.graph_version}`);
+        const { state, ms } = await (pending || fetchState());
+        pending = null;
+        const versions = [kept.data_version, kept.graph_version];
         absorb(state);
+        if (state.playing && versions[0] === kept.data_version && versions[1] === kept.graph_version) pending = fetchState();
+        const drawing = performance.now();
         render(state);
+        studio.timing = { fetch: ms, render: performance.now() - drawing };
         countFrame();
         failures = 0;
       } catch (error) {
+        pending = null;
         failures++;
         if (failures === 1 || failures % 20 === 0) showError(`the studio's server: ${error.message}`);
         await sleep(Math.min(2000, 200 * failures));
@@ -139,7 +152,8 @@
       const playing = studio.state && studio.state.playing;
       const spent = performance.now() - started;
       // Up to ~30 frames a second while training, 4 while paused (another client may step it).
-      await sleep(Math.max(0, (playing ? 33 : 250) - spent));
+      await sleep(Math.max(playing ? 1 : 0, (playing ? 33 : 250) - spent));
+      await new Promise((resolve) => requestAnimationFrame(resolve));
       if (document.hidden) await sleep(500);
     }
   }
@@ -265,10 +279,7 @@
         image.width = n; image.height = n;
         const ictx = image.getContext("2d");
         const pixels = ictx.createImageData(n, n);
-        for (let i = 0; i < n * n; i++) {
-          const c = diverging(Math.tanh(values[i]) * 0.6);
-          pixels.data.set([c[0], c[1], c[2], 255], 4 * i);
-        }
+        for (let i = 0; i < n * n; i++) putDiverging(pixels.data, 4 * i, Math.tanh(values[i]) * 0.6);
         ictx.putImageData(pixels, 0, 0);
         ctx.imageSmoothingEnabled = true;
         ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
@@ -377,7 +388,13 @@
       const width = Math.max(box.clientWidth, 300), height = box.clientHeight || 440;
       const layers = sizes.length;
       const colW = width / layers;
-      svg = el("svg", { width, height }, box);
+      const ratio = window.devicePixelRatio || 1;
+      svg = document.createElement("canvas"); // the links: one canvas, redrawn each frame
+      svg.width = width * ratio; svg.height = height * ratio;
+      Object.assign(svg.style, { left: "0px", top: "0px", width: `${width}px`, height: `${height}px`, border: "none", background: "transparent" });
+      svg.className = "links";
+      svg.getContext("2d").scale(ratio, ratio);
+      box.appendChild(svg);
       sizes.forEach((n, l) => {
         const size = Math.max(10, Math.min(34, (height - 30) / n - 4));
         const gap = Math.min(size + 8, (height - 30) / n);
@@ -406,10 +423,7 @@
           const per = [];
           for (let i = 0; i < sizes[l - 1]; i++) {
             const a = positions[l - 1][i], b = positions[l][j];
-            const x1 = a.x + a.size, y1 = a.y + a.size / 2, x2 = b.x, y2 = b.y + b.size / 2, mx = (x1 + x2) / 2;
-            const path = el("path", { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, fill: "none" }, svg);
-            el("title", {}, path);
-            per.push(path);
+            per.push([a.x + a.size, a.y + a.size / 2, b.x, b.y + b.size / 2]);
           }
           row.push(per);
         }
@@ -420,17 +434,14 @@
     function paint(canvas, values, offset, stride, n, scale) {
       const ctx = canvas.getContext("2d");
       const img = ctx.createImageData(n, n);
-      for (let p = 0; p < n * n; p++) {
-        const c = diverging(values(p) / scale);
-        img.data.set([c[0], c[1], c[2], 255], 4 * p);
-      }
+      for (let p = 0; p < n * n; p++) putDiverging(img.data, 4 * p, values(p) / scale);
       ctx.putImageData(img, 0, 0);
     }
     function render(state) {
       const sizes = state.layer_sizes;
       if (!sizes) return;
-      const key = sizes.join(",") + "/" + kept.neuron_grid + "/" + box.clientWidth;
-      if (key !== shape) { build(sizes); shape = key; }
+      const key = sizes.join(",") + "/" + kept.neuron_grid;
+      if (key !== shape) { build(sizes); shape = key; } // (reading the box's width each frame would force a layout)
       const n = kept.neuron_grid;
       const [x0, x1, y0, y1] = kept.bounds;
       const half = Math.max(Math.abs(x0), Math.abs(x1), Math.abs(y0), Math.abs(y1));
@@ -451,20 +462,26 @@
       }
       let maxW = 1e-12;
       for (const layer of state.weights) for (const neuron of layer) for (let i = 0; i < neuron.length - 1; i++) maxW = Math.max(maxW, Math.abs(neuron[i]));
+      const ctx = svg.getContext("2d");
+      ctx.clearRect(0, 0, svg.width, svg.height);
       for (let l = 1; l < sizes.length; l++) {
         for (let j = 0; j < sizes[l]; j++) {
           const w = state.weights[l - 1][j];
           for (let i = 0; i < sizes[l - 1]; i++) {
-            const path = links[l - 1][j][i];
-            const v = w[i];
-            const t = Math.abs(v) / maxW;
-            path.setAttribute("stroke", v >= 0 ? "#0877bd" : "#f59322");
-            path.setAttribute("stroke-width", (0.3 + 4.5 * t).toFixed(2));
-            path.setAttribute("stroke-opacity", (0.25 + 0.75 * t).toFixed(2));
-            path.firstChild.textContent = `w = ${fmt(v)} (input ${i + 1} → layer ${l} neuron ${j + 1})`;
+            const [x1, y1, x2, y2] = links[l - 1][j][i], mx = (x1 + x2) / 2;
+            const v = w[i], t = Math.abs(v) / maxW;
+            ctx.beginPath();
+            ctx.moveTo(x1, y1);
+            ctx.bezierCurveTo(mx, y1, mx, y2, x2, y2);
+            ctx.strokeStyle = v >= 0 ? `rgba(8,119,189,${0.25 + 0.75 * t})` : `rgba(245,147,34,${0.25 + 0.75 * t})`;
+            ctx.lineWidth = 0.3 + 4.5 * t;
+            ctx.stroke();
           }
+          const title = canvases[l][j].title;
+          canvases[l][j].title = `${title}\nweights in: ${w.slice(0, -1).map((x) => fmt(x, 3)).join(", ")}`;
         }
       }
+      box.dataset.weights = String(state.weights.flat(2).length);
     }
     window.addEventListener("resize", () => (shape = ""));
     return { render };
@@ -713,9 +730,14 @@
     }
     function hot(entry, on) {
       const labels = visible.edges.length <= 120;
+      if (on && values) {
+        const d = values.data[entry.node], g = entry.svg.getAttribute("data-grad");
+        entry.svg.lastChild.textContent = `${nodeTitle(entry)}\ndata = ${d}\ngrad = ${g}`;
+      }
       for (const e of visible.edges) {
         if (e.from !== entry.id && e.to !== entry.id) continue;
         e.svg.classList.toggle("hot", on);
+        if (on) e.svg.firstChild.nextSibling.textContent = `local gradient ∂(${e.to})/∂(${e.from}) = ${localOf(e)}`;
         if (!labels && !e.svg.classList.contains("flow")) e.label.textContent = on ? fmt(localOf(e), 3) : "";
       }
     }
@@ -781,14 +803,12 @@
         entry.dataText.textContent = `data ${fmt(d)}`;
         entry.gradText.textContent = `grad ${fmt(g)}`;
         entry.rect.setAttribute("fill", heat(Math.sqrt(Math.abs(g) / maxG)));
-        entry.svg.lastChild.textContent = `${nodeTitle(entry)}\ndata = ${d}\ngrad = ${g}`;
       }
       const labels = visible.edges.length <= 120; // more: on hover
       for (const e of visible.edges) {
-        const l = localOf(e);
-        e.svg.firstChild.nextSibling.textContent = `local ∂${e.to}/∂${e.from} = ${l}`;
-        e.svg.setAttribute("data-local", String(l));
-        if (!e.svg.classList.contains("flow") && !e.svg.classList.contains("hot")) e.label.textContent = labels ? fmt(l, 3) : "";
+        if (e.svg.classList.contains("flow") || e.svg.classList.contains("hot")) continue;
+        const text = labels ? fmt(localOf(e), 3) : "";
+        if (e.label.textContent !== text) e.label.textContent = text;
       }
     }
     return {
@@ -916,7 +936,7 @@
     function animate() {
       if (timer) { clearInterval(timer); timer = null; buttons(); return; }
       const v = graphView.graph();
-      const interval = Math.max(15, Math.min(400, 30000 / Math.max(1, v.order.length)));
+      const interval = Math.max(15, Math.min(250, 8000 / Math.max(1, v.order.length))); // ~8 s in all
       timer = setInterval(() => { if (!next()) { clearInterval(timer); timer = null; buttons(); } }, interval);
       buttons();
     }
@@ -936,49 +956,54 @@
   }
 
   // ---------------------------------------------------------------- the optimizer's state
+  // A virtual table: only the rows in the scrolled window exist (337 rows of live numbers laid out
+  // again each frame cost more than all the other views together).
   const optimizerView = (function () {
     const table = $("optimizer-table");
+    const wrap = table.parentElement;
     const thead = table.tHead, tbody = table.tBodies[0];
-    let kind = "", rows = [];
+    const ROW = 20, EXTRA = 6;
+    let shape = "", cols = [], last = null, drawn = 0;
+    wrap.addEventListener("scroll", () => last && draw(last));
+    function header(o, adam) {
+      thead.innerHTML = "";
+      const tr = thead.insertRow();
+      cols = ["parameter", "data", "grad", "update (last step)", ""].concat(adam ? ["m (1st moment)", "v (2nd moment)"] : []);
+      for (const c of cols) { const th = document.createElement("th"); th.textContent = c; tr.appendChild(th); }
+    }
+    function draw(view) {
+      const { names, data, grad, update, m, v } = view;
+      const first = Math.max(0, Math.floor(wrap.scrollTop / ROW) - EXTRA);
+      const count = Math.min(names.length - first, Math.ceil(wrap.clientHeight / ROW) + 2 * EXTRA);
+      let maxU = 1e-300;
+      for (let i = 0; i < update.length; i++) maxU = Math.max(maxU, Math.abs(update[i]));
+      const rows = [`<tr style="height:${first * ROW}px"></tr>`];
+      for (let i = first; i < first + count; i++) {
+        const width = ((100 * Math.abs(update[i])) / maxU).toFixed(1);
+        const cells = [`<td title="${names[i]}">${shortName(names[i])}</td>`, `<td>${fmt(data[i])}</td>`, `<td>${fmt(grad[i])}</td>`,
+          `<td>${fmt(update[i])}</td>`, `<td class="bar"><span class="${update[i] < 0 ? "neg" : ""}" style="width:${width}%"></span></td>`];
+        if (m) cells.push(`<td>${fmt(m[i])}</td>`, `<td>${fmt(v[i])}</td>`);
+        rows.push(`<tr style="height:${ROW}px" data-index="${i}">${cells.join("")}</tr>`);
+      }
+      rows.push(`<tr style="height:${(names.length - first - count) * ROW}px"></tr>`);
+      tbody.innerHTML = rows.join("");
+    }
     function render(state) {
       const o = state.optimizer;
       if (!o) return;
       const names = kept.names;
-      const data = decode(o.data), grad = decode(o.grad), update = decode(o.update);
-      const m = o.m ? decode(o.m) : null, v = o.v ? decode(o.v) : null;
-      const shape = `${o.kind}/${names.length}`;
-      if (shape !== kind) {
-        kind = shape;
-        thead.innerHTML = "";
-        const tr = thead.insertRow();
-        const cols = ["parameter", "data", "grad", "update (last step)", ""].concat(m ? ["m (1st moment)", "v (2nd moment)"] : []);
-        for (const c of cols) { const th = document.createElement("th"); th.textContent = c; tr.appendChild(th); }
-        tbody.textContent = "";
-        rows = names.map((name) => {
-          const tr = tbody.insertRow();
-          const cells = cols.map(() => tr.insertCell());
-          cells[0].textContent = shortName(name);
-          cells[0].title = name;
-          cells[4].className = "bar";
-          cells[4].appendChild(document.createElement("span"));
-          return cells;
-        });
-      }
-      const formula = o.kind === "adam"
+      const adam = o.kind === "adam";
+      if (`${o.kind}/${names.length}` !== shape) { shape = `${o.kind}/${names.length}`; header(o, adam); }
+      const formula = adam
         ? `Adam, lr ${fmt(o.lr)}: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², update = −lr · m̂ / (√v̂ + ε)`
         : `SGD, lr ${fmt(o.lr)}: update = −lr × grad`;
       $("optimizer-caption").textContent = `${formula} · step ${o.step} · ${names.length} parameters`;
-      let maxU = 1e-300;
-      for (let i = 0; i < update.length; i++) maxU = Math.max(maxU, Math.abs(update[i]));
-      rows.forEach((cells, i) => {
-        cells[1].textContent = fmt(data[i]);
-        cells[2].textContent = fmt(grad[i]);
-        cells[3].textContent = fmt(update[i]);
-        const bar = cells[4].firstChild;
-        bar.style.width = `${(100 * Math.abs(update[i])) / maxU}%`;
-        bar.className = update[i] < 0 ? "neg" : "";
-        if (m) { cells[5].textContent = fmt(m[i]); cells[6].textContent = fmt(v[i]); }
-      });
+      last = { names, data: decode(o.data), grad: decode(o.grad), update: decode(o.update), m: o.m ? decode(o.m) : null, v: o.v ? decode(o.v) : null };
+      const now = performance.now();
+      if (now - drawn < 100 && state.playing) return; // ten times a second is plenty for a table
+      drawn = now;
+      table.dataset.step = String(o.step);
+      draw(last);
     }
     return { render };
   })();
