@@ -38,6 +38,18 @@ def encode(values: Sequence[float], dtype: str = "float64") -> Encoded:
     return {"dtype": dtype, "b64": base64.b64encode(data.tobytes()).decode("ascii")}
 
 
+def encode_heatmaps(rows: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """Each column (a neuron's output over the grid's points) as bytes, 128 + 127 * value / scale,
+    with its scale (the largest magnitude): what a heatmap shows, at a quarter of float32's size."""
+    columns = list(zip(*rows))
+    scales = [max(map(abs, c), default=0.0) for c in columns]
+    out = bytearray()
+    for column, scale in zip(columns, scales):
+        k = 127.0 / scale if scale > 0 and math.isfinite(scale) else 0.0
+        out.extend(128 + round(v * k) if v == v else 128 for v in column)
+    return {"dtype": "uint8", "b64": base64.b64encode(bytes(out)).decode("ascii"), "scales": scales}
+
+
 _BINARY: dict[str, Callable[[Any, Any], Value]] = {
     "+": operator.add,
     "-": operator.sub,

@@ -9,7 +9,7 @@ from typing import Any
 from ._page import page_html
 from ._session import Session
 
-FRAMES = 60
+FRAMES = 40
 
 
 def frame_steps(steps: int, frames: int = FRAMES) -> list[int]:

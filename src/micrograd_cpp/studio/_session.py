@@ -29,7 +29,7 @@ from .._core import Adam, Graph, Value
 from ..nn import MLP
 from ..optim import SGD
 from . import _data
-from ._autograd import SampleGraph, encode
+from ._autograd import SampleGraph, encode, encode_heatmaps
 from ._config import Config, ConfigError, checked, defaults
 
 GRID = 48  # the decision boundary's heatmap: GRID x GRID points
@@ -343,6 +343,7 @@ class Session:
             "layer_sizes": self.layer_sizes,
             "history": [list(h) for h in self.history[-HISTORY:]],
             "sample": self.sample,
+            "scores": encode(self.scores, "float32"),  # each point's score: its class is the sign
         }
         if data_version != self.data_version:
             state["points"] = [[x, y, t] for (x, y), t in zip(self.points, self.labels)]
@@ -351,8 +352,7 @@ class Session:
             state["neuron_grid"] = NEURON_GRID
         state["boundary"] = encode(cast("list[float]", self.boundary_graph.map(self.grid)), "float32")
         outs = cast("list[list[float]]", self.neuron_graph.map(self.neuron_grid))
-        # point-major: every neuron's output at the first grid point, then at the second, ...
-        state["heatmaps"] = encode([v for row in outs for v in row], "float32")
+        state["heatmaps"] = encode_heatmaps(outs)  # neuron by neuron, each over the grid
         state["weights"] = [
             [[*(w.data for w in n.w), n.b.data] for n in layer.neurons] for layer in self.model.layers
         ]

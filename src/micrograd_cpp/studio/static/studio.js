@@ -24,6 +24,7 @@
     const bin = atob(enc.b64);
     const bytes = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    if (enc.dtype === "uint8") return bytes;
     return enc.dtype === "float32" ? new Float32Array(bytes.buffer) : new Float64Array(bytes.buffer);
   }
   function fmt(x, digits) {
@@ -304,17 +305,23 @@
         ctx.stroke();
       }
       lastPoints = kept.points;
+      const scores = decode(state.scores);
+      let wrong = 0;
       for (let i = 0; i < lastPoints.length; i++) {
         const [x, y, t] = lastPoints[i];
         const [px, py] = toPixel(x, y);
+        const miss = scores.length === lastPoints.length && (scores[i] > 0) !== (t > 0);
         ctx.beginPath();
         ctx.arc(px, py, 4, 0, 2 * Math.PI);
         ctx.fillStyle = t > 0 ? "#0766a3" : "#e8830f";
         ctx.fill();
         ctx.lineWidth = 1.5;
-        ctx.strokeStyle = "#fff";
+        ctx.strokeStyle = miss ? "#c0392b" : "#fff"; // a misclassified point: a red ring
         ctx.stroke();
+        wrong += miss;
       }
+      canvas.dataset.points = String(lastPoints.length);
+      canvas.dataset.misclassified = String(wrong);
       const s = lastPoints[state.sample];
       if (s) {
         const [px, py] = toPixel(s[0], s[1]);
@@ -349,7 +356,7 @@
   // ---------------------------------------------------------------- loss and accuracy curves
   const curvesView = (function () {
     const svg = $("curves");
-    const W = 420, H = 220, L = 44, R = 36, T = 10, B = 26;
+    const W = 420, H = 200, L = 44, R = 36, T = 10, B = 26;
     function render(state) {
       const h = state.history || [];
       svg.textContent = "";
@@ -385,7 +392,7 @@
     function build(sizes) {
       box.textContent = "";
       canvases = []; links = []; positions = [];
-      const width = Math.max(box.clientWidth, 300), height = box.clientHeight || 440;
+      const width = Math.max(box.clientWidth, 300), height = Math.max(box.clientHeight, 440);
       const layers = sizes.length;
       const colW = width / layers;
       const ratio = window.devicePixelRatio || 1;
@@ -396,7 +403,7 @@
       svg.getContext("2d").scale(ratio, ratio);
       box.appendChild(svg);
       sizes.forEach((n, l) => {
-        const size = Math.max(10, Math.min(34, (height - 30) / n - 4));
+        const size = Math.max(10, Math.min(44, (height - 30) / n - 6));
         const gap = Math.min(size + 8, (height - 30) / n);
         const top = 24 + (height - 30 - gap * n) / 2;
         const col = [];
@@ -447,15 +454,15 @@
       const half = Math.max(Math.abs(x0), Math.abs(x1), Math.abs(y0), Math.abs(y1));
       paint(canvases[0][0], (p) => x0 + ((p % n) + 0.5) * (x1 - x0) / n, 0, 0, n, half);
       paint(canvases[0][1], (p) => y1 - (Math.floor(p / n) + 0.5) * (y1 - y0) / n, 0, 0, n, half);
-      const heat = decode(state.heatmaps);
-      const total = sizes.slice(1).reduce((a, b) => a + b, 0);
+      const heat = decode(state.heatmaps), scales = state.heatmaps.scales || [];
+      const cells = n * n;
       let k = 0;
       for (let l = 1; l < sizes.length; l++) {
         for (let j = 0; j < sizes[l]; j++, k++) {
-          let scale = 1e-12;
-          for (let p = 0; p < n * n; p++) scale = Math.max(scale, Math.abs(heat[p * total + k]));
-          const kk = k;
-          paint(canvases[l][j], (p) => heat[p * total + kk], 0, 0, n, l === sizes.length - 1 ? Math.max(scale, 1) : scale);
+          const base = k * cells;
+          // bytes 1..255 are -1..1 of the neuron's own scale; the output neuron keeps at least 1
+          const out = l === sizes.length - 1, scale = scales[k] || 0, shrink = out ? scale / Math.max(scale, 1) : 1;
+          paint(canvases[l][j], (p) => ((heat[base + p] - 128) / 127) * shrink, 0, 0, n, 1);
           const wb = state.weights[l - 1][j];
           canvases[l][j].title = `layer ${l}, neuron ${j + 1}: bias ${fmt(wb[wb.length - 1])}; heatmap range ±${fmt(scale, 3)}`;
         }
@@ -488,12 +495,12 @@
   })();
 
   // ---------------------------------------------------------------- the autograd graph
-  const BOX_W = 108, BOX_H = 44, GROUP_W = 118, GAP_X = 58, GAP_Y = 14;
+  const BOX_W = 108, BOX_H = 44, GROUP_W = 118, GAP_X = 58, GAP_Y = 10;
 
   // A layered drawing of a DAG (Sugiyama's scheme, our own small version): ranks as late as possible
   // (each node just before its first user, the loss last), long edges split by dummy nodes, the order
   // in each rank by barycentre sweeps, then y positions pulled towards the neighbours' average.
-  function layeredLayout(ids, edges, sink) {
+  function layeredLayout(ids, edges, sink, aspect) {
     const index = new Map(ids.map((id, i) => [id, i]));
     const n = ids.length;
     const outs = Array.from({ length: n }, () => []);
@@ -595,11 +602,13 @@
         layer.forEach((v, i) => (y[v] = merged[i]));
       }
     }
-    let minY = Infinity;
-    for (let v = 0; v < nodes.length; v++) minY = Math.min(minY, y[v]);
+    let minY = Infinity, maxY = -Infinity;
+    for (let v = 0; v < nodes.length; v++) { minY = Math.min(minY, y[v]); maxY = Math.max(maxY, y[v] + height(v)); }
+    // columns as wide as the view's shape allows (a few ranks of many nodes would leave it empty)
+    const col = Math.max(GROUP_W + GAP_X, Math.min(GROUP_W * 3, ((maxY - minY) * (aspect || 1.6) - GROUP_W) / Math.max(1, maxDist)));
     const coords = new Map();
-    for (let i = 0; i < n; i++) coords.set(ids[i], { x: rank[i] * (GROUP_W + GAP_X), y: y[i] - minY, rank: rank[i] });
-    const routes = chains.map((chain) => chain.map((v) => ({ x: nodes[v].rank * (GROUP_W + GAP_X), y: y[v] - minY + height(v) / 2, real: nodes[v].real })));
+    for (let i = 0; i < n; i++) coords.set(ids[i], { x: rank[i] * col, y: y[i] - minY, rank: rank[i] });
+    const routes = chains.map((chain) => chain.map((v) => ({ x: nodes[v].rank * col, y: y[v] - minY + height(v) / 2, real: nodes[v].real })));
     return { coords, routes, order: order.map((i) => ids[i]) };
   }
 
@@ -672,7 +681,7 @@
       if (!topo) return;
       visible = visibleGraph();
       const sinkId = visible.nodes.find((e) => e.node === topo.loss && !e.collapsed)?.id;
-      const layout = layeredLayout(visible.nodes.map((e) => e.id), visible.edges, sinkId);
+      const layout = layeredLayout(visible.nodes.map((e) => e.id), visible.edges, sinkId, (svg.clientWidth || 1000) / (svg.clientHeight || 640));
       visible.order = layout.order; // reverse topological: the loss first
       root.textContent = "";
       const edgeLayer = el("g", {}, root), nodeLayer = el("g", {}, root);
@@ -744,7 +753,7 @@
     function fitView() {
       if (!visible) return;
       const pad = 24;
-      const aspect = (svg.clientWidth || 1000) / (svg.clientHeight || 560);
+      const aspect = (svg.clientWidth || 1000) / (svg.clientHeight || 640);
       let w = visible.width + 2 * pad, h = visible.height + 2 * pad;
       if (w / h < aspect) w = h * aspect; else h = w / aspect;
       view = { x: -pad - (w - visible.width - 2 * pad) / 2, y: -pad - (h - visible.height - 2 * pad) / 2, w, h };
@@ -947,6 +956,7 @@
     return Object.assign(api, { restart, next, exit, enter, done, unflow, get step() { return step; } });
   })();
   studio.backward = backward;
+  studio.graph = graphView;
 
   // layers.0.neurons.3.w.1 -> w1.4.2 (layer, neuron, input, counted from 1), as the graph labels them
   function shortName(name) {
