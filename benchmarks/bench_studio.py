@@ -60,7 +60,9 @@ def with_page(url: str, seconds: float, chromium: str) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--disable-dev-shm-usage", "--no-sandbox"])
+        browser = p.chromium.launch(
+            executable_path=chromium, args=["--disable-dev-shm-usage", "--no-sandbox"]
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         while not page.evaluate("() => window.studio && window.studio.frames > 2"):
@@ -68,17 +70,23 @@ def with_page(url: str, seconds: float, chromium: str) -> dict[str, float]:
         call(url, "/api/control", {"action": "reset"})
         page.get_by_role("button", name="Play", exact=True).click()
         time.sleep(0.5)
-        frames0, step0, t0 = page.evaluate("() => [window.studio.frames, window.studio.state.step, performance.now()]")
+        frames0, step0, t0 = page.evaluate(
+            "() => [window.studio.frames, window.studio.state.step, performance.now()]"
+        )
         fetch, render, fps, rates = [], [], [], []
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             time.sleep(0.25)
-            timing, shown, rate = page.evaluate("() => [window.studio.timing, window.studio.fps, window.studio.state.steps_per_second]")
+            timing, shown, rate = page.evaluate(
+                "() => [window.studio.timing, window.studio.fps, window.studio.state.steps_per_second]"
+            )
             fetch.append(timing["fetch"])
             render.append(timing["render"])
             fps.append(shown)
             rates.append(rate)
-        frames1, step1, t1 = page.evaluate("() => [window.studio.frames, window.studio.state.step, performance.now()]")
+        frames1, step1, t1 = page.evaluate(
+            "() => [window.studio.frames, window.studio.state.step, performance.now()]"
+        )
         browser.close()
     wall = (t1 - t0) / 1000
     return {
@@ -104,9 +112,15 @@ def main() -> int:
         proc.terminate()
         proc.wait()
     print(f"training alone (no page):   {alone:8.0f} steps/s   (target >= 200)")
-    print(f"training with the page:     {page['steps_per_second']:8.0f} steps/s   (server's own figure: {page['server_steps_per_second_median']:.0f})")
-    print(f"frames drawn while training:{page['frames_per_second']:8.1f} frames/s  (target >= 10; the page's own figure: {page['page_fps_median']:.1f})")
-    print(f"a frame: /api/state {page['fetch_ms_median']:.1f} ms, drawing {page['render_ms_median']:.1f} ms (medians)")
+    print(
+        f"training with the page:     {page['steps_per_second']:8.0f} steps/s   (server's own figure: {page['server_steps_per_second_median']:.0f})"
+    )
+    print(
+        f"frames drawn while training:{page['frames_per_second']:8.1f} frames/s  (target >= 10; the page's own figure: {page['page_fps_median']:.1f})"
+    )
+    print(
+        f"a frame: /api/state {page['fetch_ms_median']:.1f} ms, drawing {page['render_ms_median']:.1f} ms (medians)"
+    )
     return 0
 
 

@@ -68,7 +68,9 @@ class Server:
         return response.status, dict(response.getheaders()), payload
 
     def state(self, **query):
-        status, _, payload = self.request("GET", "/api/state" + ("?" + urllib.parse.urlencode(query) if query else ""))
+        status, _, payload = self.request(
+            "GET", "/api/state" + ("?" + urllib.parse.urlencode(query) if query else "")
+        )
         assert status == 200, payload
         return payload
 
@@ -118,6 +120,7 @@ def shared_server():
 
 
 # --- the browser -----------------------------------------------------------------------------------
+
 
 def chromium_path() -> str | None:
     for candidate in (os.environ.get("MICROGRAD_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
@@ -191,7 +194,10 @@ class PageWatch:
     def __init__(self, page) -> None:
         self.page = page
         self.errors: list[str] = []
-        page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+        page.on(
+            "console",
+            lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None,
+        )
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
 
 

@@ -24,7 +24,10 @@ def button(page, name):
 def open_studio(browser_page, server, wait_until, suffix=""):
     page = browser_page.page
     page.goto(server.url + suffix)
-    wait_until(page, "() => window.studio && window.studio.frames >= 2 && document.querySelectorAll('#autograd [data-grad]').length > 0")
+    wait_until(
+        page,
+        "() => window.studio && window.studio.frames >= 2 && document.querySelectorAll('#autograd [data-grad]').length > 0",
+    )
     return page
 
 
@@ -33,10 +36,14 @@ def shown_step(page):
 
 
 def grads(page):
-    return page.evaluate("() => [...document.querySelectorAll('#autograd [data-grad]')].map(e => e.getAttribute('data-grad'))")
+    return page.evaluate(
+        "() => [...document.querySelectorAll('#autograd [data-grad]')].map(e => e.getAttribute('data-grad'))"
+    )
 
 
-def test_the_page_loads_without_errors_and_play_pause_step_reset_work(browser_page, server, wait_until, screenshots):
+def test_the_page_loads_without_errors_and_play_pause_step_reset_work(
+    browser_page, server, wait_until, screenshots
+):
     page = open_studio(browser_page, server, wait_until)
     for name in BUTTONS:
         assert button(page, name).is_visible()
@@ -48,7 +55,11 @@ def test_the_page_loads_without_errors_and_play_pause_step_reset_work(browser_pa
     before = grads(page)
     button(page, "Play").click()
     wait_until(page, "() => Number(document.querySelector('#stat-step').textContent) > 500")
-    wait_until(page, "(before) => { const now = [...document.querySelectorAll('#autograd [data-grad]')].map(e => e.getAttribute('data-grad')); return now.some((g, i) => g !== before[i]); }", arg=before)
+    wait_until(
+        page,
+        "(before) => { const now = [...document.querySelectorAll('#autograd [data-grad]')].map(e => e.getAttribute('data-grad')); return now.some((g, i) => g !== before[i]); }",
+        arg=before,
+    )
     during = grads(page)
     time.sleep(0.5)
     assert grads(page) != during  # still moving while it trains
@@ -77,7 +88,8 @@ def test_frames_and_steps_per_second_while_training(browser_page, server, wait_u
     button(page, "Pause").click()
     (screenshots / "rates.json").write_text(json.dumps({"frames_per_second": fps, "steps_per_second": rate}))
     print(f"studio while training: {fps:.1f} frames/s, {rate:.0f} steps/s")
-    assert fps > 0 and rate > 0
+    assert fps > 0
+    assert rate > 0
 
 
 def test_clicks_add_points_of_either_class_and_choose_the_sample(browser_page, server, wait_until):
@@ -91,9 +103,11 @@ def test_clicks_add_points_of_either_class_and_choose_the_sample(browser_page, s
     wait_until(page, "(n) => window.studio.state.sample === n + 1", arg=n)
     points = server.state()["points"]
     assert len(points) == n + 2
-    assert points[n][2] == 1 and points[n + 1][2] == -1
+    assert points[n][2] == 1
+    assert points[n + 1][2] == -1
     x0, x1, y0, y1 = server.state()["bounds"]
-    assert points[n][0] < (x0 + x1) / 2 and points[n][1] > (y0 + y1) / 2  # top left
+    assert points[n][0] < (x0 + x1) / 2
+    assert points[n][1] > (y0 + y1) / 2
     # clicking an existing point chooses it for the autograd view
     target = 5
     x, y, _ = points[target]
@@ -107,10 +121,14 @@ def test_clicks_add_points_of_either_class_and_choose_the_sample(browser_page, s
 
 
 def visible_nodes(page):
-    return page.evaluate("() => [...document.querySelectorAll('#autograd g.node')].map(e => e.getAttribute('data-id'))")
+    return page.evaluate(
+        "() => [...document.querySelectorAll('#autograd g.node')].map(e => e.getAttribute('data-id'))"
+    )
 
 
-def test_a_neuron_expands_into_its_values_on_click_and_collapses_back(browser_page, server, wait_until, screenshots):
+def test_a_neuron_expands_into_its_values_on_click_and_collapses_back(
+    browser_page, server, wait_until, screenshots
+):
     page = open_studio(browser_page, server, wait_until)
     collapsed = visible_nodes(page)
     assert any(i.startswith("g") for i in collapsed)
@@ -122,7 +140,8 @@ def test_a_neuron_expands_into_its_values_on_click_and_collapses_back(browser_pa
     assert members.count() == 8
     for i in range(members.count()):
         node = members.nth(i)
-        assert node.get_attribute("data-data") is not None and node.get_attribute("data-grad") is not None
+        assert node.get_attribute("data-data") is not None
+        assert node.get_attribute("data-grad") is not None
     assert len(expanded) == len(collapsed) - 1 + 8
     page.locator("#view-autograd").screenshot(path=str(screenshots / "view-autograd-expanded.png"))
     out = page.evaluate("() => window.studio.graph.topology().groups[0].out")  # where the box was
@@ -146,19 +165,28 @@ def test_backward_mode_visits_every_node_once_in_reverse_topological_order(
     button(page, "Backward mode").click()
     wait_until(page, "() => window.studio.backward.active")
     assert server.state()["playing"] is False
-    edges = page.evaluate("() => [...document.querySelectorAll('#autograd g.edge')].map(e => [e.dataset.from, e.dataset.to])")
+    edges = page.evaluate(
+        "() => [...document.querySelectorAll('#autograd g.edge')].map(e => [e.dataset.from, e.dataset.to])"
+    )
     order = []
     for k in range(len(ids)):
         button(page, "Next node").click()
-        current = page.evaluate("() => [...document.querySelectorAll('#autograd g.node.current')].map(e => e.dataset.id)")
+        current = page.evaluate(
+            "() => [...document.querySelectorAll('#autograd g.node.current')].map(e => e.dataset.id)"
+        )
         assert len(current) == 1
         order.append(current[0])
         if k == 3:
-            page.locator("#view-autograd").screenshot(path=str(screenshots / f"view-backward-{'expanded' if expand else 'collapsed'}.png"))
-    assert sorted(order) == sorted(ids) and len(set(order)) == len(ids)  # every node once
+            page.locator("#view-autograd").screenshot(
+                path=str(screenshots / f"view-backward-{'expanded' if expand else 'collapsed'}.png")
+            )
+    assert sorted(order) == sorted(ids)
+    assert len(set(order)) == len(ids)
     position = {node: i for i, node in enumerate(order)}
     assert all(position[to] < position[frm] for frm, to in edges)  # a node before its operands
-    visited = page.evaluate("() => [...document.querySelectorAll('#autograd g.node')].map(e => Number(e.dataset.visited))")
+    visited = page.evaluate(
+        "() => [...document.querySelectorAll('#autograd g.node')].map(e => Number(e.dataset.visited))"
+    )
     assert sorted(visited) == list(range(len(ids)))
     assert button(page, "Next node").is_disabled()
     worst = page.evaluate("() => window.studio.backward.maxRelativeDifference")
@@ -179,10 +207,14 @@ def test_backward_mode_animates(browser_page, server, wait_until):
 
 
 def test_the_configuration_lives_in_the_url(browser_page, server, wait_until):
-    page = open_studio(browser_page, server, wait_until, "#dataset=circles&hidden=4,4&activation=tanh&points=50")
+    page = open_studio(
+        browser_page, server, wait_until, "#dataset=circles&hidden=4,4&activation=tanh&points=50"
+    )
     wait_until(page, "() => window.studio.state.config.dataset === 'circles'")
     config = server.state()["config"]
-    assert config["hidden"] == [4, 4] and config["activation"] == "tanh" and config["points"] == 50
+    assert config["hidden"] == [4, 4]
+    assert config["activation"] == "tanh"
+    assert config["points"] == 50
     page.select_option("select[name=optimizer]", "adam")
     wait_until(page, "() => location.hash.includes('optimizer=adam')")
     assert "hidden=4,4" in page.evaluate("() => location.hash")
@@ -190,14 +222,24 @@ def test_the_configuration_lives_in_the_url(browser_page, server, wait_until):
     assert browser_page.errors == []
 
 
-def test_bad_input_shows_the_servers_error_and_training_goes_on(browser_page, server, wait_until, screenshots):
+def test_bad_input_shows_the_servers_error_and_training_goes_on(
+    browser_page, server, wait_until, screenshots
+):
     page = open_studio(browser_page, server, wait_until)
-    for name, text, word in (("learning_rate", "abc", "learning_rate"), ("hidden", "16,0", "hidden"), ("points", "1000000000", "points")):
+    for name, text, word in (
+        ("learning_rate", "abc", "learning_rate"),
+        ("hidden", "16,0", "hidden"),
+        ("points", "1000000000", "points"),
+    ):
         field = page.locator(f"input[name={name}]")
         field.fill(text)
         field.press("Enter")
         field.blur()
-        wait_until(page, "(w) => !document.querySelector('#error').hidden && document.querySelector('#error').textContent.includes(w)", arg=word)
+        wait_until(
+            page,
+            "(w) => !document.querySelector('#error').hidden && document.querySelector('#error').textContent.includes(w)",
+            arg=word,
+        )
     page.locator("#error").screenshot(path=str(screenshots / "error.png"))
     assert server.state()["config"]["learning_rate"] == 0.1
     button(page, "Step").click()
@@ -260,7 +302,10 @@ def test_the_exported_run_replays_offline_with_the_same_views(chromium, tmp_path
     page.on("request", lambda r: requests.append(r.url))
     try:
         page.goto(path.as_uri())
-        wait_until(page, "() => window.studio && window.studio.frames >= 1 && document.querySelectorAll('#autograd [data-grad]').length > 0")
+        wait_until(
+            page,
+            "() => window.studio && window.studio.frames >= 1 && document.querySelectorAll('#autograd [data-grad]').length > 0",
+        )
         assert re.search(r"recorded run", page.locator("#mode-note").inner_text())
         first = grads(page)
         button(page, "Play").click()

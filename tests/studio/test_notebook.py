@@ -21,7 +21,9 @@ def test_show_in_a_notebook_is_the_live_view_and_its_handle_drives_it(chromium, 
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     with client.setup_kernel():
         client.execute_cell(nb.cells[0], 0)
         client.execute_cell(nb.cells[1], 1)
@@ -50,7 +52,9 @@ def test_show_in_a_notebook_is_the_live_view_and_its_handle_drives_it(chromium, 
         finally:
             context.close()
         # the kernel's handle sees what the page did
-        check = nbformat.v4.new_code_cell("s = h.state(); (s['step'] > 25, s['playing'], s['config']['hidden'])")
+        check = nbformat.v4.new_code_cell(
+            "s = h.state(); (s['step'] > 25, s['playing'], s['config']['hidden'])"
+        )
         nb.cells.append(check)
         client.execute_cell(check, 2)
         assert check.outputs[0]["data"]["text/plain"] == "(True, False, [4, 4])"

@@ -20,7 +20,9 @@ KEYS = {"dataset", "points", "noise", "hidden", "activation", "optimizer", "lear
 def test_the_first_line_is_the_url_with_a_fresh_token_and_the_server_binds_loopback_only(start_server):
     a, b = start_server(), start_server()
     for s in (a, b):
-        assert re.fullmatch(r"micrograd_cpp studio: http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_-]{32,}", s.first_line)
+        assert re.fullmatch(
+            r"micrograd_cpp studio: http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_-]{32,}", s.first_line
+        )
         assert s.port > 0
     assert a.token != b.token  # random per run
     # bound to 127.0.0.1 itself: another loopback address of the machine is refused
@@ -33,15 +35,19 @@ def test_state_has_step_loss_accuracy_and_the_config(shared_server):
     state = shared_server.state()
     assert {"step", "loss", "accuracy", "config"} <= set(state)
     assert set(state["config"]) == KEYS
-    assert state["config"]["hidden"] == [16, 16] and state["config"]["dataset"] == "moons"
-    assert isinstance(state["step"], int) and 0 <= state["accuracy"] <= 1 and state["loss"] > 0
+    assert state["config"]["hidden"] == [16, 16]
+    assert state["config"]["dataset"] == "moons"
+    assert isinstance(state["step"], int)
+    assert 0 <= state["accuracy"] <= 1
+    assert state["loss"] > 0
     assert state["layer_sizes"] == [2, 16, 16, 1]
 
 
 @pytest.mark.parametrize("path", ["/api/state", "/", "/index.html"])
 def test_without_the_token_every_get_is_a_403(shared_server, path):
     status, _, payload = shared_server.request("GET", path, token=False)
-    assert status == 403 and "token" in payload["error"]
+    assert status == 403
+    assert "token" in payload["error"]
     status, _, _ = shared_server.request("GET", path, token=False, headers={"X-Studio-Token": "x" * 43})
     assert status == 403
     status, _, _ = shared_server.request("GET", f"{path}?token={shared_server.token[:-1]}", token=False)
@@ -55,22 +61,34 @@ def test_without_the_token_a_control_is_a_403_and_changes_nothing(shared_server)
     status, _, payload = shared_server.request(
         "POST", "/api/control", {"action": "config", "config": {"hidden": [2]}}, token=False
     )
-    assert status == 403 and "error" in payload
+    assert status == 403
+    assert "error" in payload
     assert shared_server.state()["config"] == before
 
 
 @pytest.mark.parametrize(
     "host",
-    ["evil.example", "evil.example:80", "127.0.0.1.nip.io", "localhost.evil.example", "10.0.0.1", "127.0.0.2", ""],
+    [
+        "evil.example",
+        "evil.example:80",
+        "127.0.0.1.nip.io",
+        "localhost.evil.example",
+        "10.0.0.1",
+        "127.0.0.2",
+        "",
+    ],
 )
 def test_a_host_other_than_loopback_is_refused_dns_rebinding(shared_server, host):
     status, _, payload = shared_server.request("GET", "/api/state", headers={"Host": host})
-    assert status == 403 and "Host" in payload["error"]
+    assert status == 403
+    assert "Host" in payload["error"]
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "LOCALHOST"])
 def test_the_loopback_names_are_accepted(shared_server, host):
-    status, _, _ = shared_server.request("GET", "/api/state", headers={"Host": f"{host}:{shared_server.port}"})
+    status, _, _ = shared_server.request(
+        "GET", "/api/state", headers={"Host": f"{host}:{shared_server.port}"}
+    )
     assert status == 200
 
 
@@ -78,8 +96,14 @@ def test_a_post_from_another_origin_is_refused(shared_server):
     status, _, payload = shared_server.request(
         "POST", "/api/control", {"action": "pause"}, headers={"Origin": "http://evil.example"}
     )
-    assert status == 403 and "Origin" in payload["error"]
-    shared_server.request("POST", "/api/control", {"action": "pause"}, headers={"Origin": f"http://127.0.0.1:{shared_server.port}"})
+    assert status == 403
+    assert "Origin" in payload["error"]
+    shared_server.request(
+        "POST",
+        "/api/control",
+        {"action": "pause"},
+        headers={"Origin": f"http://127.0.0.1:{shared_server.port}"},
+    )
 
 
 def test_step_play_pause_and_reset(server):
@@ -100,20 +124,27 @@ def test_step_play_pause_and_reset(server):
     trained = server.state()
     assert trained["loss"] < first["loss"]
     reset = server.control({"action": "reset"})
-    assert reset["step"] == 0 and reset["playing"] is False
+    assert reset["step"] == 0
+    assert reset["playing"] is False
     assert server.state()["loss"] == first["loss"]  # the seed's initial weights again, exactly
 
 
 def test_config_changes_the_data_and_the_model(server):
-    reply = server.control({"action": "config", "config": {"hidden": [4, 3], "dataset": "circles", "points": 60}})
+    reply = server.control(
+        {"action": "config", "config": {"hidden": [4, 3], "dataset": "circles", "points": 60}}
+    )
     assert reply["config"]["hidden"] == [4, 3]
     state = server.state()
     assert state["layer_sizes"] == [2, 4, 3, 1]
-    assert len(state["points"]) == 60 and state["config"]["dataset"] == "circles"
+    assert len(state["points"]) == 60
+    assert state["config"]["dataset"] == "circles"
     assert len(state["graph"]["groups"]) == 4 + 3 + 1
-    server.control({"action": "config", "config": {"hidden": "8", "optimizer": "adam", "learning_rate": 0.01}})
+    server.control(
+        {"action": "config", "config": {"hidden": "8", "optimizer": "adam", "learning_rate": 0.01}}
+    )
     state = server.state()
-    assert state["layer_sizes"] == [2, 8, 1] and state["optimizer"]["kind"] == "adam"
+    assert state["layer_sizes"] == [2, 8, 1]
+    assert state["optimizer"]["kind"] == "adam"
     server.control({"action": "step", "steps": 5})
     assert "m" in server.state()["optimizer"]
 
@@ -122,8 +153,10 @@ def test_add_point_and_select(server):
     n = len(server.state()["points"])
     server.control({"action": "add_point", "point": [0.25, -0.5], "label": -1})
     state = server.state()
-    assert len(state["points"]) == n + 1 and state["points"][-1] == [0.25, -0.5, -1]
-    assert state["sample"] == n and state["sample_point"] == [0.25, -0.5, -1.0]
+    assert len(state["points"]) == n + 1
+    assert state["points"][-1] == [0.25, -0.5, -1]
+    assert state["sample"] == n
+    assert state["sample_point"] == [0.25, -0.5, -1.0]
     server.control({"action": "select", "sample": 3})
     assert server.state()["sample"] == 3
 
@@ -166,13 +199,15 @@ BAD = [
 @pytest.mark.parametrize(("body", "word"), BAD, ids=[json.dumps(b)[:60] for b, _ in BAD])
 def test_bad_input_is_a_400_with_a_json_error_and_the_server_keeps_its_state(shared_server, body, word):
     before = shared_server.state()
-    status, headers, payload = shared_server.request("POST", "/api/control", raw=json.dumps(body).encode(),
-                                                     headers={"Content-Type": "application/json"})
+    status, headers, payload = shared_server.request(
+        "POST", "/api/control", raw=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     assert status == 400, payload
     assert headers["Content-Type"] == "application/json"
     assert word in payload["error"]
     after = shared_server.state()
-    assert after["config"] == before["config"] and after["step"] == before["step"]
+    assert after["config"] == before["config"]
+    assert after["step"] == before["step"]
 
 
 @pytest.mark.parametrize(
@@ -189,7 +224,8 @@ def test_bad_input_is_a_400_with_a_json_error_and_the_server_keeps_its_state(sha
 )
 def test_bodies_that_are_not_small_json_are_refused(shared_server, raw, headers, status):
     got, _, payload = shared_server.request("POST", "/api/control", raw=raw, headers=headers)
-    assert got == status and "error" in payload
+    assert got == status
+    assert "error" in payload
     assert shared_server.state()["step"] >= 0  # still serving
 
 
@@ -198,7 +234,8 @@ def test_a_large_body_is_refused_without_being_read(shared_server):
     status, _, payload = shared_server.request(
         "POST", "/api/control", raw=body, headers={"Content-Type": "application/json"}
     )
-    assert status == 413 and "too large" in payload["error"]
+    assert status == 413
+    assert "too large" in payload["error"]
 
 
 def test_no_content_length_is_a_411(shared_server):
@@ -227,17 +264,22 @@ def test_no_content_length_is_a_411(shared_server):
 )
 def test_other_paths_and_methods_are_4xx_json(shared_server, method, path, status):
     got, _, payload = shared_server.request(method, path, raw=b"" if method != "GET" else None)
-    assert got == status and payload["status"] == status
+    assert got == status
+    assert payload["status"] == status
 
 
 def test_the_page_is_self_contained_and_strict(shared_server):
     status, headers, page = shared_server.request("GET", "/")
-    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
     csp = headers["Content-Security-Policy"]
-    assert "default-src 'none'" in csp and "connect-src 'self'" in csp
+    assert "default-src 'none'" in csp
+    assert "connect-src 'self'" in csp
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing fetched from elsewhere
-    assert "<link" not in page and "@import" not in page
-    assert 'aria-label="Play"' in page and 'aria-label="Reset"' in page
+    assert "<link" not in page
+    assert "@import" not in page
+    assert 'aria-label="Play"' in page
+    assert 'aria-label="Reset"' in page
 
 
 def test_the_server_serves_many_frames_while_training_and_touches_no_file(start_server, tmp_path):
@@ -247,7 +289,8 @@ def test_the_server_serves_many_frames_while_training_and_touches_no_file(start_
     for _ in range(40):
         state = s.state()
         steps.append(state["step"])
-        assert "values" in state and "heatmaps" in state
+        assert "values" in state
+        assert "heatmaps" in state
     s.control({"action": "config", "config": {"dataset": "xor"}})
     s.control({"action": "add_point", "point": [0, 0], "label": 1})
     s.control({"action": "reset"})
@@ -276,7 +319,12 @@ def test_sigterm_stops_it_too(server):
 
 def run_cli(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "micrograd_cpp.studio", *args], capture_output=True, text=True, timeout=600, cwd=cwd, check=False
+        [sys.executable, "-m", "micrograd_cpp.studio", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        check=False,
     )
 
 
@@ -290,11 +338,13 @@ def test_export_writes_one_self_contained_file_with_the_recorded_run(tmp_path):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     recording = json.loads(re.search(r"window\.STUDIO_RECORDING = (.*?);</script>", page, re.DOTALL)[1])
     frames = recording["frames"]
-    assert frames[0]["step"] == 0 and frames[-1]["step"] == 50
+    assert frames[0]["step"] == 0
+    assert frames[-1]["step"] == 50
     assert [f["step"] for f in frames] == sorted({f["step"] for f in frames})
     assert recording["static"]["layer_sizes"] == [2, 4, 4, 1]
     assert recording["static"]["config"]["hidden"] == [4, 4]
-    assert len(recording["history"]) == 50 and recording["history"][-1][0] == 50
+    assert len(recording["history"]) == 50
+    assert recording["history"][-1][0] == 50
     assert frames[-1]["loss"] < frames[0]["loss"]
 
 
@@ -310,7 +360,8 @@ def test_export_writes_one_self_contained_file_with_the_recorded_run(tmp_path):
 )
 def test_bad_command_lines_exit_2_with_a_message(tmp_path, args, message):
     proc = run_cli(*args, cwd=tmp_path)
-    assert proc.returncode == 2 and message in proc.stderr
+    assert proc.returncode == 2
+    assert message in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -38,7 +38,9 @@ def rebuilt_loss(session):
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_a_step_is_the_rebuilt_losss_gradient_step(optimizer):
-    session = Session(checked({"hidden": [5, 3], "points": 40, "optimizer": optimizer, "learning_rate": 0.05}))
+    session = Session(
+        checked({"hidden": [5, 3], "points": 40, "optimizer": optimizer, "learning_rate": 0.05})
+    )
     session.step(3)
     before = [p.data for p in session.params]
     loss = rebuilt_loss(session)
@@ -78,7 +80,8 @@ def test_the_sample_graph_is_the_values_graph_and_its_local_gradients_obey_the_c
     data, grad, local = decode(frame["data"]), decode(frame["grad"]), decode(frame["local"])
     # against the same loss built afresh on the model itself
     x = [mg.Value(0.3), mg.Value(-0.7)]
-    loss = (-(-1.0) * model(x)).softplus()  # softplus(-y * score) with y = -1
+    y = -1.0
+    loss = (-y * model(x)).softplus()
     loss.backward()
     assert data[graph.index[graph.loss]] == loss.data
     by_label = {v.label: i for i, v in enumerate(graph.nodes) if v.label}
@@ -94,14 +97,19 @@ def test_the_sample_graph_is_the_values_graph_and_its_local_gradients_obey_the_c
         if i != root:
             assert flowing[i] == pytest.approx(grad[i], rel=1e-12, abs=1e-15)
     # each local gradient against a central difference of its op
-    for (operand, node, slot), l in zip(graph.edges, local):
+    for (_, node, slot), l in zip(graph.edges, local):
         v = graph.nodes[node]
         numbers = [data[graph.index[c]] for c in v._children]
 
         def f(t, v=v, numbers=numbers, slot=slot):
             leaves = [mg.Value(n + (t if j == slot else 0.0)) for j, n in enumerate(numbers)]
-            return {"+": lambda a: a[0] + a[1], "*": lambda a: a[0] * a[1], "tanh": lambda a: a[0].tanh(),
-                    "neg": lambda a: -a[0], "softplus": lambda a: a[0].softplus()}[v._op](leaves).data
+            return {
+                "+": lambda a: a[0] + a[1],
+                "*": lambda a: a[0] * a[1],
+                "tanh": lambda a: a[0].tanh(),
+                "neg": lambda a: -a[0],
+                "softplus": lambda a: a[0].softplus(),
+            }[v._op](leaves).data
 
         h = 1e-6
         assert l == pytest.approx((f(h) - f(-h)) / (2 * h), rel=1e-5, abs=1e-7)
@@ -117,7 +125,7 @@ def test_a_collapsed_neurons_local_gradients_are_d_out_d_input():
     offset = 0
     for group in graph.groups:
         neuron = graph.mirror.layers[group["layer"]].neurons[group["neuron"]]
-        for j, i in enumerate(group["inputs"]):
+        for j in range(len(group["inputs"])):
             xs = [data[k] for k in group["inputs"]]
             pre = sum(w.data * xv for w, xv in zip(neuron.w, xs)) + neuron.b.data
             slope = {"relu": 1.0 if pre > 0 else 0.0, "linear": 1.0}[neuron.activation]
@@ -139,7 +147,8 @@ def test_data_sets_are_deterministic_balanced_and_leave_the_global_random_state(
     points, labels = make(name, 101, 0.1, 7)
     assert random.getstate() == state
     assert (points, labels) == make(name, 101, 0.1, 7)
-    assert len(points) == 101 and set(labels) == {-1, 1}
+    assert len(points) == 101
+    assert set(labels) == {-1, 1}
     assert abs(labels.count(1) - labels.count(-1)) <= 1
     assert all(abs(c) < 3 for p in points for c in p)
 
@@ -156,7 +165,8 @@ def test_show_outside_a_notebook_prints_the_url_and_the_handle_drives_the_sessio
     h = studio.show(hidden=[4], points=30)
     try:
         out = capsys.readouterr().out
-        assert out.startswith("micrograd_cpp studio: http://127.0.0.1:") and h.url in out
+        assert out.startswith("micrograd_cpp studio: http://127.0.0.1:")
+        assert h.url in out
         assert h.state()["step"] == 0
         assert h.step(5)["step"] == 5
         h.play()
@@ -166,7 +176,8 @@ def test_show_outside_a_notebook_prints_the_url_and_the_handle_drives_the_sessio
         steps = h.state()["step"]
         assert steps >= 5
         path = h.export(tmp_path / "run.html")
-        assert path.endswith("run.html") and (tmp_path / "run.html").stat().st_size > 10_000
+        assert path.endswith("run.html")
+        assert (tmp_path / "run.html").stat().st_size > 10_000
         h.reset()
         assert h.state()["step"] == 0
     finally:
@@ -182,7 +193,8 @@ def test_show_trains_the_users_model_on_the_users_data_in_place():
     h = studio.show(model, data=data, labels=labels, optimizer="adam", learning_rate=0.05)
     try:
         assert h.model is model
-        assert h.state()["config"]["hidden"] == [6] and h.state()["config"]["activation"] == "tanh"
+        assert h.state()["config"]["hidden"] == [6]
+        assert h.state()["config"]["activation"] == "tanh"
         h.step(300)
         assert [p.data for p in model.parameters()] != before
         assert h.state()["accuracy"] == 1.0

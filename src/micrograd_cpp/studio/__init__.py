@@ -43,7 +43,10 @@ class Studio:
         self.session = session
         self.server = StudioServer(session, host=host, port=port)
         self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, name="micrograd_cpp-studio", daemon=True
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="micrograd_cpp-studio",
+            daemon=True,
         )
         self._thread.start()
         self.server.start_trainer()

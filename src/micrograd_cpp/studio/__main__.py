@@ -33,22 +33,40 @@ def build_parser() -> argparse.ArgumentParser:
         "optimizer's state.",
         epilog="The page's settings live in its URL; these options give the first ones.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1, this machine only)")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}, or a free one if it is taken; 0: a free port)"
+        "--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1, this machine only)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port (default: {DEFAULT_PORT}, or a free one if it is taken; 0: a free port)",
     )
     parser.add_argument("--no-browser", action="store_true", help="do not open the browser")
-    parser.add_argument("--export", metavar="HTML", help="write a recorded run to this file (no server) and exit")
-    parser.add_argument("--steps", type=int, default=DEFAULT_EXPORT_STEPS, help=f"steps of the recorded run (default: {DEFAULT_EXPORT_STEPS})")
+    parser.add_argument(
+        "--export", metavar="HTML", help="write a recorded run to this file (no server) and exit"
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_EXPORT_STEPS,
+        help=f"steps of the recorded run (default: {DEFAULT_EXPORT_STEPS})",
+    )
     parser.add_argument("--dataset", choices=DATASETS, default=d["dataset"])
     parser.add_argument("--points", default=d["points"], help=f"number of points (default: {d['points']})")
     parser.add_argument("--noise", default=d["noise"], help=f"noise (default: {d['noise']})")
-    parser.add_argument("--hidden", default=",".join(map(str, d["hidden"])), help="hidden layer widths (default: 16,16)")
+    parser.add_argument(
+        "--hidden", default=",".join(map(str, d["hidden"])), help="hidden layer widths (default: 16,16)"
+    )
     parser.add_argument("--activation", choices=ACTIVATIONS, default=d["activation"])
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=d["optimizer"])
-    parser.add_argument("--learning-rate", default=d["learning_rate"], help=f"(default: {d['learning_rate']})")
+    parser.add_argument(
+        "--learning-rate", default=d["learning_rate"], help=f"(default: {d['learning_rate']})"
+    )
     parser.add_argument("--l2", default=d["l2"], help=f"L2 penalty (default: {d['l2']})")
-    parser.add_argument("--seed", default=d["seed"], help=f"seed of the data and the weights (default: {d['seed']})")
+    parser.add_argument(
+        "--seed", default=d["seed"], help=f"seed of the data and the weights (default: {d['seed']})"
+    )
     return parser
 
 
@@ -113,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             server = _bind(session, args.host, args.port)
         except OSError as error:
-            print(f"micrograd_cpp studio: cannot serve on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+            print(
+                f"micrograd_cpp studio: cannot serve on {args.host}:{args.port}: {error.strerror or error}",
+                file=sys.stderr,
+            )
             return 1
         print(f"micrograd_cpp studio: {server.url}", flush=True)
         if args.host not in ("127.0.0.1", "localhost", "::1"):

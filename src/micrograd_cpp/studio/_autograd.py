@@ -46,7 +46,7 @@ def encode_heatmaps(rows: Sequence[Sequence[float]]) -> dict[str, Any]:
     out = bytearray()
     for column, scale in zip(columns, scales):
         k = 127.0 / scale if scale > 0 and math.isfinite(scale) else 0.0
-        out.extend(128 + round(v * k) if v == v else 128 for v in column)
+        out.extend(128 if math.isnan(v) else 128 + round(v * k) for v in column)
     return {"dtype": "uint8", "b64": base64.b64encode(bytes(out)).decode("ascii"), "scales": scales}
 
 
@@ -89,7 +89,7 @@ def _make_probe(symbol: str, arity: int) -> Probe | None:
     for op in _core.OPS:
         if op.symbol == symbol and op.arity == 1 and op.method and arity == 1:
             method = op.method
-            return _probe(lambda v: getattr(v[0], method)())
+            return _probe(lambda v, method=method: getattr(v[0], method)())
     return None
 
 

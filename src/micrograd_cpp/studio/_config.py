@@ -100,7 +100,9 @@ def _hidden(value: object) -> list[int]:
         text = value.strip()
         parts = [p for p in text.replace(" ", "").split(",")] if text else []
         if any(p == "" for p in parts):
-            raise ConfigError(f"hidden must be layer widths separated by commas, such as 16,16; got {_show(value)}")
+            raise ConfigError(
+                f"hidden must be layer widths separated by commas, such as 16,16; got {_show(value)}"
+            )
         value = parts
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"hidden must be a list of layer widths, such as [16, 16]; got {_show(value)}")
@@ -122,7 +124,9 @@ def checked(changes: Mapping[str, Any], base: Config | None = None) -> Config:
         raise ConfigError(f"config must be an object of keys and values; got {type(changes).__name__}")
     unknown = sorted(str(k) for k in changes if k not in KEYS)
     if unknown:
-        raise ConfigError(f"unknown config key {', '.join(map(repr, unknown))}; the keys are {', '.join(KEYS)}")
+        raise ConfigError(
+            f"unknown config key {', '.join(map(repr, unknown))}; the keys are {', '.join(KEYS)}"
+        )
     out = dict(base if base is not None else defaults())
     for key, value in changes.items():
         if key == "dataset":

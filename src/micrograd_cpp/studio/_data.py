@@ -83,7 +83,9 @@ def blobs(n: int, noise: float, rng: random.Random) -> tuple[Points, Labels]:
     return _shuffled_with_noise(points, labels, noise, rng)
 
 
-def _shuffled_with_noise(points: Points, labels: Labels, noise: float, rng: random.Random) -> tuple[Points, Labels]:
+def _shuffled_with_noise(
+    points: Points, labels: Labels, noise: float, rng: random.Random
+) -> tuple[Points, Labels]:
     order = list(range(len(points)))
     rng.shuffle(order)
     noisy = [

@@ -31,7 +31,16 @@ def record(session: Session, steps: int, frames: int = FRAMES) -> dict[str, Any]
         first = session.snapshot()
         static = {
             key: first[key]
-            for key in ("points", "bounds", "grid", "neuron_grid", "graph", "layer_sizes", "config", "custom_data")
+            for key in (
+                "points",
+                "bounds",
+                "grid",
+                "neuron_grid",
+                "graph",
+                "layer_sizes",
+                "config",
+                "custom_data",
+            )
         }
         static["names"] = first["optimizer"]["names"]
         start = session.step_count
@@ -41,11 +50,26 @@ def record(session: Session, steps: int, frames: int = FRAMES) -> dict[str, Any]
             if todo > 0:
                 session.step(todo)
             frame = session.snapshot(session.data_version, session.graph_version)
-            for key in ("history", "points", "bounds", "grid", "neuron_grid", "graph", "playing", "speed", "steps_per_second"):
+            for key in (
+                "history",
+                "points",
+                "bounds",
+                "grid",
+                "neuron_grid",
+                "graph",
+                "playing",
+                "speed",
+                "steps_per_second",
+            ):
                 frame.pop(key, None)
             frame["optimizer"].pop("names", None)
             recorded.append(frame)
-        return {"version": 1, "static": static, "frames": recorded, "history": [list(h) for h in session.history]}
+        return {
+            "version": 1,
+            "static": static,
+            "frames": recorded,
+            "history": [list(h) for h in session.history],
+        }
 
 
 def write_html(path: str | os.PathLike[str], recording: dict[str, Any]) -> int:

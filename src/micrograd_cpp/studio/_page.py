@@ -28,6 +28,9 @@ def _script_json(payload: Any) -> str:
     """JSON safe inside a <script> element: no "</script>", "<!--" or U+2028/9 can end or bend it."""
     text = json.dumps(payload, allow_nan=False, separators=(",", ":"))
     return (
-        text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
     )

@@ -95,7 +95,9 @@ class StudioServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True  # a restart right after Ctrl-C can take the same port again
 
-    def __init__(self, session: Session, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> None:
+    def __init__(
+        self, session: Session, host: str = "127.0.0.1", port: int = 0, token: str | None = None
+    ) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host, port), Handler)
         self.session = session
@@ -158,7 +160,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the terminal shows the URL only
 
     # --- answers ------------------------------------------------------------------------------
@@ -188,7 +190,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _check_host(self) -> None:
         name = _host_name(self.headers.get("Host", ""))
         if not _is_allowed_host(name, self.server):
-            raise RequestError(403, f"Host {self.headers.get('Host', '')!r} refused: this server answers to {self.server.host} only")
+            raise RequestError(
+                403,
+                f"Host {self.headers.get('Host', '')!r} refused: this server answers to {self.server.host} only",
+            )
 
     def _check_token(self, query: dict[str, list[str]]) -> None:
         given = self.headers.get(TOKEN_HEADER) or (query.get("token") or [""])[0]
@@ -225,7 +230,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._error(400, str(error))
         except (BrokenPipeError, ConnectionResetError):
             pass
-        except Exception as error:  # pragma: no cover - reported to the page, the server keeps running
+        except Exception as error:  # noqa: BLE001 - any other error: a 500 the page shows; the server keeps running
             self._error(500, f"{type(error).__name__}: {error}")
 
     def _get(self) -> None:
@@ -315,7 +320,9 @@ def control(session: Session, message: object) -> dict[str, Any]:
     unknown = sorted(set(message) - {"action"} - ACTION_KEYS[action])
     if unknown:
         allowed = ", ".join(sorted(ACTION_KEYS[action])) or "none"
-        raise ConfigError(f"unknown key {', '.join(map(repr, unknown))} for action {action!r} (its keys: {allowed})")
+        raise ConfigError(
+            f"unknown key {', '.join(map(repr, unknown))} for action {action!r} (its keys: {allowed})"
+        )
     if action == "play":
         session.play()
     elif action == "pause":

@@ -80,7 +80,9 @@ class Session:
         first = model.layers[0].neurons[0]
         if len(first.w) != 2 or len(model.layers[-1].neurons) != 1:
             sizes = [len(first.w), *(len(layer.neurons) for layer in model.layers)]
-            raise ValueError(f"model must take 2 inputs and give 1 output, as MLP(2, [..., 1]); its sizes: {sizes}")
+            raise ValueError(
+                f"model must take 2 inputs and give 1 output, as MLP(2, [..., 1]); its sizes: {sizes}"
+            )
         hidden = [len(layer.neurons) for layer in model.layers[:-1]]
         activation = model.layers[0].neurons[0].activation if hidden else self.config["activation"]
         self.config = checked({"hidden": hidden, "activation": activation}, self.config)
@@ -267,13 +269,17 @@ class Session:
             if any(new[k] != old[k] for k in ("dataset", "points", "noise", "seed")) or (
                 self.custom_data and "dataset" in changes
             ):
-                self.points, self.labels = _data.make(new["dataset"], new["points"], new["noise"], new["seed"])
+                self.points, self.labels = _data.make(
+                    new["dataset"], new["points"], new["noise"], new["seed"]
+                )
                 self.custom_data = False
                 self._set_rows()
             if any(new[k] != old[k] for k in ("hidden", "activation", "seed")):
                 self.user_model = None  # a new shape: a new model (show()'s handle.model follows)
                 self._build_model()
-            elif any(new[k] != old[k] for k in ("optimizer", "learning_rate", "l2", "dataset", "points", "noise")):
+            elif any(
+                new[k] != old[k] for k in ("optimizer", "learning_rate", "l2", "dataset", "points", "noise")
+            ):
                 self.model.load_state_dict(self.initial_state)
                 self._build_model(self.model)
 
@@ -309,7 +315,9 @@ class Session:
         if isinstance(steps_per_second, bool) or not isinstance(steps_per_second, (int, float)):
             raise ConfigError(f"steps_per_second must be a number; got {steps_per_second!r}")
         if not (0 <= steps_per_second <= 1e6) or math.isnan(steps_per_second):
-            raise ConfigError(f"steps_per_second must be between 0 (as fast as possible) and 1e6; got {steps_per_second!r}")
+            raise ConfigError(
+                f"steps_per_second must be between 0 (as fast as possible) and 1e6; got {steps_per_second!r}"
+            )
         with self.lock:
             self.speed = float(steps_per_second)
 
@@ -388,10 +396,14 @@ def _grid(bounds: list[float], n: int) -> list[list[float]]:
     """n x n points at the centres of the cells of the square, row by row, top (largest y) first, as
     an image's pixels."""
     x0, x1, y0, y1 = bounds
-    return [[x0 + (i + 0.5) * (x1 - x0) / n, y1 - (j + 0.5) * (y1 - y0) / n] for j in range(n) for i in range(n)]
+    return [
+        [x0 + (i + 0.5) * (x1 - x0) / n, y1 - (j + 0.5) * (y1 - y0) / n] for j in range(n) for i in range(n)
+    ]
 
 
-def _check_data(points: Sequence[Sequence[float]], labels: Sequence[int] | None) -> tuple[list[tuple[float, float]], list[int]]:
+def _check_data(
+    points: Sequence[Sequence[float]], labels: Sequence[int] | None
+) -> tuple[list[tuple[float, float]], list[int]]:
     """A user's 2-D points and their two classes (any two distinct labels: 0/1, -1/+1, False/True,
     strings); the larger becomes +1. ValueError or TypeError for anything else."""
     if labels is None:
