@@ -193,7 +193,7 @@ def test_backward_mode_visits_every_node_once_in_reverse_topological_order(
     assert worst < 1e-9  # the hand-run chain rule gives the engine's gradients
     # the grads shown are the accumulated ones: the engine's
     assert "agree with the engine" in page.locator("#backward-status").inner_text()
-    button(page, "Exit backward").click()
+    button(page, "Exit").click()
     assert browser_page.errors == []
 
 

@@ -19,6 +19,7 @@ nothing else. See docs/studio.md."""
 from __future__ import annotations
 
 import html
+import importlib
 import os
 import threading
 from collections.abc import Sequence
@@ -118,9 +119,8 @@ class Studio:
 
     def display(self, height: int = 900) -> None:
         """Shows the live page in the notebook's output (an iframe of the local server)."""
-        from IPython.display import HTML, display  # only in a notebook
-
-        display(HTML(self._iframe(height)), metadata={"micrograd_cpp_studio": self.url})
+        shell: Any = importlib.import_module("IPython.display")  # only in a notebook; untyped
+        shell.display(shell.HTML(self._iframe(height)), metadata={"micrograd_cpp_studio": self.url})
 
     def _iframe(self, height: int) -> str:
         src = html.escape(self.url, quote=True)

@@ -19,7 +19,7 @@ import math
 import operator
 from array import array
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from .. import _core
 from .._core import Graph, Value
@@ -88,8 +88,12 @@ def _make_probe(symbol: str, arity: int) -> Probe | None:
         return _probe(lambda v: _core.dot(v[0::2], v[1::2]))  # its operands are a0, b0, a1, b1, ...
     for op in _core.OPS:
         if op.symbol == symbol and op.arity == 1 and op.method and arity == 1:
-            method = op.method
-            return _probe(lambda v, method=method: getattr(v[0], method)())
+            method: str = op.method
+
+            def unary(v: list[Value], method: str = method) -> Value:
+                return cast(Value, getattr(v[0], method)())
+
+            return _probe(unary)
     return None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 DATASETS = ("moons", "circles", "xor", "spiral", "blobs")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
@@ -147,4 +147,4 @@ def checked(changes: Mapping[str, Any], base: Config | None = None) -> Config:
             out[key] = _real(key, value, 0.0, 1.0)
         else:  # hidden
             out[key] = _hidden(value)
-    return Config(**out)  # type: ignore[typeddict-item]
+    return cast(Config, out)

@@ -199,6 +199,10 @@
     $("play").setAttribute("aria-pressed", String(!!state.playing));
     syncConfig(state.config);
     if (LIVE) $("speed").value = String(state.speed || 0);
+    const own = form.elements.dataset.querySelector("option[value=custom]");
+    if (state.custom_data && !own) form.elements.dataset.add(new Option("your data", "custom", true, true));
+    if (own && !state.custom_data) own.remove();
+    if (state.custom_data) form.elements.dataset.value = "custom";
     boundaryView.render(state);
     curvesView.render(state);
     networkView.render(state);
@@ -1022,8 +1026,15 @@
   window.addEventListener("error", (e) => studio.errors.push(String(e.message)));
   if (LIVE) {
     $("mode-note").textContent = "";
+    // The address's settings, those that differ from the server's (a notebook's own data stays).
     const wanted = hashConfig();
-    const start = Object.keys(wanted).length ? control({ action: "config", config: wanted }) : Promise.resolve();
+    const start = Object.keys(wanted).length
+      ? api("/api/state?graph=0").then((state) => {
+          const changes = {};
+          for (const [key, value] of Object.entries(wanted)) if (JSON.stringify(state.config[key]) !== JSON.stringify(value)) changes[key] = value;
+          return Object.keys(changes).length ? control({ action: "config", config: changes }) : null;
+        }).catch((error) => showError(error.message))
+      : Promise.resolve();
     start.then(liveLoop);
   } else {
     $("mode-note").textContent = `a recorded run: ${RECORDING.frames.length} frames of ${RECORDING.frames[RECORDING.frames.length - 1].step} steps (Play, Pause, Step and Reset replay it)`;
