@@ -185,7 +185,18 @@ def screenshots(tmp_path_factory):
     folder = os.environ.get("MICROGRAD_SCREENSHOTS")
     path = Path(folder) if folder else tmp_path_factory.mktemp("studio-screenshots")
     path.mkdir(parents=True, exist_ok=True)
+    _saved.append(path)
     return path
+
+
+_saved: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for path in _saved:
+        shots = sorted(p.name for p in path.glob("*.png"))
+        if shots:
+            terminalreporter.write_line(f"studio screenshots ({len(shots)}): {path}")
 
 
 class PageWatch:
