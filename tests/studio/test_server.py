@@ -149,6 +149,21 @@ def test_config_changes_the_data_and_the_model(server):
     assert "m" in server.state()["optimizer"]
 
 
+def test_no_hidden_layer_and_a_diverged_run_are_served(server):
+    server.control({"action": "config", "config": {"hidden": []}})
+    state = server.state()
+    assert state["layer_sizes"] == [2, 1] and len(state["graph"]["groups"]) == 1
+    # a learning rate of 10 on a deep ReLU net overflows: the numbers that are no longer finite
+    # arrive as null, and the server goes on answering
+    server.control({"action": "config", "config": {"hidden": [32] * 6, "learning_rate": 10}})
+    server.control({"action": "step", "steps": 30})
+    state = server.state()
+    assert state["step"] == 30
+    assert state["loss"] is None or state["loss"] > 0
+    server.control({"action": "reset"})
+    assert server.state()["step"] == 0
+
+
 def test_add_point_and_select(server):
     n = len(server.state()["points"])
     server.control({"action": "add_point", "point": [0.25, -0.5], "label": -1})
@@ -169,6 +184,9 @@ BAD = [
     ({"action": "config", "config": {"hidden": [-3, 4]}}, "hidden"),
     ({"action": "config", "config": {"hidden": [10**6]}}, "hidden"),
     ({"action": "config", "config": {"hidden": [16] * 100}}, "hidden"),
+    ({"action": "config", "config": {"hidden": [33]}}, "hidden"),
+    ({"action": "config", "config": {"hidden": [4] * 7}}, "hidden"),
+    ({"action": "config", "config": {"points": 1001}}, "points"),
     ({"action": "config", "config": {"hidden": "16,,16"}}, "hidden"),
     ({"action": "config", "config": {"hidden": [1.5]}}, "hidden"),
     ({"action": "config", "config": {"points": 10**9}}, "points"),

@@ -45,8 +45,11 @@ def encode_heatmaps(rows: Sequence[Sequence[float]]) -> dict[str, Any]:
     scales = [max(map(abs, c), default=0.0) for c in columns]
     out = bytearray()
     for column, scale in zip(columns, scales):
-        k = 127.0 / scale if scale > 0 and math.isfinite(scale) else 0.0
-        out.extend(128 if math.isnan(v) else 128 + round(v * k) for v in column)
+        if scale > 0 and math.isfinite(scale):
+            k = 127.0 / scale
+            out.extend(128 if math.isnan(v) else 128 + round(v * k) for v in column)
+        else:  # a column with an infinity (a diverged model): its signs only
+            out.extend(128 if not v == v else 128 + (v > 0) * 127 - (v < 0) * 127 for v in column)
     return {"dtype": "uint8", "b64": base64.b64encode(bytes(out)).decode("ascii"), "scales": scales}
 
 

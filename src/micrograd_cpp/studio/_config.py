@@ -14,11 +14,13 @@ DATASETS = ("moons", "circles", "xor", "spiral", "blobs")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 OPTIMIZERS = ("sgd", "adam")
 
-# Limits that keep one step, one frame and the autograd view small enough to stay live: 2000 points
-# of a 64x64 model are ~1 ms a step; the sample's graph of 8 layers of 64 stays under 70,000 Values.
-MAX_POINTS = 2000
-MAX_LAYERS = 8
-MAX_WIDTH = 64
+# Limits that keep one step, one frame and the autograd view small enough to stay live: at the
+# largest, 1000 points of 6 layers of 32 take ~20 ms a step and ~100 ms a frame (a 16,000-Value sample
+# graph); 8 layers of 64 on 2000 points would take 200 ms and 1 s.
+MAX_POINTS = 1000
+MAX_LAYERS = 6
+MAX_WIDTH = 32
+MAX_DATA = 2 * MAX_POINTS  # with the points added by clicks, or given to show()
 
 
 class Config(TypedDict):

@@ -30,7 +30,7 @@ from ..nn import MLP
 from ..optim import SGD
 from . import _data
 from ._autograd import SampleGraph, encode, encode_heatmaps
-from ._config import Config, ConfigError, checked, defaults
+from ._config import MAX_DATA, Config, ConfigError, checked, defaults
 
 GRID = 48  # the decision boundary's heatmap: GRID x GRID points
 NEURON_GRID = 16  # each neuron's heatmap: NEURON_GRID x NEURON_GRID points of the same square
@@ -293,8 +293,8 @@ class Session:
         if label not in (1, -1) or isinstance(label, bool):
             raise ConfigError(f"label must be 1 or -1; got {label!r}")
         with self.lock:
-            if len(self.points) >= 2 * 2000:
-                raise ConfigError("at most 4000 points: reset the data set to start again")
+            if len(self.points) >= MAX_DATA:
+                raise ConfigError(f"at most {MAX_DATA} points: choose the data set again to start anew")
             x0, x1, y0, y1 = self.bounds
             self.points.append((float(x), float(y)))
             self.labels.append(int(label))
@@ -359,8 +359,9 @@ class Session:
             state["grid"] = GRID
             state["neuron_grid"] = NEURON_GRID
         state["boundary"] = encode(cast("list[float]", self.boundary_graph.map(self.grid)), "float32")
-        outs = cast("list[list[float]]", self.neuron_graph.map(self.neuron_grid))
-        state["heatmaps"] = encode_heatmaps(outs)  # neuron by neuron, each over the grid
+        outs = self.neuron_graph.map(self.neuron_grid)
+        rows = [[v] for v in outs] if len(self.neuron_graph.outputs) == 1 else outs  # no hidden layer
+        state["heatmaps"] = encode_heatmaps(cast("list[list[float]]", rows))  # neuron by neuron
         state["weights"] = [
             [[*(w.data for w in n.w), n.b.data] for n in layer.neurons] for layer in self.model.layers
         ]
@@ -416,8 +417,8 @@ def _check_data(
         raise ValueError("data must hold at least 2 points, each an (x, y) pair")
     if not all(math.isfinite(c) for r in rows for c in r):
         raise ValueError("data must hold finite numbers")
-    if len(rows) > 4000:
-        raise ValueError(f"data may hold at most 4000 points; got {len(rows)}")
+    if len(rows) > MAX_DATA:
+        raise ValueError(f"data may hold at most {MAX_DATA} points; got {len(rows)}")
     classes = list(labels)
     if len(classes) != len(rows):
         raise ValueError(f"got {len(rows)} points but {len(classes)} labels")
