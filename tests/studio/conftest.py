@@ -81,7 +81,8 @@ class Server:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            # Ctrl-C as the terminal sends it; Windows has no SIGINT for another process
+            self.proc.send_signal(signal.SIGINT) if sys.platform != "win32" else self.proc.terminate()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+POSIX_SIGNALS = pytest.mark.skipif(sys.platform == "win32", reason="Ctrl-C and SIGTERM are POSIX signals")
 KEYS = {"dataset", "points", "noise", "hidden", "activation", "optimizer", "learning_rate", "l2", "seed"}
 
 
@@ -25,10 +26,11 @@ def test_the_first_line_is_the_url_with_a_fresh_token_and_the_server_binds_loopb
         )
         assert s.port > 0
     assert a.token != b.token  # random per run
-    # bound to 127.0.0.1 itself: another loopback address of the machine is refused
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.2", a.port), timeout=5).close()
     socket.create_connection(("127.0.0.1", a.port), timeout=5).close()
+    if sys.platform == "linux":  # where all of 127.0.0.0/8 is the loopback's (macOS has 127.0.0.1 only)
+        # bound to 127.0.0.1 itself: another loopback address of the machine is refused
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.2", a.port), timeout=5).close()
 
 
 def test_state_has_step_loss_accuracy_and_the_config(shared_server):
@@ -152,7 +154,8 @@ def test_config_changes_the_data_and_the_model(server):
 def test_no_hidden_layer_and_a_diverged_run_are_served(server):
     server.control({"action": "config", "config": {"hidden": []}})
     state = server.state()
-    assert state["layer_sizes"] == [2, 1] and len(state["graph"]["groups"]) == 1
+    assert state["layer_sizes"] == [2, 1]
+    assert len(state["graph"]["groups"]) == 1
     # a learning rate of 10 on a deep ReLU net overflows: the numbers that are no longer finite
     # arrive as null, and the server goes on answering
     server.control({"action": "config", "config": {"hidden": [32] * 6, "learning_rate": 10}})
@@ -179,7 +182,7 @@ def test_add_point_and_select(server):
 BAD = [
     ({"action": "config", "config": {"learning_rate": "abc"}}, "learning_rate"),
     ({"action": "config", "config": {"learning_rate": -1}}, "learning_rate"),
-    ({"action": "config", "config": {"learning_rate": float("1e400") if False else "inf"}}, "learning_rate"),
+    ({"action": "config", "config": {"learning_rate": "inf"}}, "learning_rate"),
     ({"action": "config", "config": {"hidden": [0]}}, "hidden"),
     ({"action": "config", "config": {"hidden": [-3, 4]}}, "hidden"),
     ({"action": "config", "config": {"hidden": [10**6]}}, "hidden"),
@@ -318,6 +321,7 @@ def test_the_server_serves_many_frames_while_training_and_touches_no_file(start_
     assert list(tmp_path.iterdir()) == []
 
 
+@POSIX_SIGNALS
 def test_ctrl_c_stops_it_within_a_second_while_training(server):
     server.control({"action": "play"})
     for _ in range(5):
@@ -330,6 +334,7 @@ def test_ctrl_c_stops_it_within_a_second_while_training(server):
     assert elapsed < 1.0, f"took {elapsed:.2f} s"
 
 
+@POSIX_SIGNALS
 def test_sigterm_stops_it_too(server):
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(timeout=10) == 0

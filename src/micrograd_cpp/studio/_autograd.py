@@ -49,7 +49,7 @@ def encode_heatmaps(rows: Sequence[Sequence[float]]) -> dict[str, Any]:
             k = 127.0 / scale
             out.extend(128 if math.isnan(v) else 128 + round(v * k) for v in column)
         else:  # a column with an infinity (a diverged model): its signs only
-            out.extend(128 if not v == v else 128 + (v > 0) * 127 - (v < 0) * 127 for v in column)
+            out.extend(128 + (v > 0) * 127 - (v < 0) * 127 for v in column)  # nan: neither, 128
     return {"dtype": "uint8", "b64": base64.b64encode(bytes(out)).decode("ascii"), "scales": scales}
 
 
