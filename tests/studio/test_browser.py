@@ -61,6 +61,11 @@ def test_the_page_loads_without_errors_and_play_pause_step_reset_work(
         arg=before,
     )
     during = grads(page)
+    locals_ = page.evaluate(
+        "() => [...document.querySelectorAll('#autograd g.edge')].map(e => e.dataset.local)"
+    )
+    assert locals_
+    assert all(v not in (None, "", "NaN") for v in locals_)
     time.sleep(0.5)
     assert grads(page) != during  # still moving while it trains
     button(page, "Pause").click()

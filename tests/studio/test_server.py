@@ -167,6 +167,22 @@ def test_no_hidden_layer_and_a_diverged_run_are_served(server):
     assert server.state()["step"] == 0
 
 
+def test_choices_take_their_other_names(server):
+    for given, canonical in (
+        ("gaussian", "blobs"),
+        ("Gauss", "blobs"),
+        ("circle", "circles"),
+        ("xor", "xor"),
+    ):
+        assert (
+            server.control({"action": "config", "config": {"dataset": given}})["config"]["dataset"]
+            == canonical
+        )
+    reply = server.control({"action": "config", "config": {"activation": "none", "optimizer": "Adam"}})
+    assert reply["config"]["activation"] == "linear"
+    assert reply["config"]["optimizer"] == "adam"
+
+
 def test_add_point_and_select(server):
     n = len(server.state()["points"])
     server.control({"action": "add_point", "point": [0.25, -0.5], "label": -1})

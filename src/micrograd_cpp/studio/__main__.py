@@ -52,14 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_EXPORT_STEPS,
         help=f"steps of the recorded run (default: {DEFAULT_EXPORT_STEPS})",
     )
-    parser.add_argument("--dataset", choices=DATASETS, default=d["dataset"])
+    parser.add_argument(
+        "--dataset", default=d["dataset"], help=f"{', '.join(DATASETS)} (default: {d['dataset']})"
+    )
     parser.add_argument("--points", default=d["points"], help=f"number of points (default: {d['points']})")
     parser.add_argument("--noise", default=d["noise"], help=f"noise (default: {d['noise']})")
     parser.add_argument(
         "--hidden", default=",".join(map(str, d["hidden"])), help="hidden layer widths (default: 16,16)"
     )
-    parser.add_argument("--activation", choices=ACTIVATIONS, default=d["activation"])
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=d["optimizer"])
+    parser.add_argument(
+        "--activation", default=d["activation"], help=f"{', '.join(ACTIVATIONS)} (default: {d['activation']})"
+    )
+    parser.add_argument(
+        "--optimizer", default=d["optimizer"], help=f"{', '.join(OPTIMIZERS)} (default: {d['optimizer']})"
+    )
     parser.add_argument(
         "--learning-rate", default=d["learning_rate"], help=f"(default: {d['learning_rate']})"
     )

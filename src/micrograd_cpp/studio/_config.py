@@ -57,10 +57,24 @@ class ConfigError(ValueError):
     """A configuration key or value the studio refuses (HTTP 400)."""
 
 
+# Other names people use for the same choices (TensorFlow Playground's "gauss", nn's "none").
+ALIASES = {
+    "gauss": "blobs",
+    "gaussian": "blobs",
+    "gaussian blobs": "blobs",
+    "gaussian_blobs": "blobs",
+    "moon": "moons",
+    "circle": "circles",
+    "none": "linear",
+    "identity": "linear",
+}
+
+
 def _choice(key: str, value: object, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{key} must be a string, one of {', '.join(choices)}; got {_show(value)}")
     name = value.strip().lower()
+    name = ALIASES.get(name, name)
     if name not in choices:
         raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {_show(value)}")
     return name

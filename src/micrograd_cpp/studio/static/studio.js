@@ -819,8 +819,10 @@
       }
       const labels = visible.edges.length <= 120; // more: on hover
       for (const e of visible.edges) {
+        const local = localOf(e);
+        e.svg.setAttribute("data-local", String(local)); // every edge holds its local gradient
         if (e.svg.classList.contains("flow") || e.svg.classList.contains("hot")) continue;
-        const text = labels ? fmt(localOf(e), 3) : "";
+        const text = labels ? fmt(local, 3) : "";
         if (e.label.textContent !== text) e.label.textContent = text;
       }
     }
