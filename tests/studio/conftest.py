@@ -1,8 +1,8 @@
 """The studio's fixtures: a real server in a child process (python -m micrograd_cpp.studio), HTTP
 helpers, and Chromium driven by Playwright for the browser tests (marker browser).
 
-Chromium is Debian's /usr/bin/chromium (scripts/bootstrap.sh's dev profile installs it), or the one
-MICROGRAD_CHROMIUM names. Without Playwright or Chromium a browser test skips, saying how to get
+Chromium is the one MICROGRAD_CHROMIUM names (GitHub's runners: their Google Chrome), else Debian's
+/usr/bin/chromium (scripts/bootstrap.sh's dev profile installs it) or a chromium on PATH. Without Playwright or Chromium a browser test skips, saying how to get
 them; with MICROGRAD_STRICT=1 (CI) it fails instead. Screenshots go to the pytest temporary folder's
 studio-screenshots/ (or MICROGRAD_SCREENSHOTS)."""
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -279,6 +281,7 @@ def test_a_rebound_dns_name_is_refused_and_localhost_is_served(chromium, launch_
         context.close()
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="127.0.0.2 is a loopback address on Linux only")
 def test_the_server_listens_on_loopback_only(chromium, server):
     context = chromium.new_context()
     page = context.new_page()
@@ -290,9 +293,6 @@ def test_the_server_listens_on_loopback_only(chromium, server):
 
 
 def test_the_exported_run_replays_offline_with_the_same_views(chromium, tmp_path, screenshots, wait_until):
-    import subprocess
-    import sys
-
     path = tmp_path / "run.html"
     proc = subprocess.run(
         [sys.executable, "-m", "micrograd_cpp.studio", "--export", str(path), "--steps", "120", "--hidden", "6,4"],

@@ -21,6 +21,7 @@ import hmac
 import http.server
 import ipaddress
 import json
+import os
 import secrets
 import socket
 import threading
@@ -93,7 +94,9 @@ class Trainer(threading.Thread):
 
 class StudioServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = True  # a restart right after Ctrl-C can take the same port again
+    # A restart right after Ctrl-C can take the same port again (POSIX's SO_REUSEADDR); on Windows the
+    # same option would let another program bind the port under us.
+    allow_reuse_address = os.name != "nt"
 
     def __init__(
         self, session: Session, host: str = "127.0.0.1", port: int = 0, token: str | None = None
