@@ -224,3 +224,12 @@ def test_show_trains_the_users_model_on_the_users_data_in_place():
 def test_show_refuses_bad_arguments(kwargs, error):
     with pytest.raises(error):
         studio.show(**kwargs)
+
+
+def test_a_recording_cannot_end_the_pages_script_element():
+    from micrograd_cpp.studio._page import page_html
+
+    hostile = "</script><script>alert(1)</script><!--\u2028"
+    page = page_html({"static": {"label": hostile}, "frames": [], "history": []}).decode()
+    assert hostile not in page
+    assert page.count("</script>") == 2  # the page's own two script elements
