@@ -332,7 +332,10 @@ class Session:
         finally:
             self.waiting -= 1
         try:
-            return self._snapshot(data_version, graph_version, graph)
+            started = time.perf_counter()
+            state = self._snapshot(data_version, graph_version, graph)
+            state["server_ms"] = 1000 * (time.perf_counter() - started)  # what this frame cost here
+            return state
         finally:
             self.lock.release()
 

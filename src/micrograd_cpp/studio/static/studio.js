@@ -361,30 +361,37 @@
   const curvesView = (function () {
     const svg = $("curves");
     const W = 420, H = 200, L = 44, R = 36, T = 10, B = 26;
-    function render(state) {
-      const h = state.history || [];
+    let axes = "", lossLine = null, accLine = null, empty = null, endLabel = null;
+    function frame(lo, hi) {
       svg.textContent = "";
       el("line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }, svg);
       el("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }, svg);
       el("line", { class: "axis", x1: W - R, y1: T, x2: W - R, y2: H - B }, svg);
-      if (!h.length) { el("text", { x: L + 10, y: H / 2 }, svg).textContent = "no steps yet: press Play or Step"; return; }
-      const s0 = 0, s1 = Math.max(h[h.length - 1][0], 1);
+      for (let e = lo; e <= hi; e++) {
+        const y = T + (1 - (e - lo) / (hi - lo)) * (H - T - B);
+        el("text", { x: L - 4, y: y + 3, "text-anchor": "end" }, svg).textContent = `1e${e}`;
+      }
+      for (const a of [0, 0.5, 1]) el("text", { x: W - R + 4, y: T + (1 - a) * (H - T - B) + 3 }, svg).textContent = `${a * 100}%`;
+      el("text", { x: L, y: H - 8 }, svg).textContent = "0";
+      endLabel = el("text", { x: W - R, y: H - 8, "text-anchor": "end" }, svg);
+      lossLine = el("polyline", { class: "loss" }, svg);
+      accLine = el("polyline", { class: "acc" }, svg);
+      empty = el("text", { x: L + 10, y: H / 2 }, svg);
+    }
+    function render(state) {
+      const h = state.history || [];
       const losses = h.map((r) => r[1]).filter((v) => v !== null && v > 0 && Number.isFinite(v));
-      let lo = Math.log10(Math.min(...losses, 1)), hi = Math.log10(Math.max(...losses, 1e-3));
-      lo = Math.floor(lo); hi = Math.ceil(hi); if (hi <= lo) hi = lo + 1;
-      const X = (s) => L + ((s - s0) / (s1 - s0)) * (W - L - R);
+      let lo = Math.floor(Math.log10(Math.min(...losses, 1))), hi = Math.ceil(Math.log10(Math.max(...losses, 1e-3)));
+      if (hi <= lo) hi = lo + 1;
+      if (axes !== `${lo}/${hi}`) { frame(lo, hi); axes = `${lo}/${hi}`; }
+      empty.textContent = h.length ? "" : "no steps yet: press Play or Step";
+      const s1 = Math.max(h.length ? h[h.length - 1][0] : 1, 1);
+      const X = (s) => L + (s / s1) * (W - L - R);
       const YL = (v) => T + (1 - (Math.log10(v) - lo) / (hi - lo)) * (H - T - B);
       const YA = (a) => T + (1 - a) * (H - T - B);
-      for (let e = lo; e <= hi; e++) {
-        el("text", { x: L - 4, y: YL(10 ** e) + 3, "text-anchor": "end" }, svg).textContent = `1e${e}`;
-      }
-      for (const a of [0, 0.5, 1]) el("text", { x: W - R + 4, y: YA(a) + 3 }, svg).textContent = `${a * 100}%`;
-      el("text", { x: L, y: H - 8 }, svg).textContent = "0";
-      el("text", { x: W - R, y: H - 8, "text-anchor": "end" }, svg).textContent = `step ${s1}`;
-      const lossPts = h.filter((r) => r[1] !== null && r[1] > 0).map((r) => `${X(r[0]).toFixed(1)},${YL(r[1]).toFixed(1)}`);
-      const accPts = h.filter((r) => r[2] !== null).map((r) => `${X(r[0]).toFixed(1)},${YA(r[2]).toFixed(1)}`);
-      el("polyline", { class: "loss", points: lossPts.join(" ") }, svg);
-      el("polyline", { class: "acc", points: accPts.join(" ") }, svg);
+      endLabel.textContent = `step ${s1}`;
+      lossLine.setAttribute("points", h.filter((r) => r[1] !== null && r[1] > 0).map((r) => `${X(r[0]).toFixed(1)},${YL(r[1]).toFixed(1)}`).join(" "));
+      accLine.setAttribute("points", h.filter((r) => r[2] !== null).map((r) => `${X(r[0]).toFixed(1)},${YA(r[2]).toFixed(1)}`).join(" "));
     }
     return { render };
   })();
@@ -392,7 +399,7 @@
   // ---------------------------------------------------------------- the network, Playground style
   const networkView = (function () {
     const box = $("network");
-    let shape = "", canvases = [], links = [], svg = null, positions = [];
+    let shape = "", canvases = [], links = [], svg = null, positions = [], drawnLinks = "";
     function build(sizes) {
       box.textContent = "";
       canvases = []; links = []; positions = [];
@@ -452,7 +459,7 @@
       const sizes = state.layer_sizes;
       if (!sizes) return;
       const key = sizes.join(",") + "/" + kept.neuron_grid;
-      if (key !== shape) { build(sizes); shape = key; } // (reading the box's width each frame would force a layout)
+      if (key !== shape) { build(sizes); shape = key; drawnLinks = ""; } // (reading the box's width each frame would force a layout)
       const n = kept.neuron_grid;
       const [x0, x1, y0, y1] = kept.bounds;
       const half = Math.max(Math.abs(x0), Math.abs(x1), Math.abs(y0), Math.abs(y1));
@@ -473,24 +480,41 @@
       }
       let maxW = 1e-12;
       for (const layer of state.weights) for (const neuron of layer) for (let i = 0; i < neuron.length - 1; i++) maxW = Math.max(maxW, Math.abs(neuron[i]));
-      const ctx = svg.getContext("2d");
-      ctx.clearRect(0, 0, svg.width, svg.height);
+      // The links in 2 signs x 16 levels of |w| / max |w|: one stroke per level, and none at all
+      // when no link changed its level since the last frame (most frames, once training settles).
+      const LEVELS = 16;
+      const buckets = Array.from({ length: 2 * LEVELS }, () => []);
+      let linkKey = `${maxW.toPrecision(2)}:`;
       for (let l = 1; l < sizes.length; l++) {
         for (let j = 0; j < sizes[l]; j++) {
           const w = state.weights[l - 1][j];
           for (let i = 0; i < sizes[l - 1]; i++) {
-            const [x1, y1, x2, y2] = links[l - 1][j][i], mx = (x1 + x2) / 2;
-            const v = w[i], t = Math.abs(v) / maxW;
-            ctx.beginPath();
-            ctx.moveTo(x1, y1);
-            ctx.bezierCurveTo(mx, y1, mx, y2, x2, y2);
-            ctx.strokeStyle = v >= 0 ? `rgba(8,119,189,${0.25 + 0.75 * t})` : `rgba(245,147,34,${0.25 + 0.75 * t})`;
-            ctx.lineWidth = 0.3 + 4.5 * t;
-            ctx.stroke();
+            const level = Math.min(LEVELS - 1, Math.floor((Math.abs(w[i]) / maxW) * LEVELS));
+            const b = (w[i] >= 0 ? 0 : LEVELS) + level;
+            buckets[b].push(links[l - 1][j][i]);
+            linkKey += b.toString(36);
           }
           const title = canvases[l][j].title;
           canvases[l][j].title = `${title}\nweights in: ${w.slice(0, -1).map((x) => fmt(x, 3)).join(", ")}`;
         }
+      }
+      if (linkKey !== drawnLinks) {
+        drawnLinks = linkKey;
+        const ctx = svg.getContext("2d");
+        ctx.clearRect(0, 0, svg.width, svg.height);
+        buckets.forEach((group, b) => {
+          if (!group.length) return;
+          const t = ((b % LEVELS) + 0.5) / LEVELS;
+          ctx.beginPath();
+          for (const [x1, y1, x2, y2] of group) {
+            const mx = (x1 + x2) / 2;
+            ctx.moveTo(x1, y1);
+            ctx.bezierCurveTo(mx, y1, mx, y2, x2, y2);
+          }
+          ctx.strokeStyle = b < LEVELS ? `rgba(8,119,189,${0.25 + 0.75 * t})` : `rgba(245,147,34,${0.25 + 0.75 * t})`;
+          ctx.lineWidth = 0.3 + 4.5 * t;
+          ctx.stroke();
+        });
       }
       box.dataset.weights = String(state.weights.flat(2).length);
     }
@@ -813,9 +837,11 @@
         const d = values.data[entry.node], g = gradOf(entry);
         entry.svg.setAttribute("data-data", String(d));
         entry.svg.setAttribute("data-grad", String(g));
-        entry.dataText.textContent = `data ${fmt(d)}`;
-        entry.gradText.textContent = `grad ${fmt(g)}`;
-        entry.rect.setAttribute("fill", heat(Math.sqrt(Math.abs(g) / maxG)));
+        // text and colour only where they change: each change lays the SVG's text out again
+        const dataText = `data ${fmt(d)}`, gradText = `grad ${fmt(g)}`, fill = heat(Math.sqrt(Math.abs(g) / maxG));
+        if (entry.dataText.textContent !== dataText) entry.dataText.textContent = dataText;
+        if (entry.gradText.textContent !== gradText) entry.gradText.textContent = gradText;
+        if (entry.fill !== fill) { entry.rect.setAttribute("fill", fill); entry.fill = fill; }
       }
       const labels = visible.edges.length <= 120; // more: on hover
       for (const e of visible.edges) {
