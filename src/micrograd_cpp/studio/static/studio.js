@@ -120,7 +120,9 @@
     while (frameTimes.length && now - frameTimes[0] > 1000) frameTimes.shift();
     studio.frames++;
     studio.fps = frameTimes.length > 1 ? (1000 * (frameTimes.length - 1)) / (now - frameTimes[0]) : 0;
-    $("stat-fps").textContent = studio.fps.toFixed(0);
+    // while paused the page only polls (4 a second): the figure is the drawing rate while it trains
+    const playing = LIVE ? studio.state && studio.state.playing : replay.playing;
+    $("stat-fps").textContent = playing ? studio.fps.toFixed(0) : "–";
   }
 
   const fetchState = () => {
@@ -195,7 +197,7 @@
     $("stat-step").textContent = state.step;
     $("stat-loss").textContent = fmt(state.loss);
     $("stat-accuracy").textContent = state.accuracy === null ? "nan" : `${(100 * state.accuracy).toFixed(1)}%`;
-    $("stat-rate").textContent = LIVE ? Math.round(state.steps_per_second || 0) : "–";
+    $("stat-rate").textContent = LIVE && state.playing ? Math.round(state.steps_per_second || 0) : "–";
     $("play").setAttribute("aria-pressed", String(!!state.playing));
     syncConfig(state.config);
     if (LIVE) $("speed").value = String(state.speed || 0);
@@ -502,7 +504,9 @@
         drawnLinks = linkKey;
         const ctx = svg.getContext("2d");
         ctx.clearRect(0, 0, svg.width, svg.height);
-        buckets.forEach((group, b) => {
+        const order = Array.from({ length: 2 * LEVELS }, (_, k) => (k % 2) * LEVELS + (k >> 1)); // thin to thick, both signs
+        order.forEach((b) => {
+          const group = buckets[b];
           if (!group.length) return;
           const t = ((b % LEVELS) + 0.5) / LEVELS;
           ctx.beginPath();
