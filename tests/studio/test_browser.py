@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 import time
 
 import pytest
+from support import run_python
 
 pytestmark = pytest.mark.browser
 
@@ -294,10 +294,9 @@ def test_the_server_listens_on_loopback_only(chromium, server):
 
 def test_the_exported_run_replays_offline_with_the_same_views(chromium, tmp_path, screenshots, wait_until):
     path = tmp_path / "run.html"
-    proc = subprocess.run(
-        [sys.executable, "-m", "micrograd_cpp.studio", "--export", str(path), "--steps", "120", "--hidden", "6,4"],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    proc = run_python(
+        "-m", "micrograd_cpp.studio", "--export", str(path), "--steps", "120", "--hidden", "6,4"
+    )
     assert proc.returncode == 0, proc.stderr
     context = chromium.new_context(offline=True, viewport={"width": 1400, "height": 1000})
     page = context.new_page()

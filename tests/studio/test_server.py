@@ -8,11 +8,11 @@ import json
 import re
 import signal
 import socket
-import subprocess
 import sys
 import time
 
 import pytest
+from support import run_python
 
 POSIX_SIGNALS = pytest.mark.skipif(sys.platform == "win32", reason="Ctrl-C and SIGTERM are POSIX signals")
 KEYS = {"dataset", "points", "noise", "hidden", "activation", "optimizer", "learning_rate", "l2", "seed"}
@@ -357,14 +357,7 @@ def test_sigterm_stops_it_too(server):
 
 
 def run_cli(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "micrograd_cpp.studio", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=cwd,
-        check=False,
-    )
+    return run_python("-m", "micrograd_cpp.studio", *args, cwd=cwd)
 
 
 def test_export_writes_one_self_contained_file_with_the_recorded_run(tmp_path):

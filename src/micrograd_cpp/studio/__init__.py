@@ -1,7 +1,7 @@
 """micrograd_cpp studio: see backprop live. A local page that trains an MLP on 2-D data on the engine
 and shows, while it trains, the decision boundary, the loss and accuracy curves, the network (each
 neuron's output as a heatmap, the weights as links), the autograd graph of one sample's loss with every
-Value's data and grad (and a step-by-step backward mode), and the optimizer's state.
+Value's data and grad (and a step-by-step backward mode), and the optimizer's state. From a shell::
 
     python -m micrograd_cpp.studio             # serves it on 127.0.0.1 and opens the browser
     python -m micrograd_cpp.studio --export run.html --steps 300   # one self-contained HTML file
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..nn import MLP
-from ._config import DATASETS, KEYS, Config, ConfigError, checked, defaults
+from ._config import ConfigError, checked, defaults
 from ._export import record, write_html
 from ._server import StudioServer, control
 from ._session import Session
@@ -185,4 +185,4 @@ def show(
     return handle
 
 
-__all__ = ["DATASETS", "KEYS", "Config", "ConfigError", "Studio", "show"]
+__all__ = ["ConfigError", "Studio", "show"]
