@@ -768,6 +768,18 @@
       const anchorAfter = open ? `n${topo.groups[g].out}` : `g${g}`;
       const after = visible.coords.get(anchorAfter);
       if (before && after) { view.x += after.x - before.x; view.y += after.y - before.y; applyView(); }
+      if (open) { // then the least pan that shows the whole neuron, where it fits
+        let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+        for (const entry of visible.nodes) {
+          if (entry.group !== g) continue;
+          const c = visible.coords.get(entry.id);
+          x0 = Math.min(x0, c.x); y0 = Math.min(y0, c.y); x1 = Math.max(x1, c.x + BOX_W); y1 = Math.max(y1, c.y + BOX_H);
+        }
+        const pad = 16;
+        if (x1 - x0 + 2 * pad <= view.w) view.x = Math.min(Math.max(view.x, x1 + pad - view.w), x0 - pad);
+        if (y1 - y0 + 2 * pad <= view.h) view.y = Math.min(Math.max(view.y, y1 + pad - view.h), y0 - pad);
+        applyView();
+      }
     }
     function hot(entry, on) {
       const labels = visible.edges.length <= 120;
