@@ -33,7 +33,10 @@ default_role = "code"  # `x` in a docstring is code, as help() readers take it
 nitpicky = True
 # Types the reference names but documents elsewhere (no intersphinx: the build is offline).
 nitpick_ignore_regex = [
-    ("py:class", r"(graphviz\.Digraph|typing\..*|collections\.abc\..*|_Real|SupportsFloat|SupportsIndex)"),
+    (
+        "py:class",
+        r"(graphviz\.Digraph|typing\..*|collections\.abc\..*|os\.PathLike|_Real|SupportsFloat|SupportsIndex)",
+    ),
     ("py:class", r"micrograd_cpp\.(nn\.Input|losses\.Scalar|_core\._pybind11_type)"),
 ]
 

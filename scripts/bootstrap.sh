@@ -5,8 +5,9 @@
 #
 # 1. System packages, on Debian/Ubuntu with apt-get (as root, or through sudo; otherwise it prints
 #    the one command to run): python3-venv and python3-dev for the Python in use, g++, and for
-#    "dev" (every test) also graphviz (the drawing tests) and doctest-dev (the C++ unit tests); "ci"
-#    also Clang and its libFuzzer runtime (nox -s fuzz), where apt knows them.
+#    "dev" (every test) also graphviz (the drawing tests), doctest-dev (the C++ unit tests) and
+#    chromium (the studio's browser tests, driven by Playwright); "ci" also Clang and its libFuzzer
+#    runtime (nox -s fuzz), where apt knows them.
 # 2. .venv with nox, CMake and Ninja from PyPI; a half-made or broken .venv is made anew.
 # 3. exec .venv/bin/nox with the remaining arguments (noxfile.py holds the sessions).
 #
@@ -50,6 +51,7 @@ command -v g++ >/dev/null || command -v c++ >/dev/null || missing+=(g++)
 if [ "$profile" != demo ]; then
   command -v dot >/dev/null || missing+=(graphviz)
   [ -f /usr/include/doctest/doctest.h ] || missing+=(doctest-dev)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
 fi
 if [ "$profile" = ci ] && command -v dpkg >/dev/null; then
   command -v clang++ >/dev/null || missing+=(clang)
@@ -60,7 +62,7 @@ fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null; then
-    fail "missing: ${missing[*]} (Python's venv module and headers, a C++17 compiler, Graphviz, doctest); install them with your system's package manager"
+    fail "missing: ${missing[*]} (Python's venv module and headers, a C++17 compiler, Graphviz, doctest, Chromium); install them with your system's package manager"
   fi
   sudo=()
   if [ "$(id -u)" -ne 0 ]; then

@@ -15,7 +15,7 @@ import micrograd_cpp
 
 # The modules users import; _core is the compiled module behind them, demo is a command.
 PUBLIC_MODULES = ("micrograd_cpp", "micrograd_cpp.engine", "micrograd_cpp.nn", "micrograd_cpp.losses",
-                  "micrograd_cpp.optim", "micrograd_cpp.viz")  # fmt: skip
+                  "micrograd_cpp.optim", "micrograd_cpp.viz", "micrograd_cpp.studio")  # fmt: skip
 
 
 def public_modules() -> list[str]:

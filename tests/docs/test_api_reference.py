@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "docs" / "reference" / "api.rst"
 PUBLIC_MODULES = [
     "micrograd_cpp",
-    *(f"micrograd_cpp.{m}" for m in ("engine", "nn", "losses", "optim", "viz")),
+    *(f"micrograd_cpp.{m}" for m in ("engine", "nn", "losses", "optim", "viz", "studio")),
 ]
 COMMANDS = {"micrograd_cpp.demo"}  # a module run as a command: docs/reference/commands.md shows it
 
