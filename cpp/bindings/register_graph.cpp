@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "init_guard.hpp"
 #include "initialised.hpp"
 #include "micrograd/tape.hpp"
 #include "register.hpp"
@@ -331,14 +332,14 @@ void register_graph(py::module_& m) {
                           "torch.jit.trace records them. Data-dependent ops (relu's mask, tanh) are recomputed.\n"
                           "A Graph keeps its Values alive. Use one Graph from one thread at a time.");
     refuse_pickling(cls, "capture it again from its Values");
-    cls.def(py::init([](const py::handle& outputs, const py::handle& inputs) {
-                return std::make_unique<Graph>(outputs, inputs);
-            }),
-            py::arg("outputs"), py::arg("inputs") = py::none(),
-            "outputs: a Value or a sequence of Values (at least one). inputs: leaves of their graph, each\n"
-            "once, whose data map() takes from each row (None: no inputs).")
-        .def(
-            "__len__", [](Self g) { return g->size(); }, "The number of captured nodes.")
+    def_init(
+        cls,
+        [](const py::handle& outputs, const py::handle& inputs) { return std::make_unique<Graph>(outputs, inputs); },
+        py::arg("outputs"), py::arg("inputs") = py::none(),
+        "outputs: a Value or a sequence of Values (at least one). inputs: leaves of their graph, each\n"
+        "once, whose data map() takes from each row (None: no inputs).");
+    cls.def(
+           "__len__", [](Self g) { return g->size(); }, "The number of captured nodes.")
         .def(
             "forward", [](Self g) { return g->forward(); },
             "Recomputes the data of every captured Value from its leaves' current data; returns the\n"

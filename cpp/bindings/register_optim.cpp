@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "init_guard.hpp"
 #include "initialised.hpp"
 #include "micrograd/optim.hpp"
 #include "register.hpp"
@@ -74,13 +75,15 @@ void register_optim(py::module_& m) {
                                    "Stochastic gradient descent, as torch.optim.SGD (dampening 0):\n"
                                    "g = grad + weight_decay * p; with momentum, b = momentum * b + g (b = g at first)\n"
                                    "and g = b, or g + momentum * b with nesterov; then p -= lr * g.");
-    sgd.def(py::init([](const Params& params, double lr, double momentum, double weight_decay, bool nesterov) {
-                return SGD(parameters_from(params), SGDOptions{lr, momentum, weight_decay, nesterov});
-            }),
-            py::arg("params"), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("weight_decay") = 0.0,
-            py::arg("nesterov") = false)
-        .def(
-            "step", [](Initialised<SGD> self) { self->step(); }, "Updates every parameter from its grad.")
+    def_init(
+        sgd,
+        [](const Params& params, double lr, double momentum, double weight_decay, bool nesterov) {
+            return SGD(parameters_from(params), SGDOptions{lr, momentum, weight_decay, nesterov});
+        },
+        py::arg("params"), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("weight_decay") = 0.0,
+        py::arg("nesterov") = false);
+    sgd.def(
+           "step", [](Initialised<SGD> self) { self->step(); }, "Updates every parameter from its grad.")
         .def("__repr__", [](Initialised<SGD> self) {
             SGD& opt = *self;
             const SGDOptions& o = opt.options();
@@ -96,13 +99,14 @@ void register_optim(py::module_& m) {
     py::class_<Adam, Optimizer> adam(m, "Adam",
                                      "Adam, as torch.optim.Adam (amsgrad off): moments m, v with bias\n"
                                      "correction; weight_decay adds weight_decay * p to the gradient.");
-    adam.def(py::init([](const Params& params, double lr, std::pair<double, double> betas, double eps,
-                         double weight_decay) {
-                 return Adam(parameters_from(params), AdamOptions{lr, betas.first, betas.second, eps, weight_decay});
-             }),
-             py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = std::make_pair(0.9, 0.999),
-             py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0)
-        .def(
+    def_init(
+        adam,
+        [](const Params& params, double lr, std::pair<double, double> betas, double eps, double weight_decay) {
+            return Adam(parameters_from(params), AdamOptions{lr, betas.first, betas.second, eps, weight_decay});
+        },
+        py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = std::make_pair(0.9, 0.999), py::arg("eps") = 1e-8,
+        py::arg("weight_decay") = 0.0);
+    adam.def(
             "step", [](Initialised<Adam> self) { self->step(); }, "Updates every parameter from its grad.")
         .def_property_readonly(
             "steps_taken", [](Initialised<Adam> self) { return self->steps_taken(); }, "Number of step() calls so far.")
