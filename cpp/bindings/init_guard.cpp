@@ -48,8 +48,8 @@ PyObject* guarded_init(PyObject* capsule, PyObject* const* args, Py_ssize_t narg
     }
     if (is_constructed(self, guard->type)) {
         return PyErr_Format(PyExc_TypeError,
-                            "this %s is already initialised: __init__ runs once per instance; make a new %s(...)",
-                            name, name);
+                            "this %s is already initialised: __init__ runs once per instance; make a new %s(...)", name,
+                            name);
     }
     try {
         running.push_back(entry);
@@ -76,7 +76,8 @@ void guard_init(const py::handle& cls) {
     PyMethodDef* def = &guard->def;
     py::capsule owner(guard.get(), [](void* p) { delete static_cast<GuardedInit*>(p); });
     guard.release();  // the capsule owns it now
-    auto function = py::reinterpret_steal<py::object>(PyCFunction_NewEx(def, owner.ptr(), cls.attr("__module__").ptr()));
+    auto function =
+        py::reinterpret_steal<py::object>(PyCFunction_NewEx(def, owner.ptr(), cls.attr("__module__").ptr()));
     if (!function) throw py::error_already_set();
     // As pybind11 binds its own methods: an instancemethod, which passes the instance as args[0].
     auto method = py::reinterpret_steal<py::object>(PyInstanceMethod_New(function.ptr()));

@@ -1,0 +1,23 @@
+// What counts as a real number, for every binding and the Python layer (through _core._real): what
+// Value() and the operators take.
+#pragma once
+
+#include <Python.h>
+
+namespace micrograd::python {
+
+// Reads a real number: int, float, or any object with __float__ or __index__ (NumPy scalars,
+// Fraction, ...), but not a container (a NumPy array broadcasts instead), a string nor a complex
+// number (numpy.complex64's __float__ would drop the imaginary part).
+// Returns 1 and sets *out; 0 if obj is not a real number (no exception set); -1 if converting it
+// raised (its __float__'s own exception, Ctrl-C, an int past 1.8e308: never ours to drop).
+int to_real(PyObject* obj, double* out);
+
+// Whether reading obj as a real number can run Python code (a __float__, an ABC check): false for
+// floats and ints, their subclasses included, whose value C reads directly.
+inline bool converting_runs_python(PyObject* obj) { return !PyFloat_Check(obj) && !PyLong_Check(obj); }
+
+// to_real, with a TypeError naming `what` for an object that is not a real number: 0 or -1.
+int real_or_type_error(PyObject* obj, double* out, const char* what);
+
+}  // namespace micrograd::python
