@@ -255,7 +255,8 @@ for symbol, op in OPERATORS.items():
             return c, extra, call, {0: 2.0}, value_callbacks(c)
         dunder = {"+": "add", "-": "sub", "*": "mul", "/": "truediv", "**": "pow"}[symbol]
         target(side.replace("op", symbol), covers=[f"Value.__{'' if side == 'a op x' else 'r'}{dunder}__"])(make)
-for method in ("add", "mul"):
+BINARY_METHODS = ["add", "mul"] + [op.method for op in _core.OPS if op.method and op.arity == 2]
+for method in BINARY_METHODS:
     def make(method=method):
         c, extra = value_context()
         return c, extra, lambda c, x: getattr(c.a, method)(x), {0: 2.0}, value_callbacks(c)
