@@ -71,22 +71,18 @@ Reading::~Reading() {
         argument.close();
 }
 
-bool Reading::open(std::size_t k, PyObject* iterable, Expect expect) {
+bool Reading::open_other(std::size_t k, PyObject* iterable) {
     Argument& argument = argument_[k];
-    argument.close();
-    argument.expect = expect;
+    const Expect& expect = argument.expect;
     if (expect.ordered && unordered(iterable)) {
-        refuse_argument(iterable, expect, ": sets, dicts and their views are refused where the order matters "
-                                          "(use a list or a tuple)");
+        refuse_argument(iterable, expect,
+                        ": sets, dicts and their views are refused where the order matters "
+                        "(use a list or a tuple)");
         return false;
     }
     if (takes_numbers(expect.holds) && text(iterable)) {
         refuse_argument(iterable, expect, ": text is no numbers");
         return false;
-    }
-    if (PyList_CheckExact(iterable) || PyTuple_CheckExact(iterable)) {
-        argument.sequence = iterable;  // read in place: nothing has run that could have changed it
-        return true;
     }
     if (!Py_TYPE(iterable)->tp_iter && !PySequence_Check(iterable)) {  // what iter() refuses, said our way
         refuse_argument(iterable, expect, "");
@@ -96,35 +92,46 @@ bool Reading::open(std::size_t k, PyObject* iterable, Expect expect) {
     return true;
 }
 
-int Reading::next(std::size_t k, PyObject** item) {
+int Reading::next_from_iterator(std::size_t k, PyObject** item) {
     Argument& argument = argument_[k];
-    if (argument.sequence) {
-        if (argument.index >= Py_SIZE(argument.sequence)) return 0;
-        *item = PySequence_Fast_GET_ITEM(argument.sequence, argument.index);
-        ++argument.index;
-        Py_INCREF(*item);
-    } else {
-        if (!keep_lists_as_given()) return -1;  // its __iter__ and __next__ are Python code
-        if (!argument.owned && !(argument.owned = PyObject_GetIter(argument.iterable))) return -1;
-        *item = PyIter_Next(argument.owned);
-        if (!*item) return PyErr_Occurred() ? -1 : 0;
-    }
-    // Converting a number other than a float or an int runs Python code (its __float__): before it does,
-    // keep what is still to be read as it is now.
-    if (takes_numbers(argument.expect.holds) && argument.expect.holds != Holds::rows && !is_value(*item) &&
-        converting_runs_python(*item) && !keep_lists_as_given()) {
-        Py_CLEAR(*item);
-        return -1;
-    }
-    return 1;
+    if (!keep_lists_as_given()) return -1;  // its __iter__ and __next__ are Python code
+    if (!argument.owned && !(argument.owned = PyObject_GetIter(argument.iterable))) return -1;
+    *item = PyIter_Next(argument.owned);
+    if (!*item) return PyErr_Occurred() ? -1 : 0;
+    return argument.converts_numbers ? before_converting(item) : 1;
 }
 
-Py_ssize_t Reading::remaining(std::size_t k) const {
-    const Argument& argument = argument_[k];
-    return argument.sequence ? Py_SIZE(argument.sequence) - argument.index : -1;
+bool Reading::runs_no_python() {
+    if (runs_no_python_ >= 0) return runs_no_python_ == 1;
+    runs_no_python_ = 1;
+    for (Argument& argument : argument_) {
+        if (!argument.sequence && !argument.iterable) continue;  // not opened
+        if (!argument.sequence || argument.owned) {
+            runs_no_python_ = 0;  // an iterator, or a list copied since (Python code has run)
+            break;
+        }
+        // Of Values only, nothing in it runs Python code: an item that is no Value is refused as read.
+        argument.numbers = 0;
+        if (!argument.converts_numbers) continue;
+        PyObject* const* items = PySequence_Fast_ITEMS(argument.sequence);
+        PyTypeObject* const type = value_type;
+        Py_ssize_t numbers = 0;
+        for (Py_ssize_t i = argument.index, n = Py_SIZE(argument.sequence); i < n; ++i) {
+            PyObject* item = items[i];
+            if (Py_TYPE(item) == type) continue;
+            if (converting_runs_python(item)) {
+                runs_no_python_ = 0;
+                return false;
+            }
+            ++numbers;
+        }
+        argument.numbers = numbers;
+    }
+    return runs_no_python_ == 1;
 }
 
 bool Reading::keep_lists_as_given() {
+    runs_no_python_ = 0;
     for (Argument& argument : argument_) {
         if (!argument.sequence || argument.owned || !PyList_CheckExact(argument.sequence)) continue;
         PyObject* rest = PyList_GetSlice(argument.sequence, argument.index, PY_SSIZE_T_MAX);  // runs no Python code
@@ -138,13 +145,53 @@ bool Reading::keep_lists_as_given() {
 // --- NodeList ------------------------------------------------------------------------------------
 
 NodeList::~NodeList() {
+    if (borrowing_) {
+        for (Node* node : held_)
+            release(node);
+        return;
+    }
     for (Node* node : nodes_)
         release(node);
 }
 
-bool NodeList::read(Reading& reading, std::size_t k, std::size_t limit) {
+bool NodeList::reserve(const Reading& reading, std::size_t k, std::size_t limit) {
     const Py_ssize_t known = reading.remaining(k);
-    if (known >= 0 && !grow_to(std::min(std::size_t(known), limit + 1))) return false;
+    return known < 0 || grow_to(std::min(std::size_t(known), limit + 1));
+}
+
+bool NodeList::read(Reading& reading, std::size_t k, std::size_t limit) {
+    if (!reserve(reading, k, limit)) return false;
+    if (PyObject* sequence = reading.runs_no_python() ? reading.in_place(k) : nullptr) {
+        // Nothing can run that could drop them: the Values' nodes are borrowed, numbers become leaves held here.
+        const Py_ssize_t n = std::min<Py_ssize_t>(reading.remaining(k),
+                                                  Py_ssize_t(std::min<std::size_t>(limit, PY_SSIZE_T_MAX - 1)) + 1);
+        try {
+            if (!borrowing_ && !nodes_.empty()) held_.assign(nodes_.begin(), nodes_.end());  // appended before: held
+            if (const Py_ssize_t numbers = reading.numbers_in_place(k))
+                held_.reserve(held_.size() + std::size_t(numbers));
+        } catch (const std::bad_alloc&) {
+            PyErr_NoMemory();
+            return false;
+        }
+        borrowing_ = true;
+        PyObject** items = PySequence_Fast_ITEMS(sequence) + (Py_SIZE(sequence) - reading.remaining(k));
+        PyTypeObject* const type = value_type;
+        const Expect& expect = reading.expect(k);
+        for (Py_ssize_t i = 0; i < n; ++i) {
+            if (Py_TYPE(items[i]) == type) {
+                nodes_.push_back(node_of(items[i]));  // cannot reallocate: reserved
+                continue;
+            }
+            if (expect.holds != Holds::values_or_numbers) {
+                refuse_item(items[i], expect, i);
+                return false;
+            }
+            double x;
+            if (to_real(items[i], &x) < 0 || !append(x)) return false;  // an int past 1.8e308; MemoryError
+        }
+        reading.skip(k, n);
+        return true;
+    }
     for (Py_ssize_t index = 0; std::size_t(index) <= limit; ++index) {
         PyObject* item;
         const int got = reading.next(k, &item);
@@ -158,22 +205,34 @@ bool NodeList::read(Reading& reading, std::size_t k, std::size_t limit) {
 
 bool NodeList::append(double x) {
     if (!room_for_one()) return false;
+    Node* leaf = nullptr;
     try {
-        nodes_.push_back(make_leaf(x));  // cannot reallocate: room was made
+        leaf = make_leaf(x);
+        if (borrowing_) held_.push_back(leaf);
     } catch (const std::bad_alloc&) {
+        if (leaf) release(leaf);
         PyErr_NoMemory();
         return false;
     }
+    nodes_.push_back(leaf);  // cannot reallocate: room was made
     return true;
 }
 
-bool NodeList::append(PyObject* item, const Expect& expect, Py_ssize_t index) {
+bool NodeList::append_other(PyObject* item, const Expect& expect, Py_ssize_t index) {
     if (is_value(item)) {
         Node* node = node_of(item);
         if (!room_for_one()) return false;
         if (node->refs == UINT32_MAX) {
             PyErr_SetString(PyExc_OverflowError, "a node is referenced more than 2**32 - 2 times");
             return false;
+        }
+        if (borrowing_) {
+            try {
+                held_.push_back(node);
+            } catch (const std::bad_alloc&) {
+                PyErr_NoMemory();
+                return false;
+            }
         }
         ++node->refs;
         nodes_.push_back(node);
@@ -189,10 +248,19 @@ bool NodeList::append(PyObject* item, const Expect& expect, Py_ssize_t index) {
     return append(x);
 }
 
+bool NodeList::Nodes::reserve(std::size_t n) {
+    if (n <= capacity_) return true;
+    std::unique_ptr<Node*[]> more(new (std::nothrow) Node*[n]);
+    if (!more) return false;
+    std::copy(data_, data_ + size_, more.get());
+    heap_ = std::move(more);
+    data_ = heap_.get();
+    capacity_ = n;
+    return true;
+}
+
 bool NodeList::grow_to(std::size_t n) {
-    try {
-        nodes_.reserve(nodes_.size() + n);
-    } catch (const std::exception&) {
+    if (n > SIZE_MAX / sizeof(Node*) - nodes_.size() || !nodes_.reserve(nodes_.size() + n)) {
         PyErr_NoMemory();
         return false;
     }

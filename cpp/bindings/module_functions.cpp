@@ -26,6 +26,8 @@ PyObject* dot_function(PyObject* /*module*/, PyObject* const* args, Py_ssize_t n
     for (int k = 0; k < 2; ++k)
         if (!reading.open(k, arg[k], expect[k])) return nullptr;
     NodeList nodes[2];
+    for (int k = 0; k < 2; ++k)
+        if (!nodes[k].reserve(reading, k)) return nullptr;
     for (Py_ssize_t index = 0;; ++index) {
         PyObject* item[2] = {nullptr, nullptr};
         int got[2];

@@ -29,11 +29,7 @@ int is_complex_only(PyObject* obj) {
 
 }  // namespace
 
-int to_real(PyObject* obj, double* out) {
-    if (PyFloat_Check(obj)) {  // float and its subclasses, numpy.float64 among them
-        *out = PyFloat_AS_DOUBLE(obj);
-        return 1;
-    }
+int to_real_other(PyObject* obj, double* out) {
     if (PyLong_Check(obj)) {
         *out = PyLong_AsDouble(obj);  // OverflowError past ~1.8e308
         return (*out == -1.0 && PyErr_Occurred()) ? -1 : 1;

@@ -11,7 +11,7 @@ namespace micrograd::python {
 // number (numpy.complex64's __float__ would drop the imaginary part).
 // Returns 1 and sets *out; 0 if obj is not a real number (no exception set); -1 if converting it
 // raised (its __float__'s own exception, Ctrl-C, an int past 1.8e308: never ours to drop).
-int to_real(PyObject* obj, double* out);
+inline int to_real(PyObject* obj, double* out);
 
 // Whether reading obj as a real number can run Python code (a __float__, an ABC check): false for
 // floats and ints, their subclasses included, whose value C reads directly.
@@ -19,5 +19,16 @@ inline bool converting_runs_python(PyObject* obj) { return !PyFloat_Check(obj) &
 
 // to_real, with a TypeError naming `what` for an object that is not a real number: 0 or -1.
 int real_or_type_error(PyObject* obj, double* out, const char* what);
+
+int to_real_other(PyObject* obj, double* out);  // to_real for all but a float (real_number.cpp)
+
+// Inline: every number that dot, sum, the neuron and the operators read comes through here.
+inline int to_real(PyObject* obj, double* out) {
+    if (PyFloat_Check(obj)) {  // float and its subclasses, numpy.float64 among them
+        *out = PyFloat_AS_DOUBLE(obj);
+        return 1;
+    }
+    return to_real_other(obj, out);
+}
 
 }  // namespace micrograd::python

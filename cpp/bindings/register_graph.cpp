@@ -33,17 +33,6 @@ using micrograd::python::Holds;
 using micrograd::python::NodeList;
 using micrograd::python::Reading;
 
-// Graph's outputs (a Value, or a sequence of them) or inputs, read by the one reader: each node held
-// by a reference of the returned list.
-void read_values(const py::handle& obj, const Expect& expect, NodeList& out) {
-    if (expect.or_one_value && micrograd::python::is_value(obj.ptr())) {
-        if (!out.append(obj.ptr(), expect, 0)) throw py::error_already_set();
-        return;
-    }
-    Reading reading;
-    if (!reading.open(0, obj.ptr(), expect) || !out.read(reading, 0)) throw py::error_already_set();
-}
-
 std::vector<Node*> nodes_of(const NodeList& nodes) { return {nodes.data(), nodes.data() + nodes.size()}; }
 
 // Rows whose outputs could never be held: count * outputs values past what a list can hold.
@@ -189,10 +178,15 @@ public:
     Graph(const py::handle& outputs, const py::handle& inputs) {
         Expect outputs_expect{"Graph outputs", Holds::values, true};
         outputs_expect.or_one_value = true;
+        const bool one_output = micrograd::python::is_value(outputs.ptr());
+        Reading reading;  // both, by the one reader: each node held (or, where no Python code can run, borrowed)
         NodeList outs, ins;
-        read_values(outputs, outputs_expect, outs);
+        if ((!one_output && !reading.open(0, outputs.ptr(), outputs_expect)) ||
+            (!inputs.is_none() && !reading.open(1, inputs.ptr(), Expect{"Graph inputs", Holds::values, true})) ||
+            !(one_output ? outs.append(outputs.ptr(), outputs_expect, 0) : outs.read(reading, 0)))
+            throw py::error_already_set();
         if (outs.size() == 0) throw py::value_error("Graph needs at least one output Value");
-        if (!inputs.is_none()) read_values(inputs, Expect{"Graph inputs", Holds::values, true}, ins);
+        if (!inputs.is_none() && !ins.read(reading, 1)) throw py::error_already_set();
         try {
             tape_ = std::make_unique<Tape>(nodes_of(outs), nodes_of(ins));
         } catch (const std::invalid_argument& e) {
