@@ -73,7 +73,10 @@ def test_what_is_not_iterable_gets_one_wording(name, call, what, ordered, number
         with pytest.raises(TypeError) as e:
             call(not_iterable)
         kind = "a sequence" if ordered else "an iterable"
-        assert re.match(rf"{re.escape(what)} must be (a Value or )?{kind} of .*, not {type(not_iterable).__name__}", str(e.value)), e.value
+        assert re.match(
+            rf"{re.escape(what)} must be (a Value or )?{kind} of .*, not {type(not_iterable).__name__}",
+            str(e.value),
+        ), e.value
 
 
 @pytest.mark.parametrize(("name", "call", "what", "ordered", "numbers"), BINDINGS, ids=IDS)
@@ -91,7 +94,11 @@ def test_a_bad_item_gets_one_wording_with_its_index(name, call, what, ordered, n
     assert re.fullmatch(rf"{re.escape(what)} must hold .*, not object \(at index 1\)", str(e.value)), e.value
 
 
-@pytest.mark.parametrize(("name", "call", "what", "ordered", "numbers"), [b for b in BINDINGS if b[4]], ids=[b[0] for b in BINDINGS if b[4]])
+@pytest.mark.parametrize(
+    ("name", "call", "what", "ordered", "numbers"),
+    [b for b in BINDINGS if b[4]],
+    ids=[b[0] for b in BINDINGS if b[4]],
+)
 def test_text_is_refused_where_numbers_are_read(name, call, what, ordered, numbers):
     for text in (b"\x01\x02", bytearray(b"\x01\x02"), "12"):
         with pytest.raises(TypeError, match="text is no numbers"):

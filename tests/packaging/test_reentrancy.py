@@ -596,7 +596,11 @@ for p in problems[:40]:
 def run(timeout: float) -> str:
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(PASS)], capture_output=True, text=True, timeout=timeout, check=False
+            [sys.executable, "-c", textwrap.dedent(PASS)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as e:
         last = (e.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
@@ -611,5 +615,7 @@ def test_every_argument_that_runs_python_code_calls_back_safely_and_the_answer_s
     out = run(timeout=1800 if sanitized else 600)
     lines = out.splitlines()
     assert int(lines[0].split()[1]) > 250, lines[0]
-    assert lines[1] == "uncovered []", "public callables with arguments that the pass does not cover: " + lines[1]
+    assert lines[1] == "uncovered []", (
+        "public callables with arguments that the pass does not cover: " + lines[1]
+    )
     assert lines[2] == "problems 0", "\n".join(lines[2:])
