@@ -5,7 +5,6 @@
 
 #include <pybind11/pybind11.h>
 
-#include <optional>
 #include <utility>
 
 #include "micrograd/graph.hpp"
@@ -41,14 +40,14 @@ public:
     bool load(handle src, bool convert) {
         using namespace micrograd::python;
         if (is_value(src.ptr())) {
-            value_.emplace(micrograd::Value::share(node_of(src.ptr())));
+            value_ = micrograd::Value::share(node_of(src.ptr()));
             return true;
         }
         double x;
         const int found = convert ? to_real(src.ptr(), &x) : 0;
         if (found < 0) throw error_already_set();  // its __float__ raised (Ctrl-C, MemoryError): not ours to drop
         if (found == 0) return false;
-        value_.emplace(x);
+        value_ = micrograd::Value(x);
         return true;
     }
 
@@ -60,12 +59,12 @@ public:
 
     template <typename T>
     using cast_op_type = movable_cast_op_type<T>;
-    explicit operator micrograd::Value*() { return &*value_; }
-    explicit operator micrograd::Value&() { return *value_; }
-    explicit operator micrograd::Value&&() && { return std::move(*value_); }
+    explicit operator micrograd::Value*() { return &value_; }
+    explicit operator micrograd::Value&() { return value_; }
+    explicit operator micrograd::Value&&() && { return std::move(value_); }
 
 private:
-    std::optional<micrograd::Value> value_;
+    micrograd::Value value_ = micrograd::Value::adopt(nullptr);  // none until load() (as a moved-from Value)
 };
 
 template <>

@@ -50,13 +50,9 @@ int to_real_other(PyObject* obj, double* out) {
     return (*out == -1.0 && PyErr_Occurred()) ? -1 : 1;
 }
 
-int real_or_type_error(PyObject* obj, double* out, const char* what) {
-    const int found = to_real(obj, out);
-    if (found == 0) {
-        PyErr_Format(PyExc_TypeError, "%s must be a real number (int, float or an object with __float__), not %.200s",
-                     what, Py_TYPE(obj)->tp_name);
-    }
-    return found == 1 ? 0 : -1;
+void refuse_real(PyObject* obj, const char* what) {
+    PyErr_Format(PyExc_TypeError, "%s must be a real number (int, float or an object with __float__), not %.200s", what,
+                 Py_TYPE(obj)->tp_name);
 }
 
 }  // namespace micrograd::python

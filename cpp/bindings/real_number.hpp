@@ -17,10 +17,8 @@ inline int to_real(PyObject* obj, double* out);
 // floats and ints, their subclasses included, whose value C reads directly.
 inline bool converting_runs_python(PyObject* obj) { return !PyFloat_Check(obj) && !PyLong_Check(obj); }
 
-// to_real, with a TypeError naming `what` for an object that is not a real number: 0 or -1.
-int real_or_type_error(PyObject* obj, double* out, const char* what);
-
-int to_real_other(PyObject* obj, double* out);  // to_real for all but a float (real_number.cpp)
+int to_real_other(PyObject* obj, double* out);      // to_real for all but a float (real_number.cpp)
+void refuse_real(PyObject* obj, const char* what);  // sets real_or_type_error's TypeError
 
 // Inline: every number that dot, sum, the neuron and the operators read comes through here.
 inline int to_real(PyObject* obj, double* out) {
@@ -29,6 +27,13 @@ inline int to_real(PyObject* obj, double* out) {
         return 1;
     }
     return to_real_other(obj, out);
+}
+
+// to_real, with a TypeError naming `what` for an object that is not a real number: 0 or -1.
+inline int real_or_type_error(PyObject* obj, double* out, const char* what) {
+    const int found = to_real(obj, out);
+    if (found == 0) refuse_real(obj, what);
+    return found == 1 ? 0 : -1;
 }
 
 }  // namespace micrograd::python
