@@ -18,11 +18,7 @@ stderr first, so that a crash names its case. A public callable that takes an ar
 table below fails the test: a new API is covered the day it appears.
 """
 
-import subprocess
-import sys
-import textwrap
-
-import pytest
+from support import run_in_child
 
 from micrograd_cpp._core import sanitized
 
@@ -593,26 +589,8 @@ for p in problems[:40]:
 '''
 
 
-def run(timeout: float) -> str:
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(PASS)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as e:
-        last = (e.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
-        pytest.fail(f"hung (killed after {timeout} s) in {last}")
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-25:])
-        pytest.fail(f"child exited with {proc.returncode}; the last lines of its stderr:\n{tail}")
-    return proc.stdout
-
-
 def test_every_argument_that_runs_python_code_calls_back_safely_and_the_answer_stays_right():
-    out = run(timeout=1800 if sanitized else 600)
+    out = run_in_child(PASS, timeout=1800 if sanitized else 600)
     lines = out.splitlines()
     assert int(lines[0].split()[1]) > 250, lines[0]
     assert lines[1] == "uncovered []", (
