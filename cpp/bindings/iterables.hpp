@@ -11,6 +11,9 @@
 //   may drop, mutate or replace anything: what was read stays alive.
 // - A list is read as it was when the call began: in place while no Python code can have run, and its
 //   remaining items copied, into a list of ours, before the first step of the call that can run some.
+//   Where none can run at all (the call's iterables are lists and tuples of Values and, where numbers
+//   are read, floats and ints), nothing is copied and no reference taken: NodeList borrows the Values'
+//   nodes, which the caller's lists hold for the whole call.
 // - One wording for what it refuses: "<what> must be a sequence of <items>, not <type>" (or "an
 //   iterable of" where the order does not matter), and "<what> must hold <items>, not <type> (at
 //   index <i>)" for an item.
@@ -32,7 +35,7 @@ namespace micrograd::python {
 
 enum class Holds {
     values,             // Values only
-    numbers,            // real numbers only (map's rows)
+    numbers,            // real numbers only (a row of map's)
     values_or_numbers,  // Values, or real numbers that become constant leaves (as in `a * 2.0`)
     rows,               // rows, each an iterable of real numbers (map's rows)
 };
