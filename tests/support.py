@@ -63,6 +63,67 @@ def run_in_child(code: str, timeout: float = 600, *, env: dict[str, str] | None 
     return proc.stdout
 
 
+# Stand-ins for a plain argument whose Python code runs first: the source of their classes, for a
+# child's code (test_constructors, test_reentrancy). Each calls fire(self), which that code defines,
+# then behaves as its value does: a number's __float__ or __index__, a flag's __bool__, an iterable's
+# __iter__, an iterator's __next__, a sequence's __len__, a mapping's __iter__.
+STAND_INS = """
+import collections.abc
+
+class Stand:
+    def __init__(self, value):
+        self.value = value
+    def __repr__(self):
+        return f"{type(self).__name__}({self.value!r})"
+
+class FloatHook(Stand):
+    def __float__(self):
+        fire(self)
+        return float(self.value)
+
+class IndexHook(Stand):
+    def __index__(self):
+        fire(self)
+        return int(self.value)
+
+class BoolHook(Stand):
+    def __bool__(self):
+        fire(self)
+        return bool(self.value)
+
+class IterHook(Stand):
+    def __iter__(self):
+        fire(self)
+        return iter(self.value)
+
+class NextHook(Stand):
+    def __init__(self, value):
+        super().__init__(value)
+        self.it = iter(value)
+    def __iter__(self):
+        return self
+    def __next__(self):
+        fire(self)
+        return next(self.it)
+
+class LenHook(Stand):  # a sequence through __len__ and __getitem__ only
+    def __len__(self):
+        fire(self)
+        return len(self.value)
+    def __getitem__(self, i):
+        return self.value[i]
+
+class MappingHook(Stand, collections.abc.Mapping):
+    def __iter__(self):
+        fire(self)
+        return iter(self.value)
+    def __len__(self):
+        return len(self.value)
+    def __getitem__(self, key):
+        return self.value[key]
+"""
+
+
 # --- floats, bit for bit ---------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 // `self` for the methods of a py::class_ whose instances may lack a C++ object.
 //
-// An instance made without __init__ (Cls.__new__(Cls), or unpickled) has none,
-// and pybind11 hands its methods a pointer to raw, never-constructed memory.
+// An instance made without __init__ (Cls.__new__(Cls), or unpickled) has none, nor has one whose
+// __init__ failed or is still running (def_init, init_guard.hpp), and pybind11 hands its methods a
+// pointer to raw, never-constructed memory.
 // A method that takes `Initialised<T> self` instead of `T&` gets a TypeError
 // for such an instance before its body runs; signatures still read `self: T`.
 #pragma once
@@ -32,8 +33,9 @@ public:
         for (const value_and_holder& part : parts) {
             if (!part.holder_constructed() && !parts.is_redundant_value_and_holder(part)) {
                 const std::string type_name = str(type::handle_of(src).attr("__name__"));
-                throw type_error("this " + type_name + " was made without __init__ (by __new__ or unpickling) " +
-                                 "and has no state: create one by calling " + type_name + "(...)");
+                throw type_error("this " + type_name + " has no state: it was made without __init__ (by __new__ or " +
+                                 "unpickling), or its __init__ failed or has not returned yet: create one by calling " +
+                                 type_name + "(...)");
             }
         }
         make_caster<T> base;

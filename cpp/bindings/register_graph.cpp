@@ -13,11 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "casters.hpp"
+#include "init_guard.hpp"
 #include "initialised.hpp"
+#include "iterables.hpp"
 #include "micrograd/tape.hpp"
 #include "register.hpp"
-#include "value_caster.hpp"
-#include "value_type.hpp"
 
 namespace py = pybind11;
 using micrograd::Node;
@@ -27,55 +28,16 @@ using micrograd::Value;
 
 namespace {
 
-std::string type_name(const py::handle& obj) { return Py_TYPE(obj.ptr())->tp_name; }
+using micrograd::python::Expect;
+using micrograd::python::Holds;
+using micrograd::python::NodeList;
+using micrograd::python::Reading;
 
-// Values from a Value or an iterable of Values, each held (a reference) by the returned objects.
-std::vector<py::object> values_from(const py::handle& obj, const char* what, bool single_allowed) {
-    std::vector<py::object> out;
-    if (single_allowed && micrograd::python::is_value(obj.ptr())) {
-        out.push_back(py::reinterpret_borrow<py::object>(obj));
-        return out;
-    }
-    PyObject* iterator = PyObject_GetIter(obj.ptr());
-    if (!iterator) {
-        PyErr_Clear();
-        throw py::type_error(std::string(what) + " must be " + (single_allowed ? "a Value or " : "") +
-                             "a sequence of Values, not " + type_name(obj));
-    }
-    py::object it = py::reinterpret_steal<py::object>(iterator);
-    for (std::size_t index = 0;; ++index) {
-        py::object item = py::reinterpret_steal<py::object>(PyIter_Next(iterator));
-        if (!item) {
-            if (PyErr_Occurred()) throw py::error_already_set();
-            break;
-        }
-        if (!micrograd::python::is_value(item.ptr())) {
-            throw py::type_error(std::string(what) + " must hold Values, not " + type_name(item) + " (at index " +
-                                 std::to_string(index) + ")");
-        }
-        out.push_back(std::move(item));
-    }
-    return out;
-}
-
-std::vector<Node*> nodes_of(const std::vector<py::object>& values) {
-    std::vector<Node*> out;
-    out.reserve(values.size());
-    for (const py::object& v : values)
-        out.push_back(micrograd::python::node_of(v.ptr()));
-    return out;
-}
+std::vector<Node*> nodes_of(const NodeList& nodes) { return {nodes.data(), nodes.data() + nodes.size()}; }
 
 // Rows whose outputs could never be held: count * outputs values past what a list can hold.
 bool too_many_rows(std::size_t count, std::size_t outputs) {
     return count > std::size_t(PY_SSIZE_T_MAX) / sizeof(double) / outputs;
-}
-
-// A set or a dict has no order that could match the inputs' (its iteration order
-// is its hashes'), and bytes are text: iterable, but no rows.
-bool unordered(PyObject* obj) {
-    return PyAnySet_Check(obj) || PyDict_Check(obj) || PyBytes_Check(obj) || PyByteArray_Check(obj) ||
-           PyUnicode_Check(obj);
 }
 
 // A list or tuple of exactly `width` floats and ints, read in place: converting
@@ -105,6 +67,38 @@ bool read_row_in_place(PyObject* row, std::size_t width, std::vector<double>& ou
         out.push_back(x);
     }
     return true;
+}
+
+// One row of numbers, through the one reader, as argument 1 of reading (rows itself is argument 0).
+void read_row(Reading& reading, PyObject* row, std::size_t index, std::size_t width, std::vector<double>& out) {
+    Expect expect{"rows", Holds::numbers, true};
+    expect.subscript = Py_ssize_t(index);
+    if (!reading.open(1, row, expect)) throw py::error_already_set();
+    std::size_t k = 0;
+    for (;; ++k) {
+        PyObject* got;
+        const int found_item = reading.next(1, &got);
+        if (found_item < 0) throw py::error_already_set();
+        if (found_item == 0) break;
+        const auto item = py::reinterpret_steal<py::object>(got);
+        double x;
+        const int found = micrograd::python::to_real(item.ptr(), &x);
+        if (found < 0) throw py::error_already_set();
+        if (found == 0) {
+            micrograd::python::refuse_item(item.ptr(), expect, Py_ssize_t(k));
+            throw py::error_already_set();
+        }
+        if (k == width) {  // one past the width is enough to know (and a row may never end)
+            ++k;
+            break;
+        }
+        out.push_back(x);
+    }
+    if (k != width) {
+        throw py::value_error("rows[" + std::to_string(index) + "] has " +
+                              (k > width ? "more than " + std::to_string(width) : std::to_string(k)) +
+                              " numbers, but the graph has " + std::to_string(width) + " inputs");
+    }
 }
 
 // rows as a flat row-major array of count x width doubles, converted (and copied) before any work.
@@ -140,62 +134,23 @@ std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::si
         }
     }
     // Any iterable of iterables of real numbers; one that says it is too long is refused before it is read.
-    if (unordered(rows.ptr())) {
-        throw py::type_error("rows must be a sequence of rows of numbers (or a 2-D float64 array), not " +
-                             type_name(rows));
-    }
+    Reading reading;
+    Expect expect{"rows", Holds::rows, true};
+    expect.also = "(or a 2-D float64 array)";
+    if (!reading.open(0, rows.ptr(), expect)) throw py::error_already_set();
     const Py_ssize_t hint = PyObject_LengthHint(rows.ptr(), 0);
     if (hint < 0) throw py::error_already_set();
     if (too_many_rows(std::size_t(hint), outputs)) throw std::bad_alloc();
-    PyObject* outer = PyObject_GetIter(rows.ptr());
-    if (!outer) {
-        PyErr_Clear();
-        throw py::type_error("rows must be a sequence of rows of numbers (or a 2-D float64 array), not " +
-                             type_name(rows));
-    }
-    py::object outer_ref = py::reinterpret_steal<py::object>(outer);
     out.reserve(std::min<std::size_t>(std::size_t(hint), 1 << 16) * width);  // a hint, not trusted past that
     count = 0;
     for (;; ++count) {
         if (count % 4096 == 4095 && PyErr_CheckSignals() < 0) throw py::error_already_set();  // Ctrl-C
-        py::object row = py::reinterpret_steal<py::object>(PyIter_Next(outer));
-        if (!row) {
-            if (PyErr_Occurred()) throw py::error_already_set();
-            break;
-        }
-        if (read_row_in_place(row.ptr(), width, out)) continue;
-        PyObject* inner = unordered(row.ptr()) ? nullptr : PyObject_GetIter(row.ptr());
-        if (!inner) {
-            PyErr_Clear();
-            throw py::type_error("rows[" + std::to_string(count) + "] must be a sequence of numbers, not " +
-                                 type_name(row));
-        }
-        py::object inner_ref = py::reinterpret_steal<py::object>(inner);
-        std::size_t k = 0;
-        for (;; ++k) {
-            py::object item = py::reinterpret_steal<py::object>(PyIter_Next(inner));
-            if (!item) {
-                if (PyErr_Occurred()) throw py::error_already_set();
-                break;
-            }
-            double x;
-            const int found = micrograd::python::to_real(item.ptr(), &x);
-            if (found < 0) throw py::error_already_set();
-            if (found == 0) {
-                throw py::type_error("rows[" + std::to_string(count) + "][" + std::to_string(k) +
-                                     "] must be a real number, not " + type_name(item));
-            }
-            if (k == width) {  // one past the width is enough to know (and a row may never end)
-                ++k;
-                break;
-            }
-            out.push_back(x);
-        }
-        if (k != width) {
-            throw py::value_error("rows[" + std::to_string(count) + "] has " +
-                                  (k > width ? "more than " + std::to_string(width) : std::to_string(k)) +
-                                  " numbers, but the graph has " + std::to_string(width) + " inputs");
-        }
+        PyObject* got;
+        const int found = reading.next(0, &got);
+        if (found < 0) throw py::error_already_set();
+        if (found == 0) break;
+        const auto row = py::reinterpret_steal<py::object>(got);
+        if (!read_row_in_place(row.ptr(), width, out)) read_row(reading, row.ptr(), count, width, out);
     }
     return out;
 }
@@ -221,10 +176,17 @@ private:
 class Graph {
 public:
     Graph(const py::handle& outputs, const py::handle& inputs) {
-        std::vector<py::object> outs = values_from(outputs, "Graph outputs", true);
-        if (outs.empty()) throw py::value_error("Graph needs at least one output Value");
-        std::vector<py::object> ins;
-        if (!inputs.is_none()) ins = values_from(inputs, "Graph inputs", false);
+        Expect outputs_expect{"Graph outputs", Holds::values, true};
+        outputs_expect.or_one_value = true;
+        const bool one_output = micrograd::python::is_value(outputs.ptr());
+        Reading reading;  // both, by the one reader: each node held (or, where no Python code can run, borrowed)
+        NodeList outs, ins;
+        if ((!one_output && !reading.open(0, outputs.ptr(), outputs_expect)) ||
+            (!inputs.is_none() && !reading.open(1, inputs.ptr(), Expect{"Graph inputs", Holds::values, true})) ||
+            !(one_output ? outs.append(outputs.ptr(), outputs_expect, 0) : outs.read(reading, 0)))
+            throw py::error_already_set();
+        if (outs.size() == 0) throw py::value_error("Graph needs at least one output Value");
+        if (!inputs.is_none() && !ins.read(reading, 1)) throw py::error_already_set();
         try {
             tape_ = std::make_unique<Tape>(nodes_of(outs), nodes_of(ins));
         } catch (const std::invalid_argument& e) {
@@ -316,6 +278,10 @@ private:
 
 using Self = Initialised<Graph>;
 
+struct InputsName {
+    static constexpr auto name = py::detail::const_name("collections.abc.Iterable[Value] | None");
+};
+
 }  // namespace
 
 void register_graph(py::module_& m) {
@@ -331,14 +297,18 @@ void register_graph(py::module_& m) {
                           "torch.jit.trace records them. Data-dependent ops (relu's mask, tanh) are recomputed.\n"
                           "A Graph keeps its Values alive. Use one Graph from one thread at a time.");
     refuse_pickling(cls, "capture it again from its Values");
-    cls.def(py::init([](const py::handle& outputs, const py::handle& inputs) {
-                return std::make_unique<Graph>(outputs, inputs);
-            }),
-            py::arg("outputs"), py::arg("inputs") = py::none(),
-            "outputs: a Value or a sequence of Values (at least one). inputs: leaves of their graph, each\n"
-            "once, whose data map() takes from each row (None: no inputs).")
-        .def(
-            "__len__", [](Self g) { return g->size(); }, "The number of captured nodes.")
+    def_init(
+        cls,
+        // outputs typed `object`: a sum() of Values types as `Value | int`, and is a Value.
+        [](const py::handle& outputs, Iterable<InputsName> inputs) {
+            return std::make_unique<Graph>(outputs, inputs.obj);
+        },
+        py::arg("outputs"), py::arg("inputs") = py::none(),
+        "outputs: a Value or a sequence of Values (at least one). inputs: leaves of their graph, each\n"
+        "once, whose data map() takes from each row (None: no inputs). Both in order: sets and dicts\n"
+        "are refused.");
+    cls.def(
+           "__len__", [](Self g) { return g->size(); }, "The number of captured nodes.")
         .def(
             "forward", [](Self g) { return g->forward(); },
             "Recomputes the data of every captured Value from its leaves' current data; returns the\n"

@@ -5,13 +5,15 @@
 
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "casters.hpp"
+#include "init_guard.hpp"
 #include "initialised.hpp"
+#include "iterables.hpp"
 #include "micrograd/optim.hpp"
 #include "register.hpp"
-#include "value_caster.hpp"
-#include "value_type.hpp"
 
 namespace py = pybind11;
 using micrograd::Adam;
@@ -23,27 +25,37 @@ using micrograd::Value;
 
 namespace {
 
-using Params = py::typing::Iterable<Value>;  // the stub says Iterable[Value]
+struct ParamsName {
+    static constexpr auto name = py::detail::const_name("collections.abc.Iterable[Value]");
+};
+using Params = Iterable<ParamsName>;
 
-// Parameters must be Values already (a number would become a fresh leaf that nobody reads).
-// Each is shared (retained) as soon as it is read, so the iterator may drop it afterwards.
+// Parameters must be Values already (a number would become a fresh leaf that nobody reads), in any
+// iterable (their order changes no step), each held as soon as it is read.
 std::vector<Value> parameters_from(const Params& params) {
+    using micrograd::python::Expect;
+    using micrograd::python::Holds;
+    micrograd::python::Reading reading;
+    micrograd::python::NodeList nodes;
+    if (!reading.open(0, params.obj.ptr(), Expect{"optimizer params", Holds::values, false}) || !nodes.read(reading, 0))
+        throw py::error_already_set();
     std::vector<Value> out;
-    for (const py::handle& item : params) {
-        if (!micrograd::python::is_value(item.ptr())) {
-            throw py::type_error(std::string("optimizer params must be Values, not ") + Py_TYPE(item.ptr())->tp_name);
-        }
-        out.push_back(Value::share(micrograd::python::node_of(item.ptr())));
-    }
+    out.reserve(nodes.size());
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+        out.push_back(Value::share(nodes.data()[i]));
     return out;
 }
+
+// A hyperparameter as Python gives it: a real number by the one rule (casters.hpp), or a bool.
+template <class T>
+using Argument = std::conditional_t<std::is_same_v<T, double>, Real, T>;
 
 // A hyperparameter as a read-write property; an invalid value is refused and the old one kept.
 template <class Opt, class Field>
 void def_option(py::class_<Opt, Optimizer>& cls, const char* name, Field field, const char* doc) {
     cls.def_property(
         name, [field](Initialised<Opt> self) { return self->options().*field; },
-        [field](Initialised<Opt> self, decltype(std::declval<Opt&>().options().*field) value) {
+        [field](Initialised<Opt> self, Argument<std::decay_t<decltype(std::declval<Opt&>().options().*field)>> value) {
             Opt& opt = *self;
             auto old = opt.options().*field;
             opt.options().*field = value;
@@ -74,13 +86,15 @@ void register_optim(py::module_& m) {
                                    "Stochastic gradient descent, as torch.optim.SGD (dampening 0):\n"
                                    "g = grad + weight_decay * p; with momentum, b = momentum * b + g (b = g at first)\n"
                                    "and g = b, or g + momentum * b with nesterov; then p -= lr * g.");
-    sgd.def(py::init([](const Params& params, double lr, double momentum, double weight_decay, bool nesterov) {
-                return SGD(parameters_from(params), SGDOptions{lr, momentum, weight_decay, nesterov});
-            }),
-            py::arg("params"), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("weight_decay") = 0.0,
-            py::arg("nesterov") = false)
-        .def(
-            "step", [](Initialised<SGD> self) { self->step(); }, "Updates every parameter from its grad.")
+    def_init(
+        sgd,
+        [](const Params& params, Real lr, Real momentum, Real weight_decay, bool nesterov) {
+            return SGD(parameters_from(params), SGDOptions{lr, momentum, weight_decay, nesterov});
+        },
+        py::arg("params"), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("weight_decay") = 0.0,
+        py::arg("nesterov") = false);
+    sgd.def(
+           "step", [](Initialised<SGD> self) { self->step(); }, "Updates every parameter from its grad.")
         .def("__repr__", [](Initialised<SGD> self) {
             SGD& opt = *self;
             const SGDOptions& o = opt.options();
@@ -96,13 +110,14 @@ void register_optim(py::module_& m) {
     py::class_<Adam, Optimizer> adam(m, "Adam",
                                      "Adam, as torch.optim.Adam (amsgrad off): moments m, v with bias\n"
                                      "correction; weight_decay adds weight_decay * p to the gradient.");
-    adam.def(py::init([](const Params& params, double lr, std::pair<double, double> betas, double eps,
-                         double weight_decay) {
-                 return Adam(parameters_from(params), AdamOptions{lr, betas.first, betas.second, eps, weight_decay});
-             }),
-             py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = std::make_pair(0.9, 0.999),
-             py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0)
-        .def(
+    def_init(
+        adam,
+        [](const Params& params, Real lr, std::pair<Real, Real> betas, Real eps, Real weight_decay) {
+            return Adam(parameters_from(params), AdamOptions{lr, betas.first, betas.second, eps, weight_decay});
+        },
+        py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = std::make_pair(0.9, 0.999), py::arg("eps") = 1e-8,
+        py::arg("weight_decay") = 0.0);
+    adam.def(
             "step", [](Initialised<Adam> self) { self->step(); }, "Updates every parameter from its grad.")
         .def_property_readonly(
             "steps_taken", [](Initialised<Adam> self) { return self->steps_taken(); }, "Number of step() calls so far.")
@@ -112,7 +127,7 @@ void register_optim(py::module_& m) {
                 const AdamOptions& o = self->options();
                 return std::make_pair(o.beta1, o.beta2);
             },
-            [](Initialised<Adam> self, std::pair<double, double> betas) {
+            [](Initialised<Adam> self, std::pair<Real, Real> betas) {
                 Adam& opt = *self;
                 AdamOptions old = opt.options();
                 opt.options().beta1 = betas.first;

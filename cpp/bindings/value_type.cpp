@@ -4,37 +4,21 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <new>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "arguments.hpp"
+#include "guarded.hpp"
 #include "micrograd/graph.hpp"
 #include "micrograd/label.hpp"
 #include "micrograd/ops.hpp"
+#include "real_number.hpp"
 
 namespace micrograd::python {
 
 PyTypeObject* value_type = nullptr;
 
 namespace {
-
-// C++ exceptions must not cross into the interpreter: turn them into Python ones.
-template <class F>
-PyObject* guarded(F&& body) noexcept {
-    try {
-        return body();
-    } catch (const std::bad_alloc&) {
-        return PyErr_NoMemory();
-    } catch (const std::overflow_error& e) {
-        PyErr_SetString(PyExc_OverflowError, e.what());
-    } catch (const std::invalid_argument& e) {
-        PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const std::exception& e) {
-        PyErr_SetString(PyExc_RuntimeError, e.what());
-    }
-    return nullptr;
-}
 
 PyObject* not_implemented() {
     Py_INCREF(Py_NotImplemented);
@@ -212,7 +196,7 @@ PyObject* repr_svg_method(PyObject* self, PyObject* /*unused*/) {
     return out;
 }
 
-// --- construction, lifetime, identity ----------------------------------------
+// --- construction: Value(data, label='') ------------------------------------
 
 int label_from(PyObject* obj, Node* node) {
     if (!PyUnicode_Check(obj)) {
@@ -231,54 +215,45 @@ int label_from(PyObject* obj, Node* node) {
     return 0;
 }
 
-int real_or_type_error(PyObject* obj, double* out, const char* what) {
-    const int found = to_real(obj, out);
-    if (found == 0) {
-        PyErr_Format(PyExc_TypeError, "%s must be a real number (int, float or an object with __float__), not %.200s",
-                     what, Py_TYPE(obj)->tp_name);
-    }
-    return found == 1 ? 0 : -1;
-}
+// Value()'s arguments as given (borrowed), null for one not given: parsed first, by value_new (for
+// Value.__new__, with a tuple and a dict) or value_vectorcall (for Value(...)), then made into a
+// Value by make_value.
+struct ValueArguments {
+    PyObject* data = nullptr;
+    PyObject* label = nullptr;
+};
+const char* value_argument_names[] = {"data", "label", nullptr};  // null-terminated for PyArg_Parse*
 
-PyObject* new_leaf(PyObject* data_obj, PyObject* label_obj) {
+// A new leaf holding data, labelled.
+PyObject* make_value(const ValueArguments& given) {
     double data;
-    if (real_or_type_error(data_obj, &data, "Value() data") < 0) return nullptr;
+    if (real_or_type_error(given.data, &data, "Value() data") < 0) return nullptr;
     return guarded([&]() -> PyObject* {
         PyObject* self = wrap(make_leaf(data));
-        if (self && label_obj && label_from(label_obj, node_of(self)) < 0) Py_CLEAR(self);
+        if (self && given.label && label_from(given.label, node_of(self)) < 0) Py_CLEAR(self);
         return self;
     });
 }
 
 PyObject* value_new(PyTypeObject* /*type*/, PyObject* args, PyObject* kwargs) {
-    static const char* keywords[] = {"data", "label", nullptr};
-    PyObject* data_obj;
-    PyObject* label_obj = nullptr;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:Value", const_cast<char**>(keywords), &data_obj, &label_obj))
+    ValueArguments given;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:Value", const_cast<char**>(value_argument_names), &given.data,
+                                     &given.label))
         return nullptr;
-    return new_leaf(data_obj, label_obj);
+    return make_value(given);
 }
 
 // Value(x) is called once per input in micrograd-style code: the vectorcall
 // protocol skips building an argument tuple (48 -> 20 ns).
 PyObject* value_vectorcall(PyObject* /*type*/, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
     const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs == 1 && !kwnames) return new_leaf(args[0], nullptr);
-    if (nargs > 2) return PyErr_Format(PyExc_TypeError, "Value() takes at most 2 arguments (%zd given)", nargs);
-    PyObject* slots[2] = {nargs > 0 ? args[0] : nullptr, nargs > 1 ? args[1] : nullptr};
-    const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t i = 0; i < nkw; ++i) {
-        PyObject* name = PyTuple_GET_ITEM(kwnames, i);
-        const int which = PyUnicode_CompareWithASCIIString(name, "data") == 0    ? 0
-                          : PyUnicode_CompareWithASCIIString(name, "label") == 0 ? 1
-                                                                                 : -1;
-        if (which < 0) return PyErr_Format(PyExc_TypeError, "Value() got an unexpected keyword argument '%U'", name);
-        if (slots[which]) return PyErr_Format(PyExc_TypeError, "Value() got multiple values for argument '%U'", name);
-        slots[which] = args[nargs + i];
-    }
-    if (!slots[0]) return PyErr_Format(PyExc_TypeError, "Value() missing required argument 'data'");
-    return new_leaf(slots[0], slots[1]);
+    if (nargs == 1 && !kwnames) return make_value({args[0], nullptr});  // Value(x): nothing to parse
+    PyObject* given[2];
+    if (!parse_arguments("Value", args, nargs, kwnames, value_argument_names, 2, 1, given)) return nullptr;
+    return make_value({given[0], given[1]});
 }
+
+// --- lifetime, identity, printing ---------------------------------------------
 
 // Freed wrappers kept for reuse, as CPython does for floats: every op makes one
 // and most die at once. Guarded by the GIL.
@@ -477,300 +452,6 @@ PyType_Slot value_slots[] = {
     {0, nullptr},
 };
 
-// --- dot and sum: n-ary nodes built from any iterable -------------------------
-
-// The items of a Python iterable, one at a time, each a new reference (held
-// while it is converted). Lists and tuples are read by index as Python's own
-// iterators read them (a list's length checked again at each item), anything
-// else through its iterator.
-class Items {
-public:
-    Items() = default;
-    Items(const Items&) = delete;
-    Items& operator=(const Items&) = delete;
-    ~Items() { Py_XDECREF(iterator_); }
-
-    bool open(PyObject* iterable, const char* what) {
-        if (PyList_CheckExact(iterable) || PyTuple_CheckExact(iterable)) {
-            sequence_ = iterable;
-            return true;
-        }
-        iterator_ = PyObject_GetIter(iterable);
-        if (!iterator_ && PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Format(PyExc_TypeError, "%s must be an iterable of Values or numbers, not %.200s", what,
-                         Py_TYPE(iterable)->tp_name);
-        }
-        return iterator_ != nullptr;
-    }
-    // The number of items still to come if known (a list or tuple), else -1.
-    Py_ssize_t size() const { return sequence_ ? Py_SIZE(sequence_) - index_ : -1; }
-    // 1 and a new reference in *item; 0 at the end; -1 with an exception set.
-    int next(PyObject** item) {
-        if (sequence_) {
-            if (index_ >= Py_SIZE(sequence_)) return 0;
-            *item =
-                PyList_CheckExact(sequence_) ? PyList_GET_ITEM(sequence_, index_) : PyTuple_GET_ITEM(sequence_, index_);
-            ++index_;
-            Py_INCREF(*item);
-            return 1;
-        }
-        *item = PyIter_Next(iterator_);
-        if (*item) return 1;
-        return PyErr_Occurred() ? -1 : 0;
-    }
-
-private:
-    PyObject* sequence_ = nullptr;  // borrowed: the caller's argument, alive for the call
-    PyObject* iterator_ = nullptr;
-    Py_ssize_t index_ = 0;
-};
-
-// Nodes read from a Python iterable, each holding a reference of ours for as
-// long as this object lives: Values give their own node, numbers a new
-// constant leaf. Python code that runs while reading (an item's __float__, a
-// generator) may mutate the source freely: what was read is held here.
-class OwnedNodes {
-public:
-    OwnedNodes() = default;
-    OwnedNodes(const OwnedNodes&) = delete;
-    OwnedNodes& operator=(const OwnedNodes&) = delete;
-    ~OwnedNodes() {
-        for (Node* node : nodes_)
-            release(node);
-    }
-
-    // Appends every item of iterable; on failure returns false with a Python
-    // exception set (a TypeError naming `what` for an item that is no number).
-    bool read(PyObject* iterable, const char* what) {
-        Items items;
-        if (!items.open(iterable, what)) return false;
-        if (items.size() >= 0 && !grow_to(std::size_t(items.size()))) return false;
-        for (Py_ssize_t index = 0;; ++index) {
-            PyObject* item;
-            const int got = items.next(&item);
-            if (got <= 0) return got == 0;
-            const bool ok = append(item, what, index);
-            Py_DECREF(item);
-            if (!ok) return false;
-        }
-    }
-
-    Node* const* data() const { return nodes_.data(); }
-    std::size_t size() const { return nodes_.size(); }
-
-    // A constant leaf.
-    bool append(double x) {
-        if (!room_for_one()) return false;
-        try {
-            nodes_.push_back(make_leaf(x));  // cannot reallocate: room was made
-        } catch (const std::bad_alloc&) {
-            PyErr_NoMemory();
-            return false;
-        }
-        return true;
-    }
-
-    // A Value's node, or a constant leaf for a real number.
-    bool append(PyObject* item, const char* what, Py_ssize_t index) {
-        if (is_value(item)) {
-            Node* node = node_of(item);
-            if (!room_for_one()) return false;
-            if (node->refs == UINT32_MAX) {
-                PyErr_SetString(PyExc_OverflowError, "a node is referenced more than 2**32 - 2 times");
-                return false;
-            }
-            ++node->refs;
-            nodes_.push_back(node);
-            return true;
-        }
-        double x;
-        const int found = to_real(item, &x);
-        if (found < 0) return false;
-        if (found == 0) {
-            PyErr_Format(PyExc_TypeError, "%s must hold Values or real numbers, not %.200s (at index %zd)", what,
-                         Py_TYPE(item)->tp_name, index);
-            return false;
-        }
-        return append(x);
-    }
-
-private:
-    // Capacity for n more nodes (false with MemoryError set when there is none).
-    bool grow_to(std::size_t n) {
-        try {
-            nodes_.reserve(nodes_.size() + n);
-        } catch (const std::exception&) {
-            PyErr_NoMemory();
-            return false;
-        }
-        return true;
-    }
-    bool room_for_one() {
-        if (nodes_.size() < nodes_.capacity()) return true;
-        return grow_to(nodes_.size() < 8 ? 8 : nodes_.size());  // doubling: linear in all
-    }
-
-    std::vector<Node*> nodes_;
-};
-
-// Reads up to two arguments, positional or by keyword, into out[0..1]; names[i] null-terminated.
-bool parse_arguments(const char* function, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-                     const char* const names[2], Py_ssize_t required, PyObject* out[2]) {
-    out[0] = out[1] = nullptr;
-    if (nargs > 2) {
-        PyErr_Format(PyExc_TypeError, "%s() takes at most 2 arguments (%zd given)", function, nargs);
-        return false;
-    }
-    for (Py_ssize_t i = 0; i < nargs; ++i)
-        out[i] = args[i];
-    const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t i = 0; i < nkw; ++i) {
-        PyObject* name = PyTuple_GET_ITEM(kwnames, i);
-        int which = -1;
-        for (int k = 0; k < 2; ++k)
-            if (PyUnicode_CompareWithASCIIString(name, names[k]) == 0) which = k;
-        if (which < 0) {
-            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", function, name);
-            return false;
-        }
-        if (out[which]) {
-            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", function, names[which]);
-            return false;
-        }
-        out[which] = args[nargs + i];
-    }
-    for (Py_ssize_t k = 0; k < required; ++k) {
-        if (!out[k]) {
-            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", function, names[k]);
-            return false;
-        }
-    }
-    return true;
-}
-
-PyObject* dot_function(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-    static const char* const names[2] = {"a", "b"};
-    PyObject* arg[2];
-    if (!parse_arguments("dot", args, nargs, kwnames, names, 2, arg)) return nullptr;
-    // a and b in step, as zip() reads them: an endless one is caught one item past the other's end.
-    Items items[2];
-    OwnedNodes nodes[2];
-    const char* what[2] = {"dot(a, b): a", "dot(a, b): b"};
-    for (int k = 0; k < 2; ++k)
-        if (!items[k].open(arg[k], what[k])) return nullptr;
-    for (Py_ssize_t index = 0;; ++index) {
-        PyObject* item[2] = {nullptr, nullptr};
-        int got[2];
-        for (int k = 0; k < 2; ++k) {
-            got[k] = items[k].next(&item[k]);
-            if (got[k] < 0) {
-                Py_XDECREF(item[0]);
-                return nullptr;
-            }
-        }
-        if (got[0] != got[1]) {  // one ended first
-            Py_XDECREF(item[0]);
-            Py_XDECREF(item[1]);
-            // index items of the one that ended; the other's count if it is a list or tuple.
-            const Py_ssize_t rest = items[got[0] ? 0 : 1].size();
-            char count[64];
-            if (rest >= 0)
-                PyOS_snprintf(count, sizeof count, "%zd", index + 1 + rest);
-            else
-                PyOS_snprintf(count, sizeof count, "at least %zd", index + 1);
-            if (got[0]) return PyErr_Format(PyExc_ValueError, "dot(a, b): a has %s items but b has %zd", count, index);
-            return PyErr_Format(PyExc_ValueError, "dot(a, b): a has %zd items but b has %s", index, count);
-        }
-        if (got[0] == 0) break;
-        bool ok = true;
-        for (int k = 0; k < 2; ++k) {
-            ok = ok && nodes[k].append(item[k], what[k], index);
-            Py_DECREF(item[k]);
-        }
-        if (!ok) return nullptr;
-    }
-    OwnedNodes& a = nodes[0];
-    OwnedNodes& b = nodes[1];
-    return guarded([&]() -> PyObject* {
-        if (a.size() == 0) return wrap(make_leaf(0.0));  // Python's sum of nothing: 0
-        std::vector<Node*> pairs(2 * a.size());
-        for (std::size_t i = 0; i < a.size(); ++i) {
-            pairs[2 * i] = a.data()[i];
-            pairs[2 * i + 1] = b.data()[i];
-        }
-        return wrap(make_nary(Op::dot, pairs.data(), pairs.size()));
-    });
-}
-
-PyObject* sum_function(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-    static const char* const names[2] = {"values", "start"};
-    PyObject* arg[2];
-    if (!parse_arguments("sum", args, nargs, kwnames, names, 1, arg)) return nullptr;
-    OwnedNodes values;
-    // An explicit start other than +0.0 is the fold's first operand; Python's
-    // default 0 (or an explicit 0) is the fold's own 0.0.
-    PyObject* start = arg[1];
-    double start_number = 0.0;
-    if (start && !is_value(start)) {
-        const int found = to_real(start, &start_number);
-        if (found < 0) return nullptr;
-        if (found == 0) {
-            return PyErr_Format(PyExc_TypeError, "sum(): start must be a Value or a real number, not %.200s",
-                                Py_TYPE(start)->tp_name);
-        }
-    }
-    const bool explicit_start = start && (is_value(start) || start_number != 0.0 || std::signbit(start_number));
-    if (explicit_start && !(is_value(start) ? values.append(start, "sum(): start", 0) : values.append(start_number)))
-        return nullptr;
-    if (!values.read(arg[0], "sum(values)")) return nullptr;
-    const std::size_t terms = values.size() - (explicit_start ? 1 : 0);
-    if (terms == 0) {  // Python's sum of nothing is start
-        if (start && is_value(start)) {
-            Py_INCREF(start);
-            return start;
-        }
-        return guarded([&] { return wrap(make_leaf(start_number)); });
-    }
-    return guarded([&] { return wrap(make_nary(Op::sum, values.data(), values.size(), explicit_start)); });
-}
-
-// The one rule for "a real number", for the Python layer too (losses, nn's
-// load_state_dict): what Value() and the operators take.
-PyObject* real_function(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyUnicode_Check(args[1])) {
-        return PyErr_Format(PyExc_TypeError, "_real(x, what): x and a str naming it, not %zd arguments", nargs);
-    }
-    const char* what = PyUnicode_AsUTF8(args[1]);
-    double x;
-    if (!what || real_or_type_error(args[0], &x, what) < 0) return nullptr;
-    return PyFloat_FromDouble(x);
-}
-
-PyMethodDef module_functions[] = {
-    {"dot", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(dot_function)), METH_FASTCALL | METH_KEYWORDS,
-     PyDoc_STR("dot(a, b)\n--\n\n"
-               "sum(a[i] * b[i]) as one Value (op 'dot'), built in one call: the value of Python's\n"
-               "sum(x * y for x, y in zip(a, b)) over Values bit for bit, with the gradient of every a[i]\n"
-               "and b[i].\n\n"
-               "a, b: iterables of Values or real numbers (numbers become constant Values, as in a * 2.0),\n"
-               "read in step, of equal length (ValueError otherwise). Empty: Value(0.0).")},
-    {"sum", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sum_function)), METH_FASTCALL | METH_KEYWORDS,
-     PyDoc_STR("sum(values, start=0)\n--\n\n"
-               "start + values[0] + values[1] + ... as one Value (op 'sum'), built in one call: the value\n"
-               "of Python's sum(values, start) over Values bit for bit (left to right, in floating point),\n"
-               "with the gradient of every term.\n\n"
-               "values: an iterable of Values or real numbers; a number becomes a constant Value first, as in\n"
-               "v + 2, so plain numbers are added as floats (Python adds ints exactly, and floats with\n"
-               "compensation from 3.12). start: a Value or a real number. Empty values: start itself (a Value\n"
-               "for a number).")},
-    {"_real", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(real_function)), METH_FASTCALL,
-     PyDoc_STR("_real(x, what, /)\n--\n\n"
-               "x as a float if it is a real number as Value() takes it (int, float, bool, or an object with\n"
-               "__float__ or __index__ that is not a container nor a complex number); else a TypeError\n"
-               "naming `what`. The package's one rule for real numbers.")},
-    {nullptr, nullptr, 0, nullptr},
-};
-
 }  // namespace
 
 PyObject* wrap(Node* node) {
@@ -784,56 +465,6 @@ PyObject* wrap(Node* node) {
     self->node = node;
     return reinterpret_cast<PyObject*>(self);
 }
-
-namespace {
-// 1 if obj is a numbers.Complex but not a numbers.Real, 0 if not, -1 on error.
-int is_complex_only(PyObject* obj) {
-    static PyObject* complex_abc = nullptr;  // numbers.Complex and numbers.Real, imported once
-    static PyObject* real_abc = nullptr;
-    if (!complex_abc) {
-        PyObject* numbers = PyImport_ImportModule("numbers");
-        if (!numbers) return -1;
-        complex_abc = PyObject_GetAttrString(numbers, "Complex");
-        real_abc = complex_abc ? PyObject_GetAttrString(numbers, "Real") : nullptr;
-        Py_DECREF(numbers);
-        if (!real_abc) {
-            Py_CLEAR(complex_abc);
-            return -1;
-        }
-    }
-    const int is_complex = PyObject_IsInstance(obj, complex_abc);
-    if (is_complex <= 0) return is_complex;
-    const int is_real = PyObject_IsInstance(obj, real_abc);
-    return is_real < 0 ? -1 : !is_real;
-}
-}  // namespace
-
-int to_real(PyObject* obj, double* out) {
-    if (PyFloat_Check(obj)) {  // float and its subclasses, numpy.float64 among them
-        *out = PyFloat_AS_DOUBLE(obj);
-        return 1;
-    }
-    if (PyLong_Check(obj)) {
-        *out = PyLong_AsDouble(obj);  // OverflowError past ~1.8e308
-        return (*out == -1.0 && PyErr_Occurred()) ? -1 : 1;
-    }
-    if (is_value(obj) || PyComplex_Check(obj)) return 0;  // complex has no __float__; numpy.complex128's drops .imag
-    PyNumberMethods* number = Py_TYPE(obj)->tp_as_number;
-    if (!number || (!number->nb_float && !number->nb_index)) return 0;
-    // Arrays have __float__ too but are not scalars: leave them to their own
-    // operators (numpy broadcasts `array * value` over the elements).
-    PySequenceMethods* sequence = Py_TYPE(obj)->tp_as_sequence;
-    PyMappingMethods* mapping = Py_TYPE(obj)->tp_as_mapping;
-    if ((sequence && sequence->sq_length) || (mapping && mapping->mp_length)) return 0;
-    // Complex numbers that are not Python complex (numpy.complex64) have a __float__ that drops the
-    // imaginary part: they are no real numbers.
-    const int complex = is_complex_only(obj);
-    if (complex != 0) return complex < 0 ? -1 : 0;
-    *out = PyFloat_AsDouble(obj);
-    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 1;
-}
-
-int add_module_functions(PyObject* module) { return PyModule_AddFunctions(module, module_functions); }
 
 PyObject* create_value_type() {
     if (value_type) {  // the module imported again (e.g. after a del sys.modules): one type for all Values

@@ -3,9 +3,9 @@
 // Every `+` and `*` in a user's training loop crosses from Python into C++, so
 // Value is a C type: about 15-20 ns per op instead of ~340 ns through a
 // pybind11 class. All of its members are in value_type.cpp's own tables (the
-// methods of the ops come from the op table); value_caster.hpp lets pybind11
-// functions elsewhere take and return Values. dot() and sum() build n-ary
-// nodes from iterables as often as operators do, so they are C functions too.
+// methods of the ops come from the op table); casters.hpp lets pybind11
+// functions elsewhere take and return Values. What counts as a real number is
+// real_number.hpp's; dot() and sum() are module_functions.cpp's.
 #pragma once
 
 #include <Python.h>
@@ -25,9 +25,6 @@ struct PyValue {
 // reference, or null with an exception set.
 PyObject* create_value_type();
 
-// Adds the module-level functions written with the C API (dot, sum) to module; 0 or -1.
-int add_module_functions(PyObject* module);
-
 // The type, once created.
 extern PyTypeObject* value_type;
 
@@ -37,11 +34,5 @@ inline Node* node_of(PyObject* value) { return reinterpret_cast<PyValue*>(value)
 // Wraps node in a new Python Value, taking over one reference to it.
 // On failure releases the node and returns null with an exception set.
 PyObject* wrap(Node* node);
-
-// Reads a real number: int, float, or any object with __float__ or __index__
-// (NumPy scalars, Fraction, ...), but not a container nor a string.
-// Returns 1 and sets *out; 0 if obj is not a real number (no exception set);
-// -1 if converting it raised.
-int to_real(PyObject* obj, double* out);
 
 }  // namespace micrograd::python

@@ -227,9 +227,10 @@ class Graph(metaclass=_pybind11_type):
     torch.jit.trace records them. Data-dependent ops (relu's mask, tanh) are recomputed.
     A Graph keeps its Values alive. Use one Graph from one thread at a time.
     """
-    def __init__(self, outputs: object, inputs: object = ...) -> None:
+    def __init__(self, outputs: object, inputs: collections.abc.Iterable[Value] | None = ...) -> None:
         """outputs: a Value or a sequence of Values (at least one). inputs: leaves of their graph, each
-        once, whose data map() takes from each row (None: no inputs).
+        once, whose data map() takes from each row (None: no inputs). Both in order: sets and dicts
+        are refused.
         """
     def __reduce__(self) -> tuple[object, ...]:
         """Refuses with TypeError: not picklable."""
@@ -282,7 +283,8 @@ def dot(a: collections.abc.Iterable[Value | _Real], b: collections.abc.Iterable[
     and b[i].
 
     a, b: iterables of Values or real numbers (numbers become constant Values, as in a * 2.0),
-    read in step, of equal length (ValueError otherwise). Empty: Value(0.0).
+    read in step, of equal length (ValueError otherwise), in order (sets and dicts: TypeError).
+    Empty: Value(0.0).
     """
 
 def sum(values: collections.abc.Iterable[Value | _Real], start: Value | _Real = 0) -> Value:
@@ -302,12 +304,12 @@ def _real(x: object, what: str, /) -> float:
     naming `what`. The package's one rule for real numbers.
     """
 
-def neuron(w: object, bias: Value, x: object, activation: str = ...) -> Value:
+def neuron(w: collections.abc.Iterable[Value], bias: Value, x: collections.abc.Iterable[Value | typing.SupportsFloat | typing.SupportsIndex], activation: str = ...) -> Value:
     """activation(bias + w[0]*x[0] + w[1]*x[1] + ...) built in one call, a node per step, summed in
     micrograd's order.
 
-    w: an iterable of Values; x: an iterable of Values or numbers, as long as w;
-    activation: 'relu', 'tanh', 'sigmoid' or 'linear'.
+    w: an iterable of Values; x: an iterable of Values or real numbers, as long as w; both in order
+    (sets and dicts are refused). activation: 'relu', 'tanh', 'sigmoid' or 'linear'.
     """
 
 def topological_order(root: Value) -> list[Value]:

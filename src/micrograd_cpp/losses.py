@@ -2,7 +2,9 @@
 
 Every loss takes ``reduction="mean"`` (the default, as in PyTorch) or ``"sum"``. Predictions may be
 Values or plain numbers; targets are numbers (or Values). Mismatched lengths, empty inputs and labels
-out of range raise ValueError; anything that is not a number raises TypeError.
+out of range raise ValueError; anything that is not a number raises TypeError. Every argument is read
+(and converted) before the first node is built, so the Python code of an argument's __float__ sees no
+half-built loss, and the loss is the one of the data as that code leaves it.
 """
 
 from __future__ import annotations
@@ -62,10 +64,8 @@ def _reduce(terms: list[Value], reduction: str) -> Value:
 def mse_loss(preds: Sequence[Scalar], targets: Sequence[Scalar], reduction: str = "mean") -> Value:
     """Mean of ``(pred - target) ** 2``."""
     preds, targets = _paired("mse_loss", preds, targets)
-    terms = [
-        (_value(p, "mse_loss input") - _value(t, "mse_loss target")) ** 2 for p, t in zip(preds, targets)
-    ]
-    return _reduce(terms, reduction)
+    pairs = [(_value(p, "mse_loss input"), _value(t, "mse_loss target")) for p, t in zip(preds, targets)]
+    return _reduce([(p - t) ** 2 for p, t in pairs], reduction)
 
 
 def _shift(row: list[Value]) -> float:
@@ -135,11 +135,8 @@ def cross_entropy(
     n_classes = len(rows[0])
     if any(len(r) != n_classes for r in rows):
         raise ValueError(f"cross_entropy: rows of logits differ in length ({sorted({len(r) for r in rows})})")
-    terms = []
-    for row, label in zip(rows, labels):
-        index = _class_index(label, n_classes)
-        terms.append(_logsumexp(row) - row[index])
-    return _reduce(terms, reduction)
+    indices = [_class_index(label, n_classes) for label in labels]
+    return _reduce([_logsumexp(row) - row[index] for row, index in zip(rows, indices)], reduction)
 
 
 def _probability(x: object, what: str) -> float:
@@ -158,12 +155,11 @@ def binary_cross_entropy(
     cut to 0. Each term is one node (op ``binary_cross_entropy``), so a captured Graph clamps per row.
     Prefer binary_cross_entropy_with_logits on raw scores: it is exact where p rounds to 0 or 1."""
     probs, targets = _paired("binary_cross_entropy", probs, targets)
-    terms = []
+    pairs = []
     for p, t in zip(probs, targets):
         _probability(p, "input")
-        p, t = _value(p, "input"), _probability(t, "target")
-        terms.append(p.binary_cross_entropy(t))
-    return _reduce(terms, reduction)
+        pairs.append((_value(p, "input"), _probability(t, "target")))
+    return _reduce([p.binary_cross_entropy(t) for p, t in pairs], reduction)
 
 
 def binary_cross_entropy_with_logits(
@@ -172,23 +168,21 @@ def binary_cross_entropy_with_logits(
     """binary_cross_entropy(sigmoid(x), t) computed stably from the logit x, as PyTorch does:
     ``(1 - t) x + softplus(-x)``, with no overflow for any x."""
     logits, targets = _paired("binary_cross_entropy_with_logits", logits, targets)
-    terms = []
-    for x, t in zip(logits, targets):
-        x, t = _value(x, "input"), _number(t, "target")
-        terms.append((1.0 - t) * x + (-x).softplus())
-    return _reduce(terms, reduction)
+    pairs = [(_value(x, "input"), _number(t, "target")) for x, t in zip(logits, targets)]
+    return _reduce([(1.0 - t) * x + (-x).softplus() for x, t in pairs], reduction)
 
 
 def hinge_loss(scores: Sequence[Scalar], labels: Sequence[int], reduction: str = "mean") -> Value:
     """The max-margin loss of micrograd's demo: ``relu(1 - y * score)`` for labels y = +1 or -1,
     written as micrograd writes it, so results match it exactly."""
     scores, labels = _paired("hinge_loss", scores, labels)
-    terms = []
+    pairs = []
     for score, y in zip(scores, labels):
         y = _number(y, "hinge_loss label")
         if y not in (1.0, -1.0):
             raise ValueError(f"hinge_loss: labels must be +1 or -1, got {y}")
-        terms.append((1 + -y * _value(score, "hinge_loss input")).relu())
+        pairs.append((_value(score, "hinge_loss input"), y))
+    terms = [(1 + -y * score).relu() for score, y in pairs]
     if reduction == "mean":
         return _core.sum(terms) * (1.0 / len(terms))  # micrograd's form of the mean, sum(losses) * (1 / n)
     return _reduce(terms, reduction)

@@ -332,7 +332,7 @@ def test_fused_neuron_bad_input():
         mg._core.neuron(w, b, [1.0, 2.0])
     with pytest.raises(TypeError, match="weights must hold Values"):
         mg._core.neuron([0.5], b, [1.0])
-    with pytest.raises(TypeError, match="inputs must hold Values or numbers"):
+    with pytest.raises(TypeError, match="inputs must hold Values or real numbers"):
         mg._core.neuron(w, b, [None])
     with pytest.raises(TypeError):
         mg._core.neuron(w, b, 3)

@@ -115,7 +115,7 @@ def test_hyperparameters_are_attributes_and_validated():
         (lambda: SGD([Value(1.0)], lr=-0.1), ValueError, "learning rate"),
         (lambda: SGD([Value(1.0)], lr=0.1, momentum=-1), ValueError, "momentum"),
         (lambda: SGD([Value(1.0)], lr=0.1, weight_decay=-1), ValueError, "weight_decay"),
-        (lambda: SGD([1.0], lr=0.1), TypeError, "must be Values"),
+        (lambda: SGD([1.0], lr=0.1), TypeError, "params must hold Values"),
         (lambda: SGD(Value(1.0), lr=0.1), TypeError, None),
         (lambda: Adam([Value(1.0)], betas=(1.0, 0.9)), ValueError, "beta1"),
         (lambda: Adam([Value(1.0)], eps=-1.0), ValueError, "eps"),
