@@ -22,6 +22,13 @@ def _torch() -> Any:
     return importlib.import_module("torch")  # imported when a PyTorch oracle runs, not before
 
 
+def _torch_mask(x: Any, m: Any) -> Any:
+    """mask(x, m) as PyTorch selects: where, whose condition has no gradient."""
+    torch = _torch()
+    x, m = (v if isinstance(v, torch.Tensor) else torch.tensor(float(v), dtype=torch.float64) for v in (x, m))
+    return torch.where(m <= 0, torch.zeros_like(x), x)
+
+
 def _python_dot(*xs: Any) -> Any:  # what dot() computes, spelled with * and + for any engine
     return sum(a * b for a, b in zip(xs[0::2], xs[1::2]))
 
@@ -117,6 +124,8 @@ REFERENCE: dict[str, tuple[Case, ...]] = {
             operator=False,
         ),
     ),
+    "sign": _unary(lambda x: mg._core._sign(x), torch=lambda x: _torch().sign(x), kinks=(0.0,)),
+    "mask": _binary(lambda x, m: mg._core._mask(x, m), micrograd=False, torch=_torch_mask, kinks=(0.0,), operator=False),
     "dot": (
         Case(
             lambda *xs: mg.dot(xs[0::2], xs[1::2]),

@@ -36,6 +36,8 @@
     X(sqrt,       Sqrt,      unary,   "sqrt",      "sqrt",      "x.sqrt()")                          \
     X(binary_cross_entropy, BinaryCrossEntropy, binary, "binary_cross_entropy", "binary_cross_entropy",   \
       "p.binary_cross_entropy(t)")                                                                   \
+    X(sign,       Sign,      unary,   "sign",      "",          "micrograd_cpp._core._sign(x)")      \
+    X(mask,       Mask,      binary,  "mask",      "",          "micrograd_cpp._core._mask(x, m)")   \
     X(dot,        Dot,       nary,    "dot",       "",          "micrograd_cpp.dot(a, b)")           \
     X(sum,        Sum,       nary,    "sum",       "",          "micrograd_cpp.sum(values, start)")
 // clang-format on
