@@ -20,8 +20,10 @@
 // operation by operation, so that gradients match its float64 ones, including
 // where it masks an undefined product to zero (0 ** 0, d/dk of 0 ** k) and its
 // overflow-safe forms (x / y); so do gradients of gradients (relu'' = 0 and
-// abs'' = 0: mask and sign have derivative 0, as PyTorch's where and sign).
-// Everything else follows IEEE: inf and nan propagate, nothing traps.
+// abs'' = 0: mask and sign have derivative 0). Each formula adds to every
+// operand's gradient, a zero too, as PyTorch's zeros_like is a tensor: where
+// that zero meets an infinite local derivative further down, 0 * inf is nan in
+// both. Everything else follows IEEE: inf and nan propagate, nothing traps.
 #pragma once
 
 #include <algorithm>
@@ -151,7 +153,10 @@ struct PowConst {  // x ** k, k a constant kept in the node
     // k is the node's constant, not data: deciding on it here is no frozen mask.
     template <class T, class G>
     static void backward(T g, T x, double k, T, G& gx) {
-        if (k != 0.0) gx += g * (k * pow_const(x, k - 1.0));
+        if (k == 0.0)
+            gx += 0.0;
+        else
+            gx += g * (k * pow_const(x, k - 1.0));
     }
 };
 
@@ -258,12 +263,15 @@ struct Sqrt {
 };
 
 // The two ops the derivatives above are masked with. Their own derivatives are
-// 0 (PyTorch's sign and where): so relu'' = 0 and abs'' = 0, to any order.
+// 0 (PyTorch's zeros_like for sign and threshold_backward's operand), so
+// relu'' = 0 and abs'' = 0, to any order.
 struct Sign {
     static constexpr const char* doc = "sign(x): 1, -1, and 0 at 0 and nan (PyTorch's sign). Local derivative: 0.";
     static double forward(double x) { return double((0.0 < x) - (x < 0.0)); }
     template <class T, class G>
-    static void backward(T, T, T, G&) {}
+    static void backward(T, T, T, G& gx) {
+        gx += 0.0;
+    }
 };
 
 struct Mask {
@@ -272,8 +280,9 @@ struct Mask {
         "pow's derivative masks. Local derivatives: 1 where x is kept, else 0; 0.";
     static double forward(double x, double m) { return m <= 0.0 ? 0.0 : x; }
     template <class T, class G>
-    static void backward(T g, T, T m, T, G& gx, G&) {
+    static void backward(T g, T, T m, T, G& gx, G& gm) {
         gx += mask(g, m);
+        gm += 0.0;
     }
 };
 
