@@ -503,8 +503,8 @@ std::vector<Value> grad(const std::vector<Node*>& outputs, const std::vector<Nod
     if (!allow_unused) {
         for (std::size_t j = 0; j < inputs.size(); ++j) {
             if (plan.inputs[j] == none) {
-                throw std::invalid_argument("grad: input " + std::to_string(j) +
-                                            " is not used by the outputs (allow_unused gives 0 for it)");
+                throw std::invalid_argument("grad: inputs[" + std::to_string(j) +
+                                            "] is not used by the outputs (allow_unused=True gives it a 0)");
             }
         }
     }
