@@ -35,89 +35,190 @@ constexpr std::size_t poll_every = std::size_t(1) << 16;
 // full. The slot is the address itself (its low bits, past the alignment), with
 // a scrambled offset per 256 MiB: nodes made one after the other sit side by
 // side in memory and in topological order, so the lookups of a walk touch the
-// table in order instead of at random.
+// table in order instead of at random. The table is kept between calls (up to
+// 16 MiB), its slots stamped with the call that wrote them, so that a call
+// neither clears it nor page-faults it in again; callers serialise (node.hpp).
 class NodeIndex {
 public:
-    explicit NodeIndex(const std::vector<Node*>& nodes) {
-        std::size_t capacity = 16;
-        while (capacity < 4 * nodes.size())
-            capacity *= 2;
-        slots_.assign(capacity, Slot{nullptr, none});
-        mask_ = capacity - 1;
-        for (std::size_t i = 0; i < nodes.size(); ++i) {
-            std::size_t h = home(nodes[i]);
-            while (slots_[h].key)
-                h = (h + 1) & mask_;
-            slots_[h] = Slot{nodes[i], std::uint32_t(i)};
-        }
+    NodeIndex() : table_(shared()) {
+        if (table_.in_use) throw std::logic_error("NodeIndex: one at a time");
+        if (table_.slots.empty()) table_.slots.resize(64);
+        next_stamp();
+        table_.in_use = true;
+    }
+    NodeIndex(const NodeIndex&) = delete;
+    NodeIndex& operator=(const NodeIndex&) = delete;
+    ~NodeIndex() {
+        table_.in_use = false;
+        constexpr std::size_t keep = std::size_t(1) << 20;  // slots: 16 MiB
+        if (table_.slots.size() > keep) std::vector<Slot>().swap(table_.slots);
+    }
+
+    // Room for count nodes in all, made at once (growing as it fills costs more).
+    void reserve(std::size_t count) {
+        if (2 * count > table_.slots.size()) grow(2 * count);
+    }
+    void insert(const Node* node, std::uint32_t place) {
+        if (2 * (count_ + 1) > table_.slots.size()) grow(2 * (count_ + 1));
+        put(node, place);
+        ++count_;
     }
     // Its place, or none.
     std::uint32_t find(const Node* node) const {
-        for (std::size_t h = home(node);; h = (h + 1) & mask_) {
-            const Slot& s = slots_[h];
+        const Slot* slots = table_.slots.data();
+        const std::size_t mask = table_.slots.size() - 1;
+        for (std::size_t h = home(node, mask);; h = (h + 1) & mask) {
+            const Slot& s = slots[h];
+            if (s.stamp != table_.stamp) return none;
             if (s.key == node) return s.value;
-            if (!s.key) return none;
         }
     }
 
 private:
     struct Slot {
-        const Node* key;
-        std::uint32_t value;
+        const Node* key = nullptr;
+        std::uint32_t value = none;
+        std::uint32_t stamp = 0;  // the call that wrote it; another call's slot is empty
     };
-    std::size_t home(const Node* node) const {
-        const auto p = reinterpret_cast<std::uintptr_t>(node);
-        return std::size_t((p >> 4) + (std::uint64_t(p >> 28) * 0x9E3779B97F4A7C15u >> 32)) & mask_;
+    struct Table {
+        std::vector<Slot> slots;  // a power of 2 of them
+        std::uint32_t stamp = 0;
+        bool in_use = false;
+    };
+    static Table& shared() {
+        static auto* table = new Table();  // never destroyed: gradients may be taken at interpreter exit
+        return *table;
     }
-    std::vector<Slot> slots_;
-    std::size_t mask_ = 0;
+    static std::size_t home(const Node* node, std::size_t mask) {
+        const auto p = reinterpret_cast<std::uintptr_t>(node);
+        return std::size_t((p >> 4) + (std::uint64_t(p >> 28) * 0x9E3779B97F4A7C15u >> 32)) & mask;
+    }
+    void next_stamp() {
+        if (++table_.stamp == 0) {  // 2**32 calls: the stamps wrap, so clear them
+            std::fill(table_.slots.begin(), table_.slots.end(), Slot{});
+            table_.stamp = 1;
+        }
+    }
+    void put(const Node* node, std::uint32_t place) {
+        Slot* slots = table_.slots.data();
+        const std::size_t mask = table_.slots.size() - 1;
+        std::size_t h = home(node, mask);
+        while (slots[h].stamp == table_.stamp)
+            h = (h + 1) & mask;
+        slots[h] = Slot{node, place, table_.stamp};
+    }
+    void grow(std::size_t at_least) {
+        std::size_t capacity = table_.slots.size();
+        while (capacity < at_least)
+            capacity *= 2;
+        std::vector<Slot> bigger(capacity);  // may throw: nothing changed yet
+        bigger.swap(table_.slots);
+        const std::uint32_t old = table_.stamp;
+        table_.stamp = 1;
+        for (const Slot& s : bigger)
+            if (s.stamp == old) put(s.key, s.value);
+    }
+
+    Table& table_;
+    std::size_t count_ = 0;
 };
 
 struct Plan {
     std::vector<Node*> order;                  // every node reachable from the outputs, operands first
     std::vector<std::uint32_t> begin;          // order[i]'s operands are operand[begin[i] .. begin[i + 1])
-    std::vector<std::uint32_t> operand;        // by place in order, first operand first
+    std::vector<std::uint32_t> operand;        // by place in order, first operand first (none: a leaf
+                                               // that is no input)
     std::vector<std::uint8_t> kind;            // needed, input
-    std::vector<std::uint32_t> outputs;        // places of the outputs
+    std::vector<std::uint32_t> outputs;        // places of the outputs (none: a leaf that is no input)
     std::vector<std::uint32_t> inputs;         // places of the inputs, none for one not in the graph
     static constexpr std::uint8_t needed = 1;  // an input, or a node with a needed operand
     static constexpr std::uint8_t input = 2;
 
+    // One pass over the order. A node's operands are mostly the one or two
+    // nodes just before it (depth first: a chain, a neuron's running sum), found
+    // there; the others in the index, which holds the nodes before the first one
+    // that had to be looked up (so that a chain needs none). Leaves that are not
+    // inputs need no gradient and no place (their operand entries are none).
     Plan(const std::vector<Node*>& outs, const std::vector<Node*>& ins, Poll poll) {
         order = topological_order(outs.data(), outs.size());
         const std::size_t n = order.size();
         if (n >= none) throw std::length_error("grad: a graph of 2**32 - 1 nodes or more");
-        const NodeIndex index(order);
+        // The inputs and outputs, sorted, to find them by address, and their places once met.
+        struct Named {
+            const Node* node;
+            bool input;
+            std::uint32_t place;
+        };
+        std::vector<Named> named;
+        for (Node* in : ins)
+            named.push_back(Named{in, true, none});
+        for (Node* out : outs)
+            named.push_back(Named{out, false, none});
+        std::sort(named.begin(), named.end(), [](const Named& a, const Named& b) {
+            return a.node < b.node || (a.node == b.node && a.input > b.input);  // an input first
+        });
+        auto named_as = [&named](const Node* node) -> Named* {
+            auto it = std::lower_bound(named.begin(), named.end(), node,
+                                       [](const Named& a, const Node* b) { return a.node < b; });
+            return it != named.end() && it->node == node ? &*it : nullptr;
+        };
+        auto placed = [&](const Node* node) {
+            if (!node->is_leaf()) return true;
+            const Named* found = named_as(node);
+            return found && found->input;
+        };
+        NodeIndex index;
+        std::size_t indexed = 0;  // order[0 .. indexed) are in the index (those placed)
+        auto find = [&](const Node* node, std::size_t before) {
+            if (indexed == 0) index.reserve(n);  // the first miss: the rest will likely need the index too
+            for (; indexed < before; ++indexed)
+                if (placed(order[indexed])) index.insert(order[indexed], std::uint32_t(indexed));
+            return index.find(node);
+        };
         begin.resize(n + 1);
-        std::size_t edges = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-            begin[i] = std::uint32_t(edges);
-            order[i]->for_each_child([&edges](Node*) { ++edges; });
-            if (edges >= none) throw std::length_error("grad: a graph of 2**32 - 1 operands or more");
-        }
-        begin[n] = std::uint32_t(edges);
-        operand.resize(edges);
-        kind.assign(n, 0);
-        for (Node* in : ins) {
-            const std::uint32_t i = index.find(in);
-            inputs.push_back(i);
-            if (i != none) kind[i] = needed | input;
-        }
+        operand.reserve(n + n / 2);
         for (std::size_t i = 0; i < n; ++i) {
             if (poll && i % poll_every == poll_every - 1) poll();
-            std::uint32_t* k = operand.data() + begin[i];
-            order[i]->for_each_child([&](Node* child) {
-                const std::uint32_t j = index.find(child);  // in the order: it is reachable
-                *k++ = j;
-                kind[i] = std::uint8_t(kind[i] | (kind[j] & needed));
+            Node* node = order[i];
+            if (Named* found = named_as(node)) found->place = std::uint32_t(i);
+            begin[i] = std::uint32_t(operand.size());
+            node->for_each_child([&](Node* child) {
+                std::uint32_t j;
+                if (i >= 1 && order[i - 1] == child)
+                    j = std::uint32_t(i - 1);
+                else if (i >= 2 && order[i - 2] == child)
+                    j = std::uint32_t(i - 2);
+                else
+                    j = placed(child) ? find(child, i) : none;  // found: it is reachable
+                operand.push_back(j);
             });
+            if (operand.size() >= none) throw std::length_error("grad: a graph of 2**32 - 1 operands or more");
         }
-        for (Node* out : outs)
-            outputs.push_back(index.find(out));
+        begin[n] = std::uint32_t(operand.size());
+        for (Node* in : ins)
+            inputs.push_back(named_as(in)->place);
+        for (Node* out : outs) {
+            const Named* found = named_as(out);
+            outputs.push_back(out->is_leaf() && !found->input ? none : found->place);
+        }
+        // What depends on an input, now that the inputs are known by place.
+        kind.assign(n, 0);
+        for (std::uint32_t i : inputs)
+            if (i != none) kind[i] = needed | input;
+        for (std::size_t i = 0; i < n; ++i) {
+            if (kind[i] & needed) continue;
+            for (std::uint32_t e = begin[i]; e < begin[i + 1]; ++e) {
+                const std::uint32_t j = operand[e];
+                if (j != none && (kind[j] & needed)) {
+                    kind[i] = needed;
+                    break;
+                }
+            }
+        }
     }
 
     std::size_t size() const { return order.size(); }
-    bool is_needed(std::uint32_t i) const { return (kind[i] & needed) != 0; }
+    bool is_needed(std::uint32_t i) const { return i != none && (kind[i] & needed) != 0; }
     bool is_input(std::uint32_t i) const { return (kind[i] & input) != 0; }
 };
 
@@ -132,7 +233,7 @@ void numeric_sweep(const Plan& plan, const std::vector<double>& weights, std::ve
     const std::size_t n = plan.size();
     grad.assign(n, 0.0);
     for (std::size_t k = 0; k < plan.outputs.size(); ++k)
-        grad[plan.outputs[k]] += weights[k];
+        if (plan.outputs[k] != none) grad[plan.outputs[k]] += weights[k];
     double unused = 0.0;  // where the gradients of operands that need none go
     for (std::size_t i = n; i-- > 0;) {
         if (poll && i % poll_every == 0) poll();
@@ -564,11 +665,12 @@ std::vector<std::vector<double>> hessian(Node* output, const std::vector<Node*>&
         if (poll) poll();
         // Only what row i's gradient reaches (as autograd.grad of it alone would).
         std::fill(reach.begin(), reach.end(), 0);
+        if (plan.outputs[i] == none) continue;  // a leaf that is no input: a zero row
         reach[plan.outputs[i]] = 1;
         for (std::size_t k = plan.size(); k-- > 0;) {
             if (!reach[k]) continue;
             for (std::uint32_t e = plan.begin[k]; e < plan.begin[k + 1]; ++e)
-                reach[plan.operand[e]] = 1;
+                if (plan.operand[e] != none) reach[plan.operand[e]] = 1;
         }
         weights[i] = 1.0;
         numeric_sweep(plan, weights, g, &reach, poll);
