@@ -22,4 +22,16 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["Graph", "Value", "__version__", "dot", "engine", "grad", "hessian", "losses", "nn", "optim", "viz"]
+__all__ = [
+    "Graph",
+    "Value",
+    "__version__",
+    "dot",
+    "engine",
+    "grad",
+    "hessian",
+    "losses",
+    "nn",
+    "optim",
+    "viz",
+]
