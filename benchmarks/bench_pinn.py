@@ -36,10 +36,12 @@ from micrograd_cpp.optim import Adam
 try:
     import torch
 except ImportError:  # pragma: no cover
-    sys.exit("needs PyTorch (the CPU wheel): pip install torch --index-url https://download.pytorch.org/whl/cpu")
+    sys.exit(
+        "needs PyTorch (the CPU wheel): pip install torch --index-url https://download.pytorch.org/whl/cpu"
+    )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-import pinn  # noqa: E402  (examples/pinn.py: the graphs it trains)
+import pinn
 
 torch.set_num_threads(1)
 LR = 0.01
@@ -68,7 +70,9 @@ def torch_model(model: MLP) -> Any:
     for k, layer in enumerate(model.layers):
         linear = torch.nn.Linear(len(layer.neurons[0].w), len(layer.neurons), dtype=torch.float64)
         with torch.no_grad():
-            linear.weight.copy_(torch.tensor([[w.data for w in n.w] for n in layer.neurons], dtype=torch.float64))
+            linear.weight.copy_(
+                torch.tensor([[w.data for w in n.w] for n in layer.neurons], dtype=torch.float64)
+            )
             linear.bias.copy_(torch.tensor([n.b.data for n in layer.neurons], dtype=torch.float64))
         layers.append(linear)
         if k < len(model.layers) - 1:

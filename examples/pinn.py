@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+from typing import cast
 
 import micrograd_cpp as mg
 from micrograd_cpp.nn import MLP
@@ -60,7 +61,8 @@ def train(steps: int, lr: float, seed: int, report_every: int = 0) -> tuple[MLP,
     report_every = report_every or max(1, steps // 10)
     for step in range(steps + 1):
         optimizer.zero_grad()
-        squares = residual.map(rows, backward=True, reduction="mean")  # d(mean r**2)/dp into each p.grad
+        # d(mean r**2)/dp into each p.grad; one output: a float per row
+        squares = cast("list[float]", residual.map(rows, backward=True, reduction="mean"))
         loss = math.fsum(squares) / POINTS + initial.forward()
         initial.backward()  # adds d(initial conditions)/dp
         losses.append(loss)
@@ -102,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     _, solution, _ = train(args.steps, args.lr, args.seed)
     xs = [math.pi * i / 200 for i in range(201)]
-    us = solution.map([[x] for x in xs])
+    us = cast("list[float]", solution.map([[x] for x in xs]))
     error = max(abs(u - math.sin(x)) for x, u in zip(xs, us))
     print(f"max |u(x) - sin x| on [0, pi]: {error:.2e}")
     try:

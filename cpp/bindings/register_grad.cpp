@@ -3,6 +3,7 @@
 // gradient graphs that Python has no operator or method for.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <exception>
 #include <string>
@@ -29,6 +30,12 @@ void poll() {
 }
 
 std::string type_name(const py::handle& obj) { return Py_TYPE(obj.ptr())->tp_name; }
+
+// The arguments as the stub shows them (any object is taken, and checked here).
+using OneValue = py::typing::Union<Value>;
+using Values = py::typing::Union<Value, py::typing::Iterable<Value>>;
+using Weights = py::typing::Optional<
+    py::typing::Union<Value, py::float_, py::typing::Iterable<py::typing::Union<Value, py::float_>>>>;
 
 // A Value alone, or the items of any iterable, each held (a reference) for the
 // call. Items must be Values; with numbers given, real numbers too (as Value()
@@ -74,8 +81,8 @@ std::vector<Node*> nodes_of(const std::vector<py::object>& values) {
     return out;
 }
 
-std::vector<Value> grad(const py::handle& outputs, const py::handle& inputs, const py::handle& grad_outputs,
-                        bool create_graph, bool allow_unused) {
+std::vector<Value> grad(const Values& outputs, const Values& inputs, const Weights& grad_outputs, bool create_graph,
+                        bool allow_unused) {
     const std::vector<py::object> outs = read(outputs, "grad(): outputs");
     const std::vector<py::object> ins = read(inputs, "grad(): inputs");
     if (outs.empty()) throw py::value_error("grad(): outputs is empty");
@@ -107,7 +114,7 @@ std::vector<Value> grad(const py::handle& outputs, const py::handle& inputs, con
     return micrograd::grad(nodes_of(outs), nodes_of(ins), weights, create_graph, allow_unused, poll);
 }
 
-std::vector<std::vector<double>> hessian(const py::handle& output, const py::handle& inputs) {
+std::vector<std::vector<double>> hessian(const OneValue& output, const Values& inputs) {
     if (!is_value(output.ptr())) throw py::type_error("hessian(): output must be a Value, not " + type_name(output));
     const std::vector<py::object> ins = read(inputs, "hessian(): inputs");
     if (ins.empty()) throw py::value_error("hessian(): inputs is empty");
@@ -156,8 +163,8 @@ void register_grad(py::module_& m) {
         "gradient graphs. x: a Value or a real number.");
     m.def(
         "_mask",
-        [](const Value& x, const Value& m) {
-            return Value::adopt(micrograd::make_binary(micrograd::Op::mask, x.node(), m.node()));
+        [](const Value& x, const Value& keep) {
+            return Value::adopt(micrograd::make_binary(micrograd::Op::mask, x.node(), keep.node()));
         },
         py::arg("x"), py::arg("m"),
         "_mask(x, m): x where m > 0 (or m is nan), else 0, as a new Value (op 'mask'): the select that\n"
