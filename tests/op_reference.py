@@ -67,6 +67,12 @@ class Case:
             return lo + (hi - lo) * x.sigmoid()
         return x * x + lo if lo > 0 else x
 
+    def smooth_points(self, n: int) -> list[float]:
+        """n points spread over the domain, each kept 0.05 away from the kinks."""
+        lo, hi = self.domain
+        points = [lo + (hi - lo) * (i + 0.5) / n for i in range(n)]
+        return [x + 0.05 if any(abs(x - k) < 0.05 for k in self.kinks) else x for x in points]
+
 
 def _unary(ours: Callable[..., Any], *, micrograd: bool = False, **kwargs: Any) -> tuple[Case, ...]:
     return (Case(ours, micrograd=ours if micrograd else None, **kwargs),)
@@ -151,3 +157,22 @@ CASES: dict[str, Case] = {
     for name, cases in REFERENCE.items()
     for i, case in enumerate(cases)
 }
+
+
+def random_graph(leaves: list[Any], steps: list[tuple[str, list[int]]], torch_engine: bool = False) -> Any:
+    """A random DAG over the ops of CASES, on leaves (our Values, or tensors with torch_engine): each step
+    (name, picks) applies CASES[name] to the nodes picks[k] % len(nodes), each moved smoothly into the op's
+    domain (x * x + lo for ops of positive numbers); then every third node is added into the root too, so
+    that many nodes feed it along several paths."""
+    nodes = list(leaves)
+    for name, picks in steps:
+        case = CASES[name]
+        args = []
+        for i in picks[: case.operands]:
+            x = nodes[i % len(nodes)]
+            args.append(x * x + case.domain[0] if case.domain[0] > 0 else x)
+        nodes.append((case.torch_op() if torch_engine else case.ours)(*args))
+    root = nodes[-1]
+    for node in nodes[len(leaves) : -1 : 3]:
+        root = root + node * 0.1
+    return root

@@ -12,7 +12,7 @@ import random
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from op_reference import CASES
+from op_reference import CASES, random_graph
 
 import micrograd_cpp as mg
 from micrograd_cpp import Value
@@ -93,23 +93,6 @@ def test_every_op_to_third_order_matches_pytorch_at_its_special_points(torch, na
 NAMES = sorted(CASES)
 
 
-def into_domain(x, case):
-    lo = case.domain[0]
-    return x * x + lo if lo > 0 else x
-
-
-def build(leaves, steps, engine_is_torch):
-    nodes = list(leaves)
-    for name, picks in steps:
-        case = CASES[name]
-        args = [into_domain(nodes[i % len(nodes)], case) for i in picks[: case.operands]]
-        nodes.append((case.torch_op() if engine_is_torch else case.ours)(*args))
-    root = nodes[-1]
-    for node in nodes[len(leaves) : -1 : 3]:  # nodes reached along several paths
-        root = root + node * 0.1
-    return root
-
-
 recipes = st.tuples(
     st.lists(st.floats(-2, 2, allow_nan=False), min_size=1, max_size=4),
     st.lists(
@@ -146,7 +129,7 @@ def test_random_graphs_to_third_order_match_pytorch(torch, recipe):
         ("ours", Value, ours_grad),
     ):
         leaves = [make(x) for x in xs]
-        root = build(leaves, steps, engine == "torch")
+        root = random_graph(leaves, steps, torch_engine=engine == "torch")
         d1 = grad(root, leaves, True)
         d2 = contracted(grad, d1, leaves, weights[:4], True)
         d3 = contracted(grad, d2, leaves, weights[4:], False)
@@ -162,16 +145,10 @@ def test_random_graphs_to_third_order_match_pytorch(torch, recipe):
 # --- central differences of the first and second derivatives ----------------------------------------------
 
 
-def smooth_points(case, n=3):
-    lo, hi = case.domain
-    points = [lo + (hi - lo) * (i + 0.5) / n for i in range(n)]
-    return [x + 0.05 if any(abs(x - k) < 0.05 for k in case.kinks) else x for x in points]
-
-
 @pytest.mark.parametrize("name", CASES)
 def test_second_and_third_derivatives_match_central_differences_of_the_first_and_second(name):
     case = CASES[name]
-    points = smooth_points(case)
+    points = case.smooth_points(3)
     xs = [points[i % len(points)] + 0.1 * (i // len(points)) for i in range(case.operands)]
     n = len(xs)
 
@@ -202,7 +179,7 @@ def test_hessians_match_torch_autograd_functional_hessian(torch, recipe, unused)
     extra = [0.5 + i for i in range(unused)]
 
     def f(*inputs):
-        return build(list(inputs[: len(xs)]), steps, engine_is_torch=True)
+        return random_graph(list(inputs[: len(xs)]), steps, torch_engine=True)
 
     theirs = torch.autograd.functional.hessian(
         f, tuple(torch.tensor(x, dtype=torch.float64) for x in [*xs, *extra])
@@ -210,7 +187,7 @@ def test_hessians_match_torch_autograd_functional_hessian(torch, recipe, unused)
     theirs = [[float(theirs[i][j]) for j in range(len(xs) + unused)] for i in range(len(xs) + unused)]
     assume(all(math.isfinite(t) for row in theirs for t in row))
     leaves = [Value(x) for x in [*xs, *extra]]
-    ours = mg.hessian(build(leaves[: len(xs)], steps, engine_is_torch=False), leaves)
+    ours = mg.hessian(random_graph(leaves[: len(xs)], steps), leaves)
     scale = 1.0 + max(abs(t) for row in theirs for t in row)
     for i, row in enumerate(theirs):
         for j, t in enumerate(row):

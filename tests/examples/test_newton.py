@@ -1,31 +1,18 @@
 """examples/newton.py: Newton's method with mg.grad and mg.hessian on Rosenbrock's function, run as a user
 runs it and called with other starts; its Hessian against the closed form."""
 
-import importlib.util
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import micrograd_cpp as mg
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "newton.py"
-if not EXAMPLE.exists():  # an sdist or a wheel test ships tests/ without the examples
-    pytest.skip("examples/newton.py is not in this tree", allow_module_level=True)
 
-
-@pytest.fixture(scope="module")
-def newton():
-    spec = importlib.util.spec_from_file_location("newton", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_script_converges_to_one_one_with_f_falling_at_every_step():
-    out = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True, check=True).stdout
+def test_the_script_converges_to_one_one_with_f_falling_at_every_step(script_path):
+    example = script_path("examples/newton.py")
+    out = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, check=True).stdout
     lines = out.strip().splitlines()
     assert lines[-1].startswith("minimum at (1.000000, 1.000000) after ")
     values = [float(m) for m in re.findall(r"f = (\S+)", out)]

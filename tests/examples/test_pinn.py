@@ -2,48 +2,20 @@
 the parameters' gradients, third derivatives included), and the script as a user runs it: the loss falls,
 the fit is close to sin x, the plot is saved."""
 
-import importlib.util
 import math
 import random
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import micrograd_cpp as mg
 from micrograd_cpp.nn import MLP
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pinn.py"
-if not EXAMPLE.exists():  # an sdist or a wheel test ships tests/ without the examples
-    pytest.skip("examples/pinn.py is not in this tree", allow_module_level=True)
 
-
-@pytest.fixture(scope="module")
-def pinn():
-    spec = importlib.util.spec_from_file_location("pinn", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def torch_network(torch, model):
-    layers = []
-    for k, layer in enumerate(model.layers):
-        linear = torch.nn.Linear(len(layer.neurons[0].w), len(layer.neurons), dtype=torch.float64)
-        with torch.no_grad():
-            linear.weight.copy_(
-                torch.tensor([[w.data for w in n.w] for n in layer.neurons], dtype=torch.float64)
-            )
-            linear.bias.copy_(torch.tensor([n.b.data for n in layer.neurons], dtype=torch.float64))
-        layers.append(linear)
-        if k < len(model.layers) - 1:
-            layers.append(torch.nn.Tanh())
-    return torch.nn.Sequential(*layers)
-
-
-def test_the_graphs_give_pytorchs_loss_and_gradients(pinn, torch):
+def test_the_graphs_give_pytorchs_loss_and_gradients(pinn, bench_pinn, torch):
+    """The benchmark's PyTorch network, from the same weights (benchmarks/bench_pinn.py)."""
     random.seed(3)
     model = MLP(1, [16, 16, 1], activation="tanh")
     residual, initial, solution = pinn.graphs(model)
@@ -53,7 +25,7 @@ def test_the_graphs_give_pytorchs_loss_and_gradients(pinn, torch):
     loss = math.fsum(squares) / 64 + initial.forward()
     initial.backward()
 
-    net = torch_network(torch, model)
+    net = bench_pinn.torch_model(model)
     x = torch.tensor(rows, dtype=torch.float64, requires_grad=True)
     x0 = torch.zeros((1, 1), dtype=torch.float64, requires_grad=True)
 
@@ -91,11 +63,12 @@ def test_the_residual_is_built_once_and_each_step_maps_it(pinn, monkeypatch):
     assert len(calls) == 4  # u' and u'' of the residual's point and of the initial conditions' point
 
 
-def test_the_script_prints_the_loss_falling_and_the_error_and_saves_the_plot(tmp_path):
+def test_the_script_prints_the_loss_falling_and_the_error_and_saves_the_plot(script_path, tmp_path):
     pytest.importorskip("matplotlib", reason="the plot needs matplotlib")
     out_file = tmp_path / "fit.png"
+    example = script_path("examples/pinn.py")
     proc = subprocess.run(
-        [sys.executable, str(EXAMPLE), "--out", str(out_file)], capture_output=True, text=True, check=True
+        [sys.executable, str(example), "--out", str(out_file)], capture_output=True, text=True, check=True
     )
     losses = [float(m) for m in re.findall(r"^step\s+\d+\s+loss (\S+)$", proc.stdout, re.MULTILINE)]
     assert len(losses) == 11

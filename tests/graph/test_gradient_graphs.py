@@ -25,39 +25,37 @@ def masked(x: Value, y: Value, w: Value) -> Value:
 POINTS = list(itertools.product([-1.0, -0.0, 0.0, 0.5, 2.0], [0.0, 1.5, -1.0, 2.0]))
 
 
-def gradients_at(x: float, y: float, w: float, order: int) -> list[float]:
-    """d/dx and d/dy of masked() (order 1), or of its d/dx (order 2), built at these numbers."""
-    X, Y, W = Value(x), Value(y), Value(w)
+def gradient_graph(x: float, y: float, order: int) -> tuple[Value, Value, list[Value]]:
+    """X, Y and [d/dX, d/dY] of masked() (order 1), or of its d/dX (order 2), built at x and y."""
+    X, Y, W = Value(x), Value(y), Value(0.75)
     out = [masked(X, Y, W)]
     for _ in range(order):
         out = mg.grad(out[0], [X, Y], create_graph=True)
-    return [g.data for g in out]
+    return X, Y, out
+
+
+def gradients_at(x: float, y: float, order: int) -> list[float]:
+    return [g.data for g in gradient_graph(x, y, order)[2]]
 
 
 @pytest.mark.parametrize("order", [1, 2])
 def test_a_captured_gradient_graph_replayed_with_other_data_is_the_gradient_there(order):
-    X, Y, W = Value(0.5), Value(1.5), Value(0.75)
-    out = [masked(X, Y, W)]
-    for _ in range(order):
-        out = mg.grad(out[0], [X, Y], create_graph=True)
+    X, Y, out = gradient_graph(0.5, 1.5, order)
     graph = mg.Graph(out)
     for x, y in POINTS:  # across every kink and mask: a frozen mask would give the capture's branch
         X.data, Y.data = x, y
         graph.forward()
-        assert [bits(g.data) for g in out] == [bits(g) for g in gradients_at(x, y, 0.75, order)], (x, y)
+        assert [bits(g.data) for g in out] == [bits(g) for g in gradients_at(x, y, order)], (x, y)
 
 
 @pytest.mark.parametrize("order", [1, 2])
 def test_a_gradient_graph_mapped_over_rows_is_each_rows_gradient(order):
-    X, Y, W = Value(0.5), Value(1.5), Value(0.75)
-    out = [masked(X, Y, W)]
-    for _ in range(order):
-        out = mg.grad(out[0], [X, Y], create_graph=True)
+    X, Y, out = gradient_graph(0.5, 1.5, order)
     graph = mg.Graph(out, inputs=[X, Y])
     rows = [list(p) for p in POINTS]
     mapped = graph.map(rows)
     for (x, y), got in zip(POINTS, mapped):
-        assert [bits(g) for g in got] == [bits(g) for g in gradients_at(x, y, 0.75, order)], (x, y)
+        assert [bits(g) for g in got] == [bits(g) for g in gradients_at(x, y, order)], (x, y)
 
 
 def test_training_through_a_captured_gradient_graph_matches_rebuilding_it():

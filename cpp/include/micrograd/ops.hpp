@@ -51,25 +51,25 @@ template <class S>
 double apply(double x, double y) {
     return S::forward(x, y);
 }
-#define MICROGRAD_FUNCTION_unary(id, Struct) \
-    template <class T>                       \
-    auto id(const T& x) {                    \
-        return apply<Struct>(x);             \
+#define MICROGRAD_OP_FUNCTION_unary(id, Struct) \
+    template <class T>                          \
+    auto id(const T& x) {                       \
+        return apply<Struct>(x);                \
     }
-#define MICROGRAD_FUNCTION_binary(id, Struct) \
-    template <class T, class U>               \
-    auto id(const T& x, const U& y) {         \
-        return apply<Struct>(x, y);           \
+#define MICROGRAD_OP_FUNCTION_binary(id, Struct) \
+    template <class T, class U>                  \
+    auto id(const T& x, const U& y) {            \
+        return apply<Struct>(x, y);              \
     }
-#define MICROGRAD_FUNCTION_scalar(id, Struct) MICROGRAD_FUNCTION_binary(id, Struct)
-#define MICROGRAD_FUNCTION_nary(id, Struct)
-#define MICROGRAD_FUNCTION(id, Struct, arity, ...) MICROGRAD_FUNCTION_##arity(id, Struct)
-MICROGRAD_OPS(MICROGRAD_FUNCTION)
-#undef MICROGRAD_FUNCTION
-#undef MICROGRAD_FUNCTION_unary
-#undef MICROGRAD_FUNCTION_binary
-#undef MICROGRAD_FUNCTION_scalar
-#undef MICROGRAD_FUNCTION_nary
+#define MICROGRAD_OP_FUNCTION_scalar(id, Struct) MICROGRAD_OP_FUNCTION_binary(id, Struct)
+#define MICROGRAD_OP_FUNCTION_nary(id, Struct)
+#define MICROGRAD_OP_FUNCTION(id, Struct, arity, ...) MICROGRAD_OP_FUNCTION_##arity(id, Struct)
+MICROGRAD_OPS(MICROGRAD_OP_FUNCTION)
+#undef MICROGRAD_OP_FUNCTION
+#undef MICROGRAD_OP_FUNCTION_unary
+#undef MICROGRAD_OP_FUNCTION_binary
+#undef MICROGRAD_OP_FUNCTION_scalar
+#undef MICROGRAD_OP_FUNCTION_nary
 
 // In the derivatives below, T is the scalar (a double, or a term of a gradient
 // graph) and G what a gradient accumulates in (a double, or a contribution).
