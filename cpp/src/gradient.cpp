@@ -40,8 +40,9 @@ constexpr std::size_t poll_every = std::size_t(1) << 16;
 // neither clears it nor page-faults it in again; callers serialise (node.hpp).
 class NodeIndex {
 public:
-    NodeIndex() : table_(shared()) {
-        if (table_.in_use) throw std::logic_error("NodeIndex: one at a time");
+    // The shared table, or a table of its own when the shared one is in use (a
+    // grad() from a signal handler that ran in the middle of another's poll).
+    NodeIndex() : table_(shared().in_use ? own_ : shared()) {
         if (table_.slots.empty()) table_.slots.resize(64);
         next_stamp();
         table_.in_use = true;
@@ -119,6 +120,7 @@ private:
             if (s.stamp == old) put(s.key, s.value);
     }
 
+    Table own_;
     Table& table_;
     std::size_t count_ = 0;
 };

@@ -263,6 +263,32 @@ def test_ctrl_c_stops_a_long_build_and_changes_nothing():
     assert g.data == x.grad
 
 
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
+def test_a_signal_handler_may_take_gradients_while_a_long_grad_runs():
+    x = Value(0.5)
+    y = x
+    for _ in range(300_000):
+        y = (y * 1.0000001).tanh()
+    (expected,) = mg.grad(y, [x], create_graph=True)
+    seen = []
+
+    def handler(signum, frame):  # runs inside the long call's Ctrl-C check
+        a = Value(2.0)
+        seen.append(mg.grad(a * a * a, [a], create_graph=True)[0].data)
+        signal.setitimer(signal.ITIMER_REAL, 0.002)
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.002)
+        results = [mg.grad(y, [x], create_graph=True)[0].data for _ in range(5)]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert seen
+    assert set(seen) == {12.0}
+    assert results == [expected.data] * 5
+
+
 OOM = """
 import resource
 import micrograd_cpp as mg
