@@ -241,6 +241,8 @@ void numeric_sweep(const Plan& plan, const std::vector<double>& weights, std::ve
         if (poll && i % poll_every == 0) poll();
         if (!plan.is_needed(std::uint32_t(i)) || (reach && !(*reach)[i])) continue;
         const std::uint32_t* operand = plan.operand.data() + plan.begin[i];
+        // (A custom node whose derivative is Python code, issue 17, would have to be
+        // refused here too, or run on these arrays: it writes .grad. See GraphSweep::chain.)
         ops::chain_rule(
             *plan.order[i], grad[i], [](const Node* p) { return p->data; },
             [&](Node*, std::size_t k) -> double& {
@@ -525,9 +527,13 @@ private:
     // The node's chain rule, its operands' contributions into parts (by position).
     void chain(const Node& node, Term g, std::vector<Contribution>& parts) {
         if (node.op == Op::leaf) return;
-        // Custom nodes (issue 17) get their rule here: local gradients as constants
-        // (b_.constant(local) * g per operand: second derivatives through them are
-        // 0); a node whose derivative is code throws not_differentiable.
+        // Custom nodes (issue 17): a node of constant local gradients needs nothing
+        // here. Its struct's derivative, `gx += g * local` with local a double (its
+        // case in ops::chain_rule passing the node's numbers), makes local a
+        // constant leaf of the gradient graph: second derivatives through it are 0.
+        // A node whose derivative is Python code throws not_differentiable (a
+        // TypeError) here, before ops::chain_rule; numeric_sweep says what grad()
+        // without create_graph does with one.
         ops::chain_rule(
             node, g,
             [](const Node* p) {
