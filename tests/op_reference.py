@@ -131,7 +131,9 @@ REFERENCE: dict[str, tuple[Case, ...]] = {
         ),
     ),
     "sign": _unary(lambda x: mg._core._sign(x), torch=lambda x: _torch().sign(x), kinks=(0.0,)),
-    "mask": _binary(lambda x, m: mg._core._mask(x, m), micrograd=False, torch=_torch_mask, kinks=(0.0,), operator=False),
+    "mask": _binary(
+        lambda x, m: mg._core._mask(x, m), micrograd=False, torch=_torch_mask, kinks=(0.0,), operator=False
+    ),
     "dot": (
         Case(
             lambda *xs: mg.dot(xs[0::2], xs[1::2]),
@@ -157,22 +159,3 @@ CASES: dict[str, Case] = {
     for name, cases in REFERENCE.items()
     for i, case in enumerate(cases)
 }
-
-
-def random_graph(leaves: list[Any], steps: list[tuple[str, list[int]]], torch_engine: bool = False) -> Any:
-    """A random DAG over the ops of CASES, on leaves (our Values, or tensors with torch_engine): each step
-    (name, picks) applies CASES[name] to the nodes picks[k] % len(nodes), each moved smoothly into the op's
-    domain (x * x + lo for ops of positive numbers); then every third node is added into the root too, so
-    that many nodes feed it along several paths."""
-    nodes = list(leaves)
-    for name, picks in steps:
-        case = CASES[name]
-        args = []
-        for i in picks[: case.operands]:
-            x = nodes[i % len(nodes)]
-            args.append(x * x + case.domain[0] if case.domain[0] > 0 else x)
-        nodes.append((case.torch_op() if torch_engine else case.ours)(*args))
-    root = nodes[-1]
-    for node in nodes[len(leaves) : -1 : 3]:
-        root = root + node * 0.1
-    return root

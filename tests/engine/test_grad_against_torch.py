@@ -12,7 +12,8 @@ import random
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from op_reference import CASES, random_graph
+from op_reference import CASES
+from support import rooted
 
 import micrograd_cpp as mg
 from micrograd_cpp import Value
@@ -21,6 +22,19 @@ from micrograd_cpp import Value
 # softplus's derivative is sigmoid(x), whose own derivatives we share with torch.sigmoid (our reference
 # for softplus, logaddexp(x, 0), takes other paths at second order: nan at -1000).
 DERIVATIVE_IN_TORCH = {"softplus": lambda torch: torch.sigmoid}
+
+
+def tolerance(op, order, xs):
+    """How close to PyTorch each order must be (None: not compared). binary_cross_entropy's second and
+    third derivatives here are those of its first derivative, PyTorch's formula with the clamp
+    max(p (1 - p), eps). PyTorch's own double backward writes p + eps and 1 - p + eps instead
+    (binary_cross_entropy_double_backward), off by about eps / (p (1 - p)) relative, and unrelated where
+    the clamp holds; and near p = 0 or 1 both lose digits to cancellation (the first derivative's terms
+    grow as 1 / p**2). So they are compared for p in [0.01, 0.99], within 1e-9 (central differences check
+    the derivatives across the domain, below)."""
+    if op == "binary_cross_entropy" and order >= 2:
+        return 1e-9 if 0.01 <= xs[0] <= 0.99 else None
+    return 1e-12
 
 
 def derivatives_ours(f, xs, order=3):
@@ -83,8 +97,9 @@ def test_every_op_to_third_order_matches_pytorch_at_its_special_points(torch, na
             (x,) = xs
             theirs[1:] = derivatives_torch(torch, DERIVATIVE_IN_TORCH[op](torch), (x,), order=2)
         for n, (a, b) in enumerate(zip(ours, theirs)):
+            rel = tolerance(op, n + 1, xs)
             for k, (u, t) in enumerate(zip(a, b)):
-                assert same(u, t, rel=1e-12), (xs, f"order {n + 1}", k, u, t)
+                assert rel is None or same(u, t, rel=rel), (xs, f"order {n + 1}", k, u, t)
 
 
 # --- random graphs over every op --------------------------------------------------------------------------
@@ -129,7 +144,7 @@ def test_random_graphs_to_third_order_match_pytorch(torch, recipe):
         ("ours", Value, ours_grad),
     ):
         leaves = [make(x) for x in xs]
-        root = random_graph(leaves, steps, torch_engine=engine == "torch")
+        root = rooted(leaves, steps, torch_engine=engine == "torch")
         d1 = grad(root, leaves, True)
         d2 = contracted(grad, d1, leaves, weights[:4], True)
         d3 = contracted(grad, d2, leaves, weights[4:], False)
@@ -179,7 +194,7 @@ def test_hessians_match_torch_autograd_functional_hessian(torch, recipe, unused)
     extra = [0.5 + i for i in range(unused)]
 
     def f(*inputs):
-        return random_graph(list(inputs[: len(xs)]), steps, torch_engine=True)
+        return rooted(list(inputs[: len(xs)]), steps, torch_engine=True)
 
     theirs = torch.autograd.functional.hessian(
         f, tuple(torch.tensor(x, dtype=torch.float64) for x in [*xs, *extra])
@@ -187,7 +202,7 @@ def test_hessians_match_torch_autograd_functional_hessian(torch, recipe, unused)
     theirs = [[float(theirs[i][j]) for j in range(len(xs) + unused)] for i in range(len(xs) + unused)]
     assume(all(math.isfinite(t) for row in theirs for t in row))
     leaves = [Value(x) for x in [*xs, *extra]]
-    ours = mg.hessian(random_graph(leaves[: len(xs)], steps), leaves)
+    ours = mg.hessian(rooted(leaves[: len(xs)], steps), leaves)
     scale = 1.0 + max(abs(t) for row in theirs for t in row)
     for i, row in enumerate(theirs):
         for j, t in enumerate(row):

@@ -5,16 +5,12 @@ replay's and each row's data, never frozen at capture."""
 from __future__ import annotations
 
 import itertools
-import math
 
 import pytest
+from support import bits
 
 import micrograd_cpp as mg
 from micrograd_cpp import Value
-
-
-def bits(x: float) -> tuple[bool, float]:
-    return (True, 0.0) if math.isnan(x) else (False, x)
 
 
 def masked(x: Value, y: Value, w: Value) -> Value:
