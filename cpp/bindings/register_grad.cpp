@@ -134,12 +134,16 @@ void register_grad(py::module_& m) {
     });
     m.def("grad", &grad, py::arg("outputs"), py::arg("inputs"), py::arg("grad_outputs") = py::none(), py::kw_only(),
           py::arg("create_graph") = false, py::arg("allow_unused") = false,
+          ">>> import micrograd_cpp as mg\n"
+          ">>> x = mg.Value(0.5)\n"
+          ">>> dy, = mg.grad(x.tanh() * x, [x], create_graph=True)  # dy/dx, a Value of a new graph\n"
+          ">>> round(dy.data, 6)\n"
+          "0.855341\n"
+          ">>> d2y, = mg.grad(dy, [x])  # differentiated again: a leaf holding d2y/dx2\n"
+          ">>> round(d2y.data, 6)\n"
+          "1.209464\n\n"
           "For each input, the sum over the outputs of grad_output * d(output)/d(input), as\n"
-          "torch.autograd.grad:\n\n"
-          "    x = Value(0.5)\n"
-          "    y = x.tanh() * x\n"
-          "    dy, = grad(y, [x], create_graph=True)  # a Value of a new graph: dy/dx\n"
-          "    d2y, = grad(dy, [x])                   # a leaf holding d2y/dx2\n\n"
+          "torch.autograd.grad computes it.\n\n"
           "outputs: a Value or a sequence of Values; inputs: a Value or a sequence of Values of their\n"
           "graph (leaves or not); grad_outputs: a number or Value per output (default 1; one number or\n"
           "Value for one output Value). Returns a list of Values, one per input.\n\n"
@@ -151,11 +155,13 @@ void register_grad(py::module_& m) {
           "masks as the op 'mask', evaluated with the data at hand when a captured gradient graph is\n"
           "replayed or mapped over rows). Iterative: any depth works; Ctrl-C stops it, changing nothing.");
     m.def("hessian", &hessian, py::arg("output"), py::arg("inputs"),
+          ">>> import micrograd_cpp as mg\n"
+          ">>> x, y = mg.Value(1.0), mg.Value(2.0)\n"
+          ">>> mg.hessian(x * x * y, [x, y])\n"
+          "[[4.0, 2.0], [2.0, 0.0]]\n\n"
           "The matrix of second derivatives of output with respect to inputs, as lists of floats:\n"
           "row i is d/d(inputs) of d(output)/d(inputs[i]) (torch.autograd.functional.hessian's rows).\n"
-          "An input the output does not depend on has a zero row and column.\n\n"
-          "    x, y = Value(1.0), Value(2.0)\n"
-          "    hessian(x * x * y, [x, y])  # [[4.0, 2.0], [2.0, 0.0]]");
+          "An input the output does not depend on has a zero row and column.");
     m.def(
         "_sign", [](const Value& x) { return Value::adopt(micrograd::make_unary(micrograd::Op::sign, x.node())); },
         py::arg("x"),

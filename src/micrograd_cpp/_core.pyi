@@ -313,13 +313,17 @@ def neuron(w: collections.abc.Iterable[Value], bias: Value, x: collections.abc.I
     """
 
 def grad(outputs: Value | collections.abc.Iterable[Value], inputs: Value | collections.abc.Iterable[Value], grad_outputs: Value | float | collections.abc.Iterable[Value | float] | None = ..., *, create_graph: bool = ..., allow_unused: bool = ...) -> list[Value]:
-    """For each input, the sum over the outputs of grad_output * d(output)/d(input), as
-    torch.autograd.grad:
+    """>>> import micrograd_cpp as mg
+    >>> x = mg.Value(0.5)
+    >>> dy, = mg.grad(x.tanh() * x, [x], create_graph=True)  # dy/dx, a Value of a new graph
+    >>> round(dy.data, 6)
+    0.855341
+    >>> d2y, = mg.grad(dy, [x])  # differentiated again: a leaf holding d2y/dx2
+    >>> round(d2y.data, 6)
+    1.209464
 
-        x = Value(0.5)
-        y = x.tanh() * x
-        dy, = grad(y, [x], create_graph=True)  # a Value of a new graph: dy/dx
-        d2y, = grad(dy, [x])                   # a leaf holding d2y/dx2
+    For each input, the sum over the outputs of grad_output * d(output)/d(input), as
+    torch.autograd.grad computes it.
 
     outputs: a Value or a sequence of Values; inputs: a Value or a sequence of Values of their
     graph (leaves or not); grad_outputs: a number or Value per output (default 1; one number or
@@ -336,12 +340,14 @@ def grad(outputs: Value | collections.abc.Iterable[Value], inputs: Value | colle
     """
 
 def hessian(output: Value, inputs: Value | collections.abc.Iterable[Value]) -> list[list[float]]:
-    """The matrix of second derivatives of output with respect to inputs, as lists of floats:
+    """>>> import micrograd_cpp as mg
+    >>> x, y = mg.Value(1.0), mg.Value(2.0)
+    >>> mg.hessian(x * x * y, [x, y])
+    [[4.0, 2.0], [2.0, 0.0]]
+
+    The matrix of second derivatives of output with respect to inputs, as lists of floats:
     row i is d/d(inputs) of d(output)/d(inputs[i]) (torch.autograd.functional.hessian's rows).
     An input the output does not depend on has a zero row and column.
-
-        x, y = Value(1.0), Value(2.0)
-        hessian(x * x * y, [x, y])  # [[4.0, 2.0], [2.0, 0.0]]
     """
 
 def _sign(x: Value) -> Value:
