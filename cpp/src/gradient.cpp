@@ -641,20 +641,16 @@ std::vector<Value> grad(const std::vector<Node*>& outputs, const std::vector<Nod
     const std::vector<Term> results = GraphSweep(plan, builder).run(w, poll);
     // Each result a node of its own: never a shared constant, a node of the
     // outputs' graph or a weight, which the caller could change through it.
-    std::vector<Term> made(results.size());
-    for (std::size_t j = 0; j < results.size(); ++j) {
-        const Term t = results[j];
+    for (const Term& t : results) {
+        Term own = t;
         if (!t.node)
-            made[j] = builder.leaf(0.0);
+            own = builder.leaf(0.0);
         else if (t.is(Term::constant))
-            made[j] = builder.leaf(t.node->data);
+            own = builder.leaf(t.node->data);
         else if (t.is(Term::prior))
-            made[j] = builder.node(Op::mul, builder.leaf(1.0), t);  // not the shared 1, which mul would drop
-        else
-            made[j] = t;
+            own = builder.node(Op::mul, builder.leaf(1.0), t);  // not the shared 1, which mul would drop
+        out.push_back(Value::share(own.node));                  // room reserved: cannot throw
     }
-    for (const Term& t : made)
-        out.push_back(Value::share(t.node));
     return out;
 }
 
