@@ -1,10 +1,14 @@
 // The op table: one row per op. Everything that lists ops is made from it: the
 // Op enum and the dispatch (ops.hpp), the names (ops.cpp), the C++ functions
-// (value.hpp), the Python methods and the `_core.OPS` tuple (bindings), and
-// through that tuple the type stub and the tests.
+// (value.hpp), the ops as functions of the derivative formulas and the nodes
+// of gradient graphs (ops.hpp, gradient.cpp), the Python methods and the
+// `_core.OPS` tuple (bindings), and through that tuple the type stub and the
+// tests.
 //
 // Adding an op: its struct in ops.hpp (forward formula and derivative side by
-// side) and one row here; then one reference row in tests/op_reference.py.
+// side, the derivative written for any scalar type: then gradient graphs
+// differentiate it to any order) and one row here; then one reference row in
+// tests/op_reference.py.
 //
 // Columns:
 //   id       the enum name, and the C++ function for a unary op (micrograd::tanh)
