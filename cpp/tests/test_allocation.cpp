@@ -155,9 +155,9 @@ TEST_CASE("a gradient graph that runs out of memory while it is built leaves eve
     const std::vector<Node*> inputs{x.node(), y.node()};
     auto check = [&] { return before.unchanged() && live_node_count() == live; };
     const int failures = fail_each_allocation([&] { grad({root.node()}, inputs, {}, true, false); }, check);
-    CHECK(failures >= 50);  // each allocation (nodes mostly come from the free list, without one)
+    CHECK(failures >= 10);  // at each allocation (most nodes come from the free list, without one)
     CHECK(fail_each_allocation([&] { grad({root.node()}, inputs, {}, false, false); }, check) >= 5);
-    CHECK(fail_each_allocation([&] { hessian(root.node(), inputs); }, check) >= 50);
+    CHECK(fail_each_allocation([&] { hessian(root.node(), inputs); }, check) >= 10);
     // And a retry is whole: the same numbers as backward().
     const std::vector<Value> g = grad({root.node()}, inputs, {}, true, false);
     CHECK(g[0].data() == x.grad());
