@@ -23,10 +23,11 @@ def _torch() -> Any:
 
 
 def _torch_mask(x: Any, m: Any) -> Any:
-    """mask(x, m) as PyTorch selects: where, whose condition has no gradient."""
+    """mask(x, m) in PyTorch: threshold_backward(x, m, 0), relu's derivative as an op (x where m > 0 or m is
+    nan, else 0), whose derivative in m is a zero (zeros_like), as ours."""
     torch = _torch()
     x, m = (v if isinstance(v, torch.Tensor) else torch.tensor(float(v), dtype=torch.float64) for v in (x, m))
-    return torch.where(m <= 0, torch.zeros_like(x), x)
+    return torch.ops.aten.threshold_backward(x, m, 0)
 
 
 def _python_dot(*xs: Any) -> Any:  # what dot() computes, spelled with * and + for any engine
