@@ -3,6 +3,7 @@ arguments, the answers they share with Value.backward(), deep graphs, Ctrl-C and
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import signal
@@ -236,12 +237,29 @@ def test_nothing_is_kept_after_the_results_are_gone():
     assert _core.live_node_count() == before
 
 
-@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
-def test_ctrl_c_stops_a_long_build_and_changes_nothing():
+def tanh_chain(steps: int) -> tuple[Value, Value]:
     x = Value(0.5)
     y = x
-    for _ in range(1_000_000):
+    for _ in range(steps):
         y = (y * 1.0000001).tanh()
+    return x, y
+
+
+@contextlib.contextmanager
+def alarm(handler, seconds: float):
+    """handler runs on SIGALRM, first after seconds (then as it sets the timer again)."""
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
+def test_ctrl_c_stops_a_long_build_and_changes_nothing():
+    x, y = tanh_chain(1_000_000)
     before = _core.live_node_count()
 
     def interrupt(signum, frame):
@@ -251,14 +269,8 @@ def test_ctrl_c_stops_a_long_build_and_changes_nothing():
         for _ in range(1000):  # until the alarm lands inside one
             mg.grad(y, [x], create_graph=True)
 
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.02)
-        with pytest.raises(KeyboardInterrupt):
-            until_interrupted()
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    with alarm(interrupt, 0.02), pytest.raises(KeyboardInterrupt):
+        until_interrupted()
     assert _core.live_node_count() == before
     (g,) = mg.grad(y, [x])
     y.backward()
@@ -267,10 +279,7 @@ def test_ctrl_c_stops_a_long_build_and_changes_nothing():
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
 def test_a_signal_handler_may_take_gradients_while_a_long_grad_runs():
-    x = Value(0.5)
-    y = x
-    for _ in range(300_000):
-        y = (y * 1.0000001).tanh()
+    x, y = tanh_chain(300_000)
     (expected,) = mg.grad(y, [x], create_graph=True)
     seen = []
 
@@ -279,13 +288,8 @@ def test_a_signal_handler_may_take_gradients_while_a_long_grad_runs():
         seen.append(mg.grad(a * a * a, [a], create_graph=True)[0].data)
         signal.setitimer(signal.ITIMER_REAL, 0.002)
 
-    previous = signal.signal(signal.SIGALRM, handler)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.002)
+    with alarm(handler, 0.002):
         results = [mg.grad(y, [x], create_graph=True)[0].data for _ in range(5)]
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
     assert seen
     assert set(seen) == {12.0}
     assert results == [expected.data] * 5
