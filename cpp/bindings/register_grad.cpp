@@ -9,18 +9,22 @@
 #include <string>
 #include <vector>
 
+#include "casters.hpp"
+#include "iterables.hpp"
 #include "micrograd/gradient.hpp"
 #include "micrograd/graph.hpp"
 #include "register.hpp"
-#include "value_caster.hpp"
 #include "value_type.hpp"
 
 namespace py = pybind11;
 using micrograd::Node;
 using micrograd::Value;
 using micrograd::Weight;
+using micrograd::python::Expect;
+using micrograd::python::Holds;
 using micrograd::python::is_value;
-using micrograd::python::node_of;
+using micrograd::python::NodeList;
+using micrograd::python::Reading;
 
 namespace {
 
@@ -29,97 +33,97 @@ void poll() {
     if (PyErr_CheckSignals() < 0) throw py::error_already_set();
 }
 
-std::string type_name(const py::handle& obj) { return Py_TYPE(obj.ptr())->tp_name; }
-
-// The arguments as the stub shows them (any object is taken, and checked here).
+// The arguments as the stub shows them (any object is taken, and read here).
 using OneValue = py::typing::Union<Value>;
 using Values = py::typing::Union<Value, py::typing::Iterable<Value>>;
 using Weights = py::typing::Optional<
     py::typing::Union<Value, py::float_, py::typing::Iterable<py::typing::Union<Value, py::float_>>>>;
 
-// A Value alone, or the items of any iterable, each held (a reference) for the
-// call. Items must be Values; with numbers given, real numbers too (as Value()
-// takes them), each read once, into numbers at its index (a Value's: unused).
-std::vector<py::object> read(const py::handle& obj, const char* what, std::vector<double>* numbers = nullptr) {
-    const char* kinds = numbers ? "Values or real numbers" : "Values";
-    if (is_value(obj.ptr())) {
-        if (numbers) numbers->push_back(0.0);
-        return {py::reinterpret_borrow<py::object>(obj)};
-    }
-    auto iterator = py::reinterpret_steal<py::object>(PyObject_GetIter(obj.ptr()));
-    if (!iterator) {
-        if (!PyErr_ExceptionMatches(PyExc_TypeError)) throw py::error_already_set();
-        PyErr_Clear();
-        throw py::type_error(std::string(what) + " must be a Value or a sequence of " + kinds + ", not " +
-                             type_name(obj));
-    }
-    std::vector<py::object> out;
-    for (std::size_t index = 0;; ++index) {
-        if (index % 4096 == 4095) poll();  // an endless iterable still answers Ctrl-C
-        auto item = py::reinterpret_steal<py::object>(PyIter_Next(iterator.ptr()));
-        if (!item) {
-            if (PyErr_Occurred()) throw py::error_already_set();
-            return out;
-        }
-        double x = 0.0;
-        const int real = is_value(item.ptr()) || !numbers ? 0 : micrograd::python::to_real(item.ptr(), &x);
-        if (real < 0) throw py::error_already_set();
-        if (!is_value(item.ptr()) && real == 0) {
-            throw py::type_error(std::string(what) + " must hold " + kinds + ", not " + type_name(item) +
-                                 " (at index " + std::to_string(index) + ")");
-        }
-        if (numbers) numbers->push_back(x);
-        out.push_back(std::move(item));
-    }
+Expect expect(const char* what, Holds holds) {
+    Expect e{what, holds, true};  // ordered: paired with the results, or with the outputs
+    e.or_one_value = true;
+    return e;
 }
 
-std::vector<Node*> nodes_of(const std::vector<py::object>& values) {
+// Opens obj as argument k of reading, unless it is a single Value (appended to `into` at once).
+bool open(Reading& reading, std::size_t k, const py::handle& obj, const Expect& e, NodeList& into, bool& single) {
+    single = is_value(obj.ptr());
+    return single ? into.append(obj.ptr(), e, 0) : reading.open(k, obj.ptr(), e);
+}
+
+// The nodes read, each held by a reference of ours for the whole call: grad's C++ code checks for
+// Ctrl-C, which runs Python code (a signal handler), so nothing read may stay borrowed.
+std::vector<Value> held(const NodeList& nodes) {
+    std::vector<Value> out;
+    out.reserve(nodes.size());
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+        out.push_back(Value::share(nodes.data()[i]));
+    return out;
+}
+
+std::vector<Node*> nodes_of(const std::vector<Value>& values) {
     std::vector<Node*> out;
     out.reserve(values.size());
-    for (const py::object& v : values)
-        out.push_back(node_of(v.ptr()));
+    for (const Value& v : values)
+        out.push_back(v.node());
     return out;
+}
+
+// outputs and inputs, by the one reader (iterables.hpp), both opened before either is read.
+void read_outputs_and_inputs(const py::handle& outputs, const py::handle& inputs, const char* function,
+                             std::vector<Value>& outs, std::vector<Value>& ins) {
+    const std::string out_name = std::string(function) + "(): outputs", in_name = std::string(function) + "(): inputs";
+    const Expect out_expect = expect(out_name.c_str(), Holds::values),
+                 in_expect = expect(in_name.c_str(), Holds::values);
+    Reading reading;
+    NodeList out_nodes, in_nodes;
+    bool single_out = false, single_in = false;
+    if (!open(reading, 0, outputs, out_expect, out_nodes, single_out) ||
+        !open(reading, 1, inputs, in_expect, in_nodes, single_in) || (!single_out && !out_nodes.read(reading, 0)) ||
+        (!single_in && !in_nodes.read(reading, 1)))
+        throw py::error_already_set();
+    outs = held(out_nodes);
+    ins = held(in_nodes);
 }
 
 std::vector<Value> grad(const Values& outputs, const Values& inputs, const Weights& grad_outputs, bool create_graph,
                         bool allow_unused) {
-    const std::vector<py::object> outs = read(outputs, "grad(): outputs");
-    const std::vector<py::object> ins = read(inputs, "grad(): inputs");
+    std::vector<Value> outs, ins, weight_values;
+    read_outputs_and_inputs(outputs, inputs, "grad", outs, ins);
     if (outs.empty()) throw py::value_error("grad(): outputs is empty");
     if (ins.empty()) throw py::value_error("grad(): inputs is empty");
-    std::vector<py::object> weight_items;
-    std::vector<double> numbers;
+    std::vector<Weight> weights;
     if (!grad_outputs.is_none()) {
+        // Numbers become constant leaves; one number for one output Value, as torch takes a tensor for a tensor.
+        const Expect w_expect = expect("grad(): grad_outputs", Holds::values_or_numbers);
+        Reading reading;
+        NodeList nodes;
         double x;
         const int real = is_value(outputs.ptr()) ? micrograd::python::to_real(grad_outputs.ptr(), &x) : 0;
-        if (real < 0) throw py::error_already_set();
-        if (real == 1) {  // one number for one output Value, as torch takes a tensor for a tensor
-            weight_items.push_back(py::reinterpret_borrow<py::object>(grad_outputs));
-            numbers.push_back(x);
-        } else {
-            weight_items = read(grad_outputs, "grad(): grad_outputs", &numbers);
-        }
-        if (weight_items.size() != outs.size()) {
-            throw py::value_error("grad(): grad_outputs has " + std::to_string(weight_items.size()) + " items for " +
+        bool single = false;
+        if (real < 0 || (real == 1 && !nodes.append(x)) ||
+            (real == 0 &&
+             (!open(reading, 0, grad_outputs, w_expect, nodes, single) || (!single && !nodes.read(reading, 0)))))
+            throw py::error_already_set();
+        weight_values = held(nodes);
+        if (weight_values.size() != outs.size()) {
+            throw py::value_error("grad(): grad_outputs has " + std::to_string(weight_values.size()) + " items for " +
                                   std::to_string(outs.size()) + " outputs");
         }
-    }
-    std::vector<Weight> weights(weight_items.size());
-    for (std::size_t k = 0; k < weights.size(); ++k) {
-        if (is_value(weight_items[k].ptr()))
-            weights[k].node = node_of(weight_items[k].ptr());
-        else
-            weights[k].number = numbers[k];
+        for (const Value& w : weight_values)
+            weights.push_back(Weight{w.node(), 0.0});
     }
     return micrograd::grad(nodes_of(outs), nodes_of(ins), weights, create_graph, allow_unused, poll);
 }
 
 std::vector<std::vector<double>> hessian(const OneValue& output, const Values& inputs) {
-    if (!is_value(output.ptr())) throw py::type_error("hessian(): output must be a Value, not " + type_name(output));
-    const std::vector<py::object> ins = read(inputs, "hessian(): inputs");
+    if (!is_value(output.ptr())) {
+        throw py::type_error(std::string("hessian(): output must be a Value, not ") + Py_TYPE(output.ptr())->tp_name);
+    }
+    std::vector<Value> outs, ins;
+    read_outputs_and_inputs(output, inputs, "hessian", outs, ins);
     if (ins.empty()) throw py::value_error("hessian(): inputs is empty");
-    const auto held = py::reinterpret_borrow<py::object>(output);
-    return micrograd::hessian(node_of(held.ptr()), nodes_of(ins), poll);
+    return micrograd::hessian(outs[0].node(), nodes_of(ins), poll);
 }
 
 }  // namespace
