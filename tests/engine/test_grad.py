@@ -4,6 +4,7 @@ arguments, the answers they share with Value.backward(), deep graphs, Ctrl-C and
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import random
 import signal
@@ -293,6 +294,26 @@ def test_a_signal_handler_may_take_gradients_while_a_long_grad_runs():
     assert seen
     assert set(seen) == {12.0}
     assert results == [expected.data] * 5
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
+def test_a_signal_handler_that_drops_the_callers_values_changes_nothing():
+    """The graph is held for the call: a handler that empties the lists given (their Values' last owners)
+    while grad runs leaves it the whole graph."""
+    x, y = tanh_chain(300_000)
+    expected = mg.grad(y, [x])[0].data  # a number: nothing of the graph kept
+    outputs, inputs = [y], [x]
+    del x, y
+
+    def handler(signum, frame):
+        outputs.clear()
+        inputs.clear()
+        gc.collect()
+
+    with alarm(handler, 0.002):
+        (g,) = mg.grad(outputs, inputs, create_graph=True)
+    assert outputs == []
+    assert g.data == expected
 
 
 OOM = """
