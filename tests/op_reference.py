@@ -22,6 +22,14 @@ def _torch() -> Any:
     return importlib.import_module("torch")  # imported when a PyTorch oracle runs, not before
 
 
+def _torch_mask(x: Any, m: Any) -> Any:
+    """mask(x, m) in PyTorch: threshold_backward(x, m, 0), relu's derivative as an op (x where m > 0 or m is
+    nan, else 0), whose derivative in m is a zero (zeros_like), as ours."""
+    torch = _torch()
+    x, m = (v if isinstance(v, torch.Tensor) else torch.tensor(float(v), dtype=torch.float64) for v in (x, m))
+    return torch.ops.aten.threshold_backward(x, m, 0)
+
+
 def _python_dot(*xs: Any) -> Any:  # what dot() computes, spelled with * and + for any engine
     return sum(a * b for a, b in zip(xs[0::2], xs[1::2]))
 
@@ -59,6 +67,12 @@ class Case:
         if self.bounded:
             return lo + (hi - lo) * x.sigmoid()
         return x * x + lo if lo > 0 else x
+
+    def smooth_points(self, n: int) -> list[float]:
+        """n points spread over the domain, each kept 0.05 away from the kinks."""
+        lo, hi = self.domain
+        points = [lo + (hi - lo) * (i + 0.5) / n for i in range(n)]
+        return [x + 0.05 if any(abs(x - k) < 0.05 for k in self.kinks) else x for x in points]
 
 
 def _unary(ours: Callable[..., Any], *, micrograd: bool = False, **kwargs: Any) -> tuple[Case, ...]:
@@ -116,6 +130,10 @@ REFERENCE: dict[str, tuple[Case, ...]] = {
             points=(0.0, 1e-300, 1e-20, 1e-13, 1e-6, 0.25, 0.5, 0.7, 1.0 - 1e-13, 1.0 - 2**-53, 1.0),
             operator=False,
         ),
+    ),
+    "sign": _unary(lambda x: mg._core._sign(x), torch=lambda x: _torch().sign(x), kinks=(0.0,)),
+    "mask": _binary(
+        lambda x, m: mg._core._mask(x, m), micrograd=False, torch=_torch_mask, kinks=(0.0,), operator=False
     ),
     "dot": (
         Case(

@@ -176,6 +176,21 @@ def picked(case: Case, nodes: list[Any], picks: list[int], *, squash: bool = Tru
     return [into_domain(case, nodes[i % len(nodes)], squash=squash) for i in picks[: case.operands]]
 
 
+def rooted(leaves: list[Any], steps: list[tuple[str, list[int]]], *, torch_engine: bool = False) -> Any:
+    """A random DAG over every op on leaves (Values, or tensors with torch_engine), one node per step
+    (name, picks): CASES[name]'s op (PyTorch's, with torch_engine) on its operands picked() from the nodes
+    so far. Returns the last node plus 0.1 times every third node made, so that many nodes reach the
+    root along several paths (what the gradient tests differentiate, to any order)."""
+    nodes = list(leaves)
+    for name, picks in steps:
+        case = CASES[name]
+        nodes.append((case.torch_op() if torch_engine else case.ours)(*picked(case, nodes, picks)))
+    root = nodes[-1]
+    for node in nodes[len(leaves) : -1 : 3]:
+        root = root + node * 0.1
+    return root
+
+
 def grow(nodes: list[mg.Value], steps: list[tuple[Any, ...]]) -> list[mg.Value]:
     """Appends to nodes (and returns it) one node for each step (kind, op, operands, extra), where operands
     are indices into nodes, earlier steps' nodes included:

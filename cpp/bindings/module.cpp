@@ -61,6 +61,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_used(), py::multiple_interpreters::not_sup
     register_nn(m);
     register_optim(m);
     register_graph(m);
+    register_grad(m);
 
     m.def(
         "topological_order",

@@ -6,3 +6,4 @@
 void register_nn(pybind11::module_& m);     // register_nn.cpp: fused neuron
 void register_optim(pybind11::module_& m);  // register_optim.cpp: SGD, Adam
 void register_graph(pybind11::module_& m);  // register_graph.cpp: Graph
+void register_grad(pybind11::module_& m);   // register_grad.cpp: grad, hessian, the ops of gradient graphs

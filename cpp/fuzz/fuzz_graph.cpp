@@ -10,6 +10,9 @@
 //   - a captured graph (Tape) replayed forward reproduces every node's data,
 //     after a leaf's data changed too, and replayed backward (twice) leaves every node's gradient as
 //     backward() of its first output (twice) does, from any gradients before;
+//   - grad() of any nodes gives backward()'s gradients bit for bit, touching no
+//     node's grad; with create_graph, the same numbers (but for the sign of a
+//     zero) as nodes of a graph each holding its op's value;
 //   - a build or a walk that runs out of memory changes nothing: no node
 //     leaked, no gradient touched, no mark left (a retry gives the same gradients);
 //   - freeing a graph allocates nothing, and every node is freed in the end.
@@ -28,6 +31,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "micrograd/gradient.hpp"
 #include "micrograd/tape.hpp"
 #include "micrograd/value.hpp"
 
@@ -329,6 +333,7 @@ private:
                 break;
             }
             case 7: replay(); break;
+            case 8: gradients(); break;
             default: out_of_memory(); break;
         }
     }
@@ -379,6 +384,35 @@ private:
             require(identical(replayed[i], direct[i]), "a replay's backward differs from backward()");
     }
 
+    // grad() of a value of the pool with respect to some others (or to nodes not in its graph).
+    void gradients() {
+        const Value root = pick();
+        std::vector<Node*> inputs;
+        for (std::size_t i = 1 + in_.below(3); i > 0; --i)
+            inputs.push_back(pick().node());
+        const std::vector<Node*> order = checked_order(root);
+        std::vector<Node*> everything = order;  // the pool's nodes, whose grads grad() may not touch
+        for (const Value& v : pool_)
+            everything.push_back(v.node());
+        const std::vector<double> before = grads(everything);
+        const std::vector<Value> numbers = micrograd::grad({root.node()}, inputs, {}, false, true);
+        const std::vector<Value> graphs = micrograd::grad({root.node()}, inputs, {}, true, true);
+        const std::vector<double> after = grads(everything);
+        for (std::size_t i = 0; i < after.size(); ++i)
+            require(identical(after[i], before[i]), "grad() changed a node's grad");
+        root.zero_grad();
+        root.backward();
+        for (std::size_t j = 0; j < inputs.size(); ++j) {
+            bool reached = false;
+            for (const Node* node : order)
+                reached = reached || node == inputs[j];
+            const double expected = reached ? inputs[j]->grad : 0.0;
+            require(identical(numbers[j].data(), expected), "grad() differs from backward()");
+            require(same(graphs[j].data(), expected), "grad(create_graph) differs from backward()");
+            checked_order(graphs[j]);  // each of its nodes holds its op's value
+        }
+    }
+
     // A chain of 2**20 + n nodes ending in one of the pool's values.
     Value large_graph() {
         Value x = pick();
@@ -400,7 +434,7 @@ private:
         const std::vector<double> expected = reference_gradients(root, order);  // leaves hold 2x expected now
         const std::vector<double> before = grads(order);
         const auto live = micrograd::live_node_count();
-        const int action = int(in_.below(4));
+        const int action = int(in_.below(5));
         fail_after = countdown;
         bool failed = false;
         try {
@@ -408,7 +442,8 @@ private:
                 case 0: root.backward(); break;
                 case 1: root.zero_grad(); break;
                 case 2: (void)micrograd::topological_order(root.node()); break;
-                default: add(build()); break;
+                case 3: add(build()); break;
+                default: (void)micrograd::grad({root.node()}, {pick().node()}, {}, true, true); break;
             }
         } catch (const std::bad_alloc&) {
             failed = true;
@@ -418,7 +453,7 @@ private:
             const std::vector<double> after = grads(order);
             for (std::size_t i = 0; i < after.size(); ++i)
                 require(same(after[i], before[i]), "a walk that ran out of memory changed a gradient");
-            if (action == 3) require(micrograd::live_node_count() == live, "a failed build leaked a node");
+            if (action >= 3) require(micrograd::live_node_count() == live, "a failed build leaked a node");
         }
         checked_order(root);  // no mark left behind
         root.zero_grad();

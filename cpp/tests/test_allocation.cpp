@@ -7,6 +7,7 @@
 #include <new>
 #include <vector>
 
+#include "micrograd/gradient.hpp"
 #include "micrograd/value.hpp"
 
 namespace {
@@ -115,4 +116,50 @@ TEST_CASE("building that runs out of memory leaves every count as it was") {
     CHECK(a.node()->refs == refs_a);
     CHECK(b.node()->refs == refs_b);
     CHECK(live_node_count() == before + 2);
+}
+
+namespace {
+// Every node of a graph as it is: its counts, data, gradient and marks.
+struct Snapshot {
+    std::vector<Node*> nodes;
+    std::vector<std::uint32_t> refs;
+    std::vector<double> data, grad;
+    std::vector<std::uint8_t> flags;
+    explicit Snapshot(const Value& root) : nodes(topological_order(root.node())) {
+        for (Node* n : nodes) {
+            refs.push_back(n->refs);
+            data.push_back(n->data);
+            grad.push_back(n->grad);
+            flags.push_back(n->flags);
+        }
+    }
+    bool unchanged() const {
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
+            const Node* n = nodes[i];
+            if (n->refs != refs[i] || n->data != data[i] || n->grad != grad[i] || n->flags != flags[i]) return false;
+        }
+        return true;
+    }
+};
+}  // namespace
+
+TEST_CASE("a gradient graph that runs out of memory while it is built leaves every graph as it was") {
+    Value x(0.75), y(-1.5);
+    Value h = tanh(x * y + 0.5) + pow(x, y * y) + relu(y - x) + abs(x) / sqrt(exp(y) + 1.0);
+    Value root = dot({h, x, sigmoid(h)}, {y, h, log(x * x + 1.0)}) + sum({h, softplus(y), pow(h, 3.0)});
+    for (int i = 0; i < 40; ++i)
+        root = tanh(root * x + y * 0.1) + root * 0.5;  // a few hundred nodes: as many allocations
+    root.backward();
+    const Snapshot before(root);
+    const auto live = live_node_count();
+    const std::vector<Node*> inputs{x.node(), y.node()};
+    auto check = [&] { return before.unchanged() && live_node_count() == live; };
+    const int failures = fail_each_allocation([&] { grad({root.node()}, inputs, {}, true, false); }, check);
+    CHECK(failures >= 10);  // at each allocation (most nodes come from the free list, without one)
+    CHECK(fail_each_allocation([&] { grad({root.node()}, inputs, {}, false, false); }, check) >= 5);
+    CHECK(fail_each_allocation([&] { hessian(root.node(), inputs); }, check) >= 10);
+    // And a retry is whole: the same numbers as backward().
+    const std::vector<Value> g = grad({root.node()}, inputs, {}, true, false);
+    CHECK(g[0].data() == x.grad());
+    CHECK(g[1].data() == y.grad());
 }

@@ -312,6 +312,54 @@ def neuron(w: collections.abc.Iterable[Value], bias: Value, x: collections.abc.I
     (sets and dicts are refused). activation: 'relu', 'tanh', 'sigmoid' or 'linear'.
     """
 
+def grad(outputs: Value | collections.abc.Iterable[Value], inputs: Value | collections.abc.Iterable[Value], grad_outputs: Value | float | collections.abc.Iterable[Value | float] | None = ..., *, create_graph: bool = ..., allow_unused: bool = ...) -> list[Value]:
+    """>>> import micrograd_cpp as mg
+    >>> x = mg.Value(0.5)
+    >>> dy, = mg.grad(x.tanh() * x, [x], create_graph=True)  # dy/dx, a Value of a new graph
+    >>> round(dy.data, 6)
+    0.855341
+    >>> d2y, = mg.grad(dy, [x])  # differentiated again: a leaf holding d2y/dx2
+    >>> round(d2y.data, 6)
+    1.209464
+
+    For each input, the sum over the outputs of grad_output * d(output)/d(input), as
+    torch.autograd.grad computes it.
+
+    outputs: a Value or a sequence of Values; inputs: a Value or a sequence of Values of their
+    graph (leaves or not); grad_outputs: a number or Value per output (default 1; one number or
+    Value for one output Value). Returns a list of Values, one per input.
+
+    create_graph: each result is a node of a new graph built from the same ops, which can be
+    differentiated again (backward(), grad, hessian) and captured by Graph; otherwise each result
+    is a new leaf holding the number. No .grad is read or written anywhere.
+    allow_unused: an input the outputs do not depend on gets Value(0.0) instead of a ValueError.
+
+    Derivatives follow PyTorch's, also at second and higher order (relu'' = 0, abs'' = 0, pow's
+    masks as the op 'mask', evaluated with the data at hand when a captured gradient graph is
+    replayed or mapped over rows). Iterative: any depth works; Ctrl-C stops it, changing nothing.
+    """
+
+def hessian(output: Value, inputs: Value | collections.abc.Iterable[Value]) -> list[list[float]]:
+    """>>> import micrograd_cpp as mg
+    >>> x, y = mg.Value(1.0), mg.Value(2.0)
+    >>> mg.hessian(x * x * y, [x, y])
+    [[4.0, 2.0], [2.0, 0.0]]
+
+    The matrix of second derivatives of output with respect to inputs, as lists of floats:
+    row i is d/d(inputs) of d(output)/d(inputs[i]) (torch.autograd.functional.hessian's rows).
+    An input the output does not depend on has a zero row and column.
+    """
+
+def _sign(x: Value) -> Value:
+    """_sign(x): the sign of x, 1, -1, or 0 at 0 and nan, as a new Value (op 'sign'): abs's derivative in
+    gradient graphs. x: a Value or a real number.
+    """
+
+def _mask(x: Value, m: Value) -> Value:
+    """_mask(x, m): x where m > 0 (or m is nan), else 0, as a new Value (op 'mask'): the select that
+    relu's and pow's derivatives use in gradient graphs. x, m: Values or real numbers.
+    """
+
 def topological_order(root: Value) -> list[Value]:
     """Every Value reachable from root, each once, operands before their users (root last)."""
 

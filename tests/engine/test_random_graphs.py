@@ -81,7 +81,8 @@ LINEAR = 2.0**-26  # operand errors up to this (relative, or absolute below 1) k
 # ``local`` returns one
 # (d, sens, ulps, kink) per operand: d the exact local derivative at these values, sens a list of
 # (|d d / d v|, index) pairs (index into xs, or -1 for o) giving its sensitivity to each input's error,
-# ulps the roundings in computing it, kink True where d jumps at this input (relu, abs).
+# ulps the roundings in computing it, kink True where d jumps at this input (relu, abs), or the index
+# of the operand whose value it jumps at (mask's d/dx, at m = 0), else False.
 # ``forward_ulps`` is the op's own rounding. An op of the core missing here fails
 # test_every_op_of_the_core_has_an_error_model.
 
@@ -213,6 +214,14 @@ def local_binary_cross_entropy(xs, o, k, errs):
     return out
 
 
+def local_sign(xs, o, k, errs):
+    return [(0.0, [], 0, True)]
+
+
+def local_mask(xs, o, k, errs):  # d/dx jumps with m (kink: operand 1 decides it); d/dm is 0
+    return [(1.0 if not xs[1] <= 0 else 0.0, [], 0, 1), (0.0, [], 0, False)]
+
+
 def local_dot(xs, o, k, errs):
     out = []
     for i in range(0, len(xs), 2):
@@ -251,6 +260,8 @@ ERROR_MODEL = {
     "sqrt": ErrorModel(local_sqrt, 1, sign_sensitive=(0,)),
     # Two nonnegative terms (no cancellation): two logs (4 ulps each), two products, a subtraction.
     "binary_cross_entropy": ErrorModel(local_binary_cross_entropy, 12, sign_sensitive=(0, 1)),
+    "sign": ErrorModel(local_sign, 0),
+    "mask": ErrorModel(local_mask, 0, sign_sensitive=(1,)),
     "dot": ErrorModel(local_dot, 0),
     "sum": ErrorModel(local_sum, 0),
 }
@@ -448,6 +459,9 @@ def bounds(recipe, values):
             linear = all(math.isfinite(e) and e <= LINEAR * max(1.0, _a(x)) for x, e in zip(xs, errs))
             if step.op in ("relu", "abs"):
                 a_out = errs[0]  # 1-Lipschitz, kink or not
+            jump = {"sign": 0, "mask": 1}.get(step.op)  # a step at 0 of this operand
+            if jump is not None and errs[jump] > 0 and not _a(xs[jump]) > errs[jump]:
+                a_out = math.inf  # the step within the noise: either value
             if step.op == "dot":  # running bound of the fold, step by step
                 acc = 0.0
                 for a, b in zip(xs[0::2], xs[1::2]):
@@ -467,7 +481,8 @@ def bounds(recipe, values):
                 delta = ulps * U * _a(d) + ETA
                 for s, idx in sens:
                     delta += m0(s, fwd[i] if idx == -1 else errs[idx])
-                uncertain = kink and errs[j] > 0 and not _a(xs[j]) > errs[j]
+                at = j if kink is True else kink  # the operand whose value d jumps at
+                uncertain = kink is not False and errs[at] > 0 and not _a(xs[at]) > errs[at]
                 if uncertain:
                     delta = max(delta, 1.0)
                 if kind == "node":

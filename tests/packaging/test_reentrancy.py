@@ -267,6 +267,23 @@ def _():
     c, extra = reading_context()
     return c, extra, lambda c, root: _core.topological_order(root), {0: 2.0}, reading_callbacks(c, lambda: _core.topological_order(c.v[0] * c.w[0]))
 
+# grad and hessian: the Values of the graph they differentiate are in use.
+@target("grad(outputs, inputs, grad_outputs, create_graph, allow_unused)", covers=["grad"])
+def _():
+    c, extra = reading_context()
+    outputs = [c.v[0] * c.w[0] + c.v[1].tanh(), c.v[1] * c.w[1]]
+    args = {0: outputs, 1: [c.v[0], c.v[1], c.v[2]], 2: [2.0, 0.5], "create_graph": True, "allow_unused": True}
+    def call(c, outputs, inputs, grad_outputs, create_graph, allow_unused):
+        return mg.grad(outputs, inputs, grad_outputs, create_graph=create_graph, allow_unused=allow_unused)
+    return c, extra, call, args, reading_callbacks(c, lambda: mg.grad(outputs, [c.v[0]], create_graph=True))
+
+@target("hessian(output, inputs)", covers=["hessian"])
+def _():
+    c, extra = reading_context()
+    output = c.v[0] * c.v[0] * c.w[0] + (c.v[1] * c.v[0]).tanh()
+    call = lambda c, inputs: mg.hessian(output, inputs)
+    return c, extra, call, {0: [c.v[0], c.v[1], c.w[0]]}, reading_callbacks(c, lambda: mg.hessian(output, [c.v[0]]))
+
 @target("_real(x, what)", covers=["_real"])
 def _():
     c, extra = reading_context()

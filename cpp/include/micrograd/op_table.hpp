@@ -1,10 +1,14 @@
 // The op table: one row per op. Everything that lists ops is made from it: the
 // Op enum and the dispatch (ops.hpp), the names (ops.cpp), the C++ functions
-// (value.hpp), the Python methods and the `_core.OPS` tuple (bindings), and
-// through that tuple the type stub and the tests.
+// (value.hpp), the ops as functions of the derivative formulas and the nodes
+// of gradient graphs (ops.hpp, gradient.cpp), the Python methods and the
+// `_core.OPS` tuple (bindings), and through that tuple the type stub and the
+// tests.
 //
 // Adding an op: its struct in ops.hpp (forward formula and derivative side by
-// side) and one row here; then one reference row in tests/op_reference.py.
+// side, the derivative written for any scalar type: then gradient graphs
+// differentiate it to any order) and one row here; then one reference row in
+// tests/op_reference.py.
 //
 // Columns:
 //   id       the enum name, and the C++ function for a unary op (micrograd::tanh)
@@ -36,6 +40,8 @@
     X(sqrt,       Sqrt,      unary,   "sqrt",      "sqrt",      "x.sqrt()")                          \
     X(binary_cross_entropy, BinaryCrossEntropy, binary, "binary_cross_entropy", "binary_cross_entropy",   \
       "p.binary_cross_entropy(t)")                                                                   \
+    X(sign,       Sign,      unary,   "sign",      "",          "micrograd_cpp._core._sign(x)")      \
+    X(mask,       Mask,      binary,  "mask",      "",          "micrograd_cpp._core._mask(x, m)")   \
     X(dot,        Dot,       nary,    "dot",       "",          "micrograd_cpp.dot(a, b)")           \
     X(sum,        Sum,       nary,    "sum",       "",          "micrograd_cpp.sum(values, start)")
 // clang-format on

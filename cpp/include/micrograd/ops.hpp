@@ -1,20 +1,29 @@
 // The ops: each one's forward value and local derivatives, side by side.
 //
-// Each struct works on plain doubles, so that the graph engine (below), the
-// replay of a captured graph and its batched kernel (tape.hpp) all call the
-// same formulas:
+// Each struct's forward works on plain doubles, and its derivative on any
+// scalar type, so that one formula serves every engine:
 //   forward(x[, y])                        the op's value
 //   backward(g, x[, y], out, gx[, gy])     adds g * d(out)/d(operand) to each
 //                                          operand's gradient
-// where g is the gradient arriving at the op's output and out its value. The
-// n-ary ops are folds of the binary ones: step() is one term and
+// where g is the gradient arriving at the op's output and out its value. On
+// doubles that is the graph engine (below), the replay of a captured graph and
+// its batched kernel (tape.hpp); on the terms of a gradient graph
+// (gradient.cpp) the same formula builds the nodes that compute it, so that
+// gradients can be differentiated again. A formula calls other ops by name
+// (mask(g, out), sign(x), log(x), below): their struct's forward on doubles, a
+// node of that op in a gradient graph. A mask is such an op too, evaluated
+// with the data at hand, never a constant fixed when the gradient graph is
+// built. The n-ary ops are folds of the binary ones: step() is one term and
 // backward_step() its derivatives; the folds run them left to right.
 //
 // The derivative formulas are PyTorch's (tools/autograd/derivatives.yaml),
 // operation by operation, so that gradients match its float64 ones, including
 // where it masks an undefined product to zero (0 ** 0, d/dk of 0 ** k) and its
-// overflow-safe forms (x / y). Everything else follows IEEE: inf and nan
-// propagate, nothing traps.
+// overflow-safe forms (x / y); so do gradients of gradients (relu'' = 0 and
+// abs'' = 0: mask and sign have derivative 0). Each formula adds to every
+// operand's gradient, a zero too, as PyTorch's zeros_like is a tensor: where
+// that zero meets an infinite local derivative further down, 0 * inf is nan in
+// both. Everything else follows IEEE: inf and nan propagate, nothing traps.
 #pragma once
 
 #include <algorithm>
@@ -26,10 +35,50 @@
 
 namespace micrograd::ops {
 
+// The structs, declared first: a derivative formula may call any op by name.
+#define MICROGRAD_DECLARE(id, Struct, ...) struct Struct;
+MICROGRAD_OPS(MICROGRAD_DECLARE)
+#undef MICROGRAD_DECLARE
+
+// Each op as a function of its operands, for the derivative formulas: on
+// doubles, its struct's forward (log(x) is Log::forward(x)); the terms of a
+// gradient graph overload apply<Struct> to make a node of the op instead.
+template <class S>
+double apply(double x) {
+    return S::forward(x);
+}
+template <class S>
+double apply(double x, double y) {
+    return S::forward(x, y);
+}
+#define MICROGRAD_OP_FUNCTION_unary(id, Struct) \
+    template <class T>                          \
+    auto id(const T& x) {                       \
+        return apply<Struct>(x);                \
+    }
+#define MICROGRAD_OP_FUNCTION_binary(id, Struct) \
+    template <class T, class U>                  \
+    auto id(const T& x, const U& y) {            \
+        return apply<Struct>(x, y);              \
+    }
+#define MICROGRAD_OP_FUNCTION_scalar(id, Struct) MICROGRAD_OP_FUNCTION_binary(id, Struct)
+#define MICROGRAD_OP_FUNCTION_nary(id, Struct)
+#define MICROGRAD_OP_FUNCTION(id, Struct, arity, ...) MICROGRAD_OP_FUNCTION_##arity(id, Struct)
+MICROGRAD_OPS(MICROGRAD_OP_FUNCTION)
+#undef MICROGRAD_OP_FUNCTION
+#undef MICROGRAD_OP_FUNCTION_unary
+#undef MICROGRAD_OP_FUNCTION_binary
+#undef MICROGRAD_OP_FUNCTION_scalar
+#undef MICROGRAD_OP_FUNCTION_nary
+
+// In the derivatives below, T is the scalar (a double, or a term of a gradient
+// graph) and G what a gradient accumulates in (a double, or a contribution).
+
 struct Add {
     static constexpr const char* doc = "x + y. Local derivatives: 1, 1.";
     static double forward(double x, double y) { return x + y; }
-    static void backward(double g, double, double, double, double& gx, double& gy) {
+    template <class T, class G>
+    static void backward(T g, T, T, T, G& gx, G& gy) {
         gx += g;
         gy += g;
     }
@@ -38,7 +87,8 @@ struct Add {
 struct Sub {
     static constexpr const char* doc = "x - y. Local derivatives: 1, -1.";
     static double forward(double x, double y) { return x - y; }
-    static void backward(double g, double, double, double, double& gx, double& gy) {
+    template <class T, class G>
+    static void backward(T g, T, T, T, G& gx, G& gy) {
         gx += g;
         gy += -g;
     }
@@ -47,7 +97,8 @@ struct Sub {
 struct Mul {
     static constexpr const char* doc = "x * y. Local derivatives: y, x.";
     static double forward(double x, double y) { return x * y; }
-    static void backward(double g, double x, double y, double, double& gx, double& gy) {
+    template <class T, class G>
+    static void backward(T g, T x, T y, T, G& gx, G& gy) {
         gx += g * y;
         gy += g * x;
     }
@@ -58,7 +109,8 @@ struct Div {
     static double forward(double x, double y) { return x / y; }
     // d/dy is -g * ((x / y) / y), never g * x / (y * y): y * y over- or underflows
     // long before the quotient does (1e300 / 1e200 has d/dy -1e-100, not 0).
-    static void backward(double g, double, double y, double out, double& gx, double& gy) {
+    template <class T, class G>
+    static void backward(T g, T, T y, T out, G& gx, G& gy) {
         gx += g / y;
         gy += -g * (out / y);
     }
@@ -71,10 +123,13 @@ struct Pow {  // x ** y, both differentiable
     // As PyTorch's pow_backward_self and pow_backward_exponent: d/dx is 0 where
     // y == 0, the whole product with g (so 0 ** 0 has no nan, even when g is
     // nan); d/dy's local derivative is 0 where x == 0 and y >= 0 (the limit,
-    // not 0 * -inf), then times g (a nan in g stays nan).
-    static void backward(double g, double x, double y, double out, double& gx, double& gy) {
-        gx += y == 0.0 ? 0.0 : g * (y * std::pow(x, y - 1.0));
-        gy += g * ((x == 0.0 && y >= 0.0) ? 0.0 : out * std::log(x));
+    // not 0 * -inf), then times g (a nan in g stays nan). The masks as ops:
+    // |y| <= 0 is y == 0, and |x| + relu(-y) <= 0 is x == 0 and y >= 0 (nan
+    // keeps both, as the comparisons do).
+    template <class T, class G>
+    static void backward(T g, T x, T y, T out, G& gx, G& gy) {
+        gx += mask(g * (y * pow(x, y - 1.0)), abs(y));
+        gy += g * mask(out * log(x), abs(x) + relu(-y));
     }
 };
 
@@ -95,15 +150,23 @@ inline double power(double x, double k) {
 struct PowConst {  // x ** k, k a constant kept in the node
     static constexpr const char* doc = "x ** k for a constant k. Local derivative: k * x ** (k - 1) (0 where k == 0).";
     static double forward(double x, double k) { return power(x, k); }
-    static void backward(double g, double x, double k, double, double& gx) {
-        gx += k == 0.0 ? 0.0 : g * (k * power(x, k - 1.0));
+    // k is the node's constant, not data: deciding on it here is no frozen mask.
+    template <class T, class G>
+    static void backward(T g, T x, double k, T, G& gx) {
+        if (k == 0.0)
+            gx += 0.0;
+        else
+            gx += g * (k * pow_const(x, k - 1.0));
     }
 };
 
 struct Neg {
     static constexpr const char* doc = "-x, as a new Value (op 'neg'). Local derivative: -1.";
     static double forward(double x) { return -x; }
-    static void backward(double g, double, double, double& gx) { gx += -g; }
+    template <class T, class G>
+    static void backward(T g, T, T, G& gx) {
+        gx += -g;
+    }
 };
 
 struct Tanh {
@@ -111,7 +174,10 @@ struct Tanh {
         "tanh(self), as a new Value (op 'tanh'). Saturates to +-1, never overflows.\n"
         "Local derivative: 1 - tanh(x)**2.";
     static double forward(double x) { return std::tanh(x); }
-    static void backward(double g, double, double out, double& gx) { gx += g * (1.0 - out * out); }
+    template <class T, class G>
+    static void backward(T g, T, T out, G& gx) {
+        gx += g * (1.0 - out * out);
+    }
 };
 
 struct Relu {
@@ -119,7 +185,11 @@ struct Relu {
         "max(self, 0), as a new Value (op 'ReLU'); relu(nan) is nan, as in micrograd and PyTorch.\n"
         "Local derivative: 0 where the output is <= 0, else 1; so 1 at nan, as PyTorch (micrograd gives 0).";
     static double forward(double x) { return x < 0.0 ? 0.0 : x; }  // micrograd's form: nan stays nan
-    static void backward(double g, double, double out, double& gx) { gx += out <= 0.0 ? 0.0 : g; }
+    // g where out > 0 (or nan), else 0: PyTorch's threshold_backward, a select (0 even where g is inf).
+    template <class T, class G>
+    static void backward(T g, T, T out, G& gx) {
+        gx += mask(g, out);
+    }
 };
 
 struct Sigmoid {
@@ -132,14 +202,20 @@ struct Sigmoid {
         const double e = std::exp(x);
         return e / (1.0 + e);
     }
-    static void backward(double g, double, double out, double& gx) { gx += g * (1.0 - out) * out; }
+    template <class T, class G>
+    static void backward(T g, T, T out, G& gx) {
+        gx += g * (1.0 - out) * out;
+    }
 };
 
 struct Exp {
     static constexpr const char* doc =
         "exp(self), as a new Value (op 'exp'); overflows to inf above ~709.8.\nLocal derivative: exp(x).";
     static double forward(double x) { return std::exp(x); }
-    static void backward(double g, double, double out, double& gx) { gx += g * out; }
+    template <class T, class G>
+    static void backward(T g, T, T out, G& gx) {
+        gx += g * out;
+    }
 };
 
 struct Log {
@@ -147,7 +223,10 @@ struct Log {
         "The natural logarithm, as a new Value (op 'log'): log(0) = -inf, log(x < 0) = nan.\n"
         "Local derivative: 1 / x.";
     static double forward(double x) { return std::log(x); }
-    static void backward(double g, double x, double, double& gx) { gx += g / x; }
+    template <class T, class G>
+    static void backward(T g, T x, T, G& gx) {
+        gx += g / x;
+    }
 };
 
 struct Softplus {  // log(1 + exp(x)), as PyTorch's log_sigmoid computes it: no overflow, no cancellation
@@ -155,7 +234,10 @@ struct Softplus {  // log(1 + exp(x)), as PyTorch's log_sigmoid computes it: no 
         "log(1 + exp(self)), as a new Value (op 'softplus'), computed without overflow or cancellation.\n"
         "Local derivative: sigmoid(x).";
     static double forward(double x) { return (x > 0.0 ? x : 0.0) + std::log1p(std::exp(-std::abs(x))); }
-    static void backward(double g, double x, double, double& gx) { gx += g * Sigmoid::forward(x); }
+    template <class T, class G>
+    static void backward(T g, T x, T, G& gx) {
+        gx += g * sigmoid(x);
+    }
 };
 
 struct Abs {
@@ -163,8 +245,9 @@ struct Abs {
         "|self|, as a new Value (op 'abs'); also abs(v).\n"
         "Local derivative: sign(x): 1, -1, and 0 at 0 (PyTorch's subgradient).";
     static double forward(double x) { return std::abs(x); }
-    static void backward(double g, double x, double, double& gx) {
-        gx += g * double((0.0 < x) - (x < 0.0));  // PyTorch: grad * sgn(x), sgn(0) = sgn(nan) = 0
+    template <class T, class G>
+    static void backward(T g, T x, T, G& gx) {
+        gx += g * sign(x);  // PyTorch: grad * sgn(x)
     }
 };
 
@@ -173,7 +256,34 @@ struct Sqrt {
         "The square root, as a new Value (op 'sqrt'): sqrt(x < 0) = nan.\n"
         "Local derivative: 1 / (2 sqrt(x)), inf at 0.";
     static double forward(double x) { return std::sqrt(x); }
-    static void backward(double g, double, double out, double& gx) { gx += g / (2.0 * out); }
+    template <class T, class G>
+    static void backward(T g, T, T out, G& gx) {
+        gx += g / (2.0 * out);
+    }
+};
+
+// The two ops the derivatives above are masked with. Their own derivatives are
+// 0 (PyTorch's zeros_like for sign and threshold_backward's operand), so
+// relu'' = 0 and abs'' = 0, to any order.
+struct Sign {
+    static constexpr const char* doc = "sign(x): 1, -1, and 0 at 0 and nan (PyTorch's sign). Local derivative: 0.";
+    static double forward(double x) { return double((0.0 < x) - (x < 0.0)); }
+    template <class T, class G>
+    static void backward(T, T, T, G& gx) {
+        gx += 0.0;
+    }
+};
+
+struct Mask {
+    static constexpr const char* doc =
+        "mask(x, m): x where m > 0 or m is nan, 0 where m <= 0 (even where x is inf or nan): relu's and\n"
+        "pow's derivative masks. Local derivatives: 1 where x is kept, else 0; 0.";
+    static double forward(double x, double m) { return m <= 0.0 ? 0.0 : x; }
+    template <class T, class G>
+    static void backward(T g, T, T m, T, G& gx, G& gm) {
+        gx += mask(g, m);
+        gm += 0.0;
+    }
 };
 
 // PyTorch's binary_cross_entropy of a probability p against a target t, both in
@@ -191,9 +301,16 @@ struct BinaryCrossEntropy {
     static double forward(double p, double t) {
         return (t - 1.0) * std::max(std::log1p(-p), -100.0) - t * std::max(std::log(p), -100.0);
     }
-    static void backward(double g, double p, double t, double, double& gp, double& gt) {
-        gp += g * (p - t) / std::max((1.0 - p) * p, epsilon);
-        gt += -std::log(p / (1.0 - p)) * g;
+    template <class T, class G>
+    static void backward(T g, T p, T t, T, G& gp, G& gt) {
+        gp += g * (p - t) / at_least((1.0 - p) * p, epsilon);
+        gt += -log(p / (1.0 - p)) * g;
+    }
+    // std::max(x, k), x < k ? k : x, as ops (a gradient graph's clamp follows the data): x where
+    // x - k > 0, 0, or nan, plus k where x - k < 0; the other term is 0, so the sum is exact.
+    template <class T>
+    static auto at_least(const T& x, double k) {
+        return mask(x, sign(x - k) + 1.0) + mask(k, -sign(x - k));
     }
 };
 
@@ -213,13 +330,16 @@ struct Dot {
     static constexpr std::size_t group = 2;
     static double step(double acc, double a, double b) { return Add::forward(acc, Mul::forward(a, b)); }
     // d(acc + a * b) reaches a * b unchanged (Add's derivative is 1), then Mul's.
-    static void backward_step(double g, double a, double b, double& ga, double& gb) {
-        Mul::backward(g, a, b, 0.0 /* unused */, ga, gb);
+    // (Mul's and Add's derivatives do not read the values they are not given here: g stands in.)
+    template <class T, class G>
+    static void backward_step(T g, T a, T b, G& ga, G& gb) {
+        Mul::backward(g, a, b, g, ga, gb);
     }
     // The start's: Add's.
-    static void backward_start(double g, double& gstart) {
-        double unused = 0.0;
-        Add::backward(g, 0.0, 0.0, 0.0, gstart, unused);
+    template <class T, class G>
+    static void backward_start(T g, G& gstart) {
+        G unused{};
+        Add::backward(g, g, g, g, gstart, unused);
     }
 };
 
@@ -230,11 +350,15 @@ struct Sum {
     static constexpr const char* doc = "start + values[0] + values[1] + ..., left to right. Local derivatives: 1.";
     static constexpr std::size_t group = 1;
     static double step(double acc, double x) { return Add::forward(acc, x); }
-    static void backward_step(double g, double& gx) {  // d(acc + x)/dx = 1, Add's
-        double unused = 0.0;
-        Add::backward(g, 0.0, 0.0, 0.0, unused, gx);
+    template <class T, class G>
+    static void backward_step(T g, G& gx) {  // d(acc + x)/dx = 1, Add's
+        G unused{};
+        Add::backward(g, g, g, g, unused, gx);
     }
-    static void backward_start(double g, double& gstart) { backward_step(g, gstart); }
+    template <class T, class G>
+    static void backward_start(T g, G& gstart) {
+        backward_step(g, gstart);
+    }
 };
 
 // --- dispatch on the op code, for the graph's own nodes ----------------------
@@ -265,32 +389,48 @@ double forward_nary(const Node& n) {
     }
     return acc;
 }
-template <class S>
-void backward_unary(const Node& n) {
-    S::backward(n.grad, n.lhs->data, n.data, n.lhs->grad);
+// The chain rule at node n, for any scalar: g is the gradient reaching n,
+// value(p) the value of node p as the formulas take it (its data, or a term of
+// a gradient graph), slot(p, k) where the gradient of n's k-th operand p
+// accumulates (first operand first; p's own grad, or a contribution).
+template <class S, class T, class Value, class Slot>
+void chain_unary(const Node& n, T g, Value& value, Slot& slot) {
+    S::backward(g, value(n.lhs), value(&n), slot(n.lhs, 0));
 }
-template <class S>
-void backward_binary(const Node& n) {
-    S::backward(n.grad, n.lhs->data, n.rhs->data, n.data, n.lhs->grad, n.rhs->grad);
+template <class S, class T, class Value, class Slot>
+void chain_binary(const Node& n, T g, Value& value, Slot& slot) {
+    S::backward(g, value(n.lhs), value(n.rhs), value(&n), slot(n.lhs, 0), slot(n.rhs, 1));
 }
-template <class S>
-void backward_scalar(const Node& n) {
-    S::backward(n.grad, n.lhs->data, n.exponent, n.data, n.lhs->grad);
+template <class S, class T, class Value, class Slot>
+void chain_scalar(const Node& n, T g, Value& value, Slot& slot) {
+    S::backward(g, value(n.lhs), n.exponent, value(&n), slot(n.lhs, 0));
 }
-template <class S>
-void backward_nary(const Node& n) {
+template <class S, class T, class Value, class Slot>
+void chain_nary(const Node& n, T g, Value& value, Slot& slot) {
     Node* const* x = n.operands;
     const bool from_first = n.test(Node::fold_from_first);
-    const double g = n.grad;
-    if (from_first) S::backward_start(g, x[0]->grad);
+    if (from_first) S::backward_start(g, slot(x[0], 0));
     for (std::size_t i = from_first; i + S::group <= n.count; i += S::group) {
         if constexpr (S::group == 1)
-            S::backward_step(g, x[i]->grad);
+            S::backward_step(g, slot(x[i], i));
         else
-            S::backward_step(g, x[i]->data, x[i + 1]->data, x[i]->grad, x[i + 1]->grad);
+            S::backward_step(g, value(x[i]), value(x[i + 1]), slot(x[i], i), slot(x[i + 1], i + 1));
     }
 }
 }  // namespace detail
+
+// The chain rule at n (see detail::chain_unary): adds g * d(n)/d(operand) to
+// each operand's slot, with the op's own formula.
+template <class T, class Value, class Slot>
+void chain_rule(const Node& n, T g, Value&& value, Slot&& slot) {
+    switch (n.op) {
+        case Op::leaf: return;
+#define MICROGRAD_CHAIN(id, Struct, arity, ...) \
+    case Op::id: return detail::chain_##arity<Struct>(n, g, value, slot);
+            MICROGRAD_OPS(MICROGRAD_CHAIN)
+#undef MICROGRAD_CHAIN
+    }
+}
 
 // The value of op at its operands' current data (a leaf: its own data).
 inline double forward(const Node& n) {
@@ -304,15 +444,10 @@ inline double forward(const Node& n) {
     return n.data;
 }
 
-// Adds n's gradient contribution to its operands.
+// Adds n's gradient contribution to its operands' grad.
 inline void backward(const Node& n) {
-    switch (n.op) {
-        case Op::leaf: return;
-#define MICROGRAD_BACKWARD(id, Struct, arity, ...) \
-    case Op::id: return detail::backward_##arity<Struct>(n);
-            MICROGRAD_OPS(MICROGRAD_BACKWARD)
-#undef MICROGRAD_BACKWARD
-    }
+    chain_rule(
+        n, n.grad, [](const Node* p) { return p->data; }, [](Node* p, std::size_t) -> double& { return p->grad; });
 }
 
 // The op's name as micrograd spells it ("+", "*", "ReLU", ...); pow_const is "**"
