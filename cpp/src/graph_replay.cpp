@@ -1,0 +1,65 @@
+// micrograd::Graph (graph_replay.hpp): the capture, and the two plans made from it.
+#include "micrograd/graph_replay.hpp"
+
+#include <stdexcept>
+#include <utility>
+
+#include "graph_batch.hpp"
+#include "graph_capture.hpp"
+#include "graph_nodes.hpp"
+
+namespace micrograd {
+
+using graph_detail::Batch;
+using graph_detail::NodeReplay;
+
+Graph::Graph(const std::vector<Node*>& outputs, const std::vector<Node*>& inputs) {
+    graph_detail::Capture c = graph_detail::capture(outputs, inputs);
+    nodes_ = std::make_unique<NodeReplay>(c);
+    batch_ = std::make_unique<Batch>(c);
+    order_ = std::move(c.order);
+    inputs_ = std::move(c.inputs);
+    outputs_ = std::move(c.outputs);
+    auto bytes = [](const auto& v) { return v.capacity() * sizeof(v[0]); };
+    plan_bytes_ = bytes(order_) + bytes(inputs_) + bytes(outputs_) + nodes_->bytes() + batch_->plan_bytes();
+    std::size_t retained = 0;  // last: nothing above may throw with the references taken
+    try {
+        for (; retained < outputs.size(); ++retained)
+            retain(outputs[retained]);
+    } catch (...) {
+        while (retained > 0)
+            release(outputs[--retained]);  // never the last reference: the caller holds each
+        throw;
+    }
+}
+
+Graph::~Graph() {
+    for (std::uint32_t output : outputs_)
+        release(order_[output]);
+}
+
+std::size_t Graph::memory_bytes() const { return plan_bytes_ + batch_->buffer_bytes(); }
+
+double Graph::forward() {
+    nodes_->forward();
+    return order_[outputs_[0]]->data;
+}
+
+void Graph::backward() { nodes_->backward(); }
+
+bool Graph::differentiable() const { return batch_->differentiable(); }
+
+void Graph::map(const double* rows, std::size_t count, double* out, const MapOptions& options, MapCaller& caller) {
+    if (options.backward && !differentiable())
+        throw std::invalid_argument("map with backward: the first output depends on no leaf that is not an input");
+    if (options.backward && count == 0) throw std::invalid_argument("map with backward needs at least one row");
+    batch_->load_leaves();
+    auto work = [&] { batch_->run(rows, count, out, options); };
+    caller.run_apart(MapCaller::Work(work));
+    caller.outputs_ready();
+    if (options.backward) batch_->store_gradients();
+}
+
+void Graph::forget_buffers() noexcept { batch_->forget_buffers(); }
+
+}  // namespace micrograd
