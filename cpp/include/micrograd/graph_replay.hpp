@@ -7,12 +7,14 @@
 //     g.map(rows, count, out, {true, Reduction::mean}, caller);  // one lane per row
 //
 // Capturing it (graph_capture.cpp) freezes the topological order; two plans are
-// made from that, each owning its state: the node replay (graph_nodes.cpp) runs
-// the op structs of ops.hpp over the frozen order on the nodes, bit for bit as
-// Value::backward would; the batch (graph_batch.cpp) runs the same structs over
-// lanes of rows (graph_batch_kernel.cpp). No formula is written twice.
+// made from the capture, each owning its state: the node replay
+// (graph_nodes.cpp) runs the op structs of ops.hpp over the frozen order on the
+// nodes, bit for bit as Value::backward would; the batch (graph_batch.cpp, made
+// at the first map) runs the same structs over lanes of rows
+// (graph_batch_kernel.cpp). No formula is written twice.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -90,10 +92,11 @@ public:
     // leaf's gradient has changed (interior ones may be partly set).
     void backward();
 
-    // --- the batch ---
+    // --- the batch (planned at the first map: a Graph only replayed on its
+    // nodes holds no more than the node replay) ---
     // True if the first output depends on a leaf that is not an input (so that
     // map() with backward has a gradient to give).
-    bool differentiable() const;
+    bool differentiable() const { return differentiable_; }
     // For each of `count` rows (rows: count x input_count, row-major), the
     // outputs' values into out (count x output_count), as the graph built anew
     // for that row computes them. With options.backward (count >= 1), adds to
@@ -114,9 +117,11 @@ public:
 private:
     std::vector<Node*> order_;  // topological, as captured
     std::vector<std::uint32_t> inputs_, outputs_;
+    bool differentiable_ = false;
     std::unique_ptr<graph_detail::NodeReplay> nodes_;
+    std::size_t replay_bytes_ = 0;  // what the capture and the node replay hold: fixed
     std::unique_ptr<graph_detail::Batch> batch_;
-    std::size_t plan_bytes_ = 0;  // what capture fixed; the batch's buffers are counted apart (atomic)
+    std::atomic<const graph_detail::Batch*> batch_made_{nullptr};  // for memory_bytes() from any thread
 };
 
 }  // namespace micrograd
