@@ -4,7 +4,9 @@
 // many runs, microseconds per call. Built with the core's tests (the core-tests
 // preset); run build/core-tests/cpp/bench/micrograd_map_step [runs]. On a busy
 // machine count instructions instead: valgrind --tool=callgrind with few runs
-// (micrograd_map_step RUNS l2|hinge runs that graph alone).
+// (micrograd_map_step RUNS l2|hinge|chain runs that graph alone). Last, one row
+// through a chain of 100,000 nodes: the kernel with one lane, each step waiting
+// for the one before.
 // benchmarks/bench_graph.py measures the same step from Python, beside PyTorch.
 #include <algorithm>
 #include <chrono>
@@ -74,16 +76,37 @@ int main(int argc, char** argv) {
     std::vector<double> out(100);
     micrograd::MapCaller caller;
     const std::vector<Node*> inputs{x[0].node(), x[1].node(), t.node()};
-    const std::string only = argc > 2 ? argv[2] : "";  // "l2" or "hinge": that graph alone
+    const std::string only = argc > 2 ? argv[2] : "";  // "l2", "hinge" or "chain": that graph alone
     for (const Value* first : {&loss, &hinge}) {
-        if ((only == "l2" && first != &loss) || (only == "hinge" && first != &hinge)) continue;
+        if (!only.empty() && (only != "l2" || first != &loss) && (only != "hinge" || first != &hinge)) continue;
         micrograd::Graph graph({first->node()}, inputs);
         const double backward = best_microseconds(
-            [&] { graph.map(rows.data(), 100, out.data(), {true, micrograd::Reduction::mean}, caller); }, runs);
-        const double forward =
-            best_microseconds([&] { graph.map(rows.data(), 100, out.data(), {false, {}}, caller); }, runs);
+            [&] {
+                graph.map(rows.data(), 100, out.data(), {true, micrograd::Reduction::mean}, caller);
+            },
+            runs);
+        const double forward = best_microseconds(
+            [&] {
+                graph.map(rows.data(), 100, out.data(), {false, {}}, caller);
+            },
+            runs);
         std::printf("map over 100 rows, %s: backward %.2f us, forward only %.2f us (%zu nodes)\n",
                     first == &loss ? "hinge + L2" : "hinge alone", backward, forward, graph.size());
+    }
+    if (only.empty() || only == "chain") {  // one row through a chain of 100,000 nodes: the kernel's latency
+        Value cx(0.5), cw(1.0 + 1e-9), cb(1e-9);
+        Value y = cx;
+        for (int k = 0; k < 50000; ++k)
+            y = y * cw + cb;
+        micrograd::Graph graph({y.node()}, {cx.node()});
+        const double one_row[] = {0.5};
+        double chain_out = 0.0;
+        const double us = best_microseconds(
+            [&] {
+                graph.map(one_row, 1, &chain_out, {true, micrograd::Reduction::sum}, caller);
+            },
+            runs / 100 + 1);
+        std::printf("map of one row through a chain: %.2f ns per node\n", us * 1e3 / double(graph.size()));
     }
     return 0;
 }

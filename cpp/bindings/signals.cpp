@@ -22,7 +22,7 @@ constexpr std::chrono::milliseconds released_poll_interval{20};
 bool sigint_pending() {
     if (interruptible_depth == 0 || PyThread_get_thread_ident() != main_thread) return false;
     if (PyGILState_Check()) return PyOS_InterruptOccurred() != 0;  // takes the SIGINT, if one came
-    static std::chrono::steady_clock::time_point last;           // only the main thread comes here
+    static std::chrono::steady_clock::time_point last;             // only the main thread comes here
     const auto now = std::chrono::steady_clock::now();
     if (now - last < released_poll_interval) return false;
     last = now;

@@ -149,7 +149,6 @@ constexpr double special[] = {
     std::numeric_limits<double>::quiet_NaN(),
 };
 
-
 // The exact sum of doubles as a non-overlapping expansion (Shewchuk's, as Python's math.fsum), rounded at
 // the end to within an ulp; terms are scaled by 2**-64 first, so that no partial overflows (none is below
 // 2**-960 here, where scaling would lose bits: such terms are summed unscaled apart).
@@ -487,8 +486,8 @@ private:
         for (double& r : rows)
             r = in_.byte() % 4 ? in_.number() : double(int(in_.byte()) - 128) * 1e306;  // near overflow
         const bool mean = in_.byte() % 2;
-        const micrograd::MapOptions options{graph.differentiable(), mean ? micrograd::Reduction::mean
-                                                                         : micrograd::Reduction::sum};
+        const micrograd::MapOptions options{graph.differentiable(),
+                                            mean ? micrograd::Reduction::mean : micrograd::Reduction::sum};
         std::vector<double> saved_data, values(count);
         for (Node* leaf : inputs)
             saved_data.push_back(leaf->data);
@@ -546,11 +545,19 @@ private:
         graph.forward();
         for (std::size_t j = 0; j < params.size() && options.backward; ++j) {
             require_within_the_bound(mapped[j], per_row[j]);
-            if (count == 1) require(same(mapped[j], per_row[j][0]) || (mapped[j] == 0 && per_row[j][0] == 0),
-                                    "map of one row differs from the row's backward()");
+            if (count == 1)
+                require(same(mapped[j], per_row[j][0]) || (mapped[j] == 0 && per_row[j][0] == 0),
+                        "map of one row differs from the row's backward()");
         }
         for (Node* p : params)
             p->grad = 0.0;
+    }
+
+    static void print_sum(double ours, double exact, const std::vector<double>& rows) {
+        std::fprintf(stderr, "fuzz_graph: map's sum %.17g, the exact %.17g, of the rows:", ours, exact);
+        for (double r : rows)
+            std::fprintf(stderr, " %.17g", r);
+        std::fprintf(stderr, "\n");
     }
 
     // map's sum of a parameter's rows against their exact sum.
@@ -562,8 +569,9 @@ private:
             minus = minus || r == -std::numeric_limits<double>::infinity();
         }
         if (nan || (plus && minus)) return require(std::isnan(ours), "map's sum of rows with nan is not nan");
-        if (plus || minus) return require(ours == (plus ? 1 : -1) * std::numeric_limits<double>::infinity(),
-                                          "map's sum of rows with an inf is not it");
+        if (plus || minus)
+            return require(ours == (plus ? 1 : -1) * std::numeric_limits<double>::infinity(),
+                           "map's sum of rows with an inf is not it");
         ExactSum exact, magnitude;
         for (double r : rows) {
             exact.add(r);
@@ -571,11 +579,13 @@ private:
         }
         const double e = exact.value(), m = magnitude.value();
         if (std::isinf(e)) return require(ours == e, "map's sum past the largest double is not inf");
+        if (!std::isfinite(ours)) print_sum(ours, e, rows);
         require(std::isfinite(ours), "map's sum of rows is not finite where their exact sum is");
         const double eps = std::numeric_limits<double>::epsilon();
         const double bound = double(rows.size()) * eps * m + std::fabs(e) * eps;  // and the reference's rounding
-        require(std::fabs(ours - e) <= bound || (std::isinf(bound) && std::isfinite(ours)),
-                "map's sum of rows is not within n * eps * sum |row| of their exact sum");
+        const bool within = std::fabs(ours - e) <= bound || (std::isinf(bound) && std::isfinite(ours));
+        if (!within) print_sum(ours, e, rows);
+        require(within, "map's sum of rows is not within n * eps * sum |row| of their exact sum");
     }
 
     // A chain of 2**20 + n nodes ending in one of the pool's values.

@@ -84,16 +84,18 @@ struct Batch::Passes {
     const Capture& c;
     Batch& b;
     const Consumers consumers;
-    std::vector<std::uint8_t> varies;      // its data depend on an input
-    std::vector<RowGradient> gradient;     // below the first output
-    std::vector<std::uint32_t> row_reads;  // uniform: how many operands of the steps run per row are it
-    std::vector<std::uint8_t> has_lanes;   // uniform: its gradient is worked out per row, in lanes
-    std::vector<std::uint32_t> place;      // its lane slot, or uniform_bit | it
-    std::vector<std::uint32_t> uniform_step;  // its step in the uniform program, or none
-    std::vector<std::uint32_t> uses;          // how many operands are it (outputs: 2 more)
-    std::vector<std::uint8_t> chain_top;      // 1: the top of a chain fused into steps; 2: inside one
-    std::vector<std::uint8_t> fused;          // computed inside a fused step, with no lane of its own
-    Program proto;                            // the lane steps over node indices
+    std::vector<std::uint8_t> varies;           // its data depend on an input
+    std::vector<RowGradient> gradient;          // below the first output
+    std::vector<std::uint32_t> row_reads;       // uniform: how many operands of the steps run per row are it
+    std::vector<std::uint8_t> has_lanes;        // uniform: its gradient is worked out per row, in lanes
+    std::vector<std::uint8_t> read_by_uniform;  // an operand of a uniform step
+    std::vector<std::uint32_t> place;           // its lane slot, or uniform_bit | it
+    std::vector<std::uint32_t> uniform_step;    // its step in the uniform program, or none
+    std::vector<std::uint32_t> uses;            // how many operands are it (outputs: 2 more)
+    std::vector<std::uint8_t> chain_top;        // 1: the top of a chain fused into steps; 2: inside one
+    std::vector<std::uint8_t> fused;            // computed inside a fused step, with no lane of its own
+    std::vector<std::uint32_t> members;         // keeps_order's
+    Program proto;                              // the lane steps over node indices
 
     void mark_varying();
     void classify_gradients();
@@ -105,13 +107,18 @@ struct Batch::Passes {
     void emit_chain(std::uint32_t top);
     void emit_same_parts(std::uint32_t i);
     bool fusable(std::uint32_t i, Op op) const;
-    bool keeps_order(std::uint32_t top) const;
+    bool keeps_order(std::uint32_t top);
     void assign_slots();
     void plan_sums();
 
     Step step_for(std::size_t i, const std::vector<std::uint32_t>& operand_place, Program& program) const;
     bool below_first(std::size_t i) const { return i < c.first_graph; }
     bool per_row_uniform(std::size_t i) const { return !varies[i] && gradient[i] == RowGradient::per_row; }
+    // A uniform node below the first output whose gradient is worked out in each row (classify_gradients).
+    bool in_row_pass(std::size_t i) const {
+        return per_row_uniform(i) || (!varies[i] && c.is_leaf(i) && gradient[i] == RowGradient::same &&
+                                      row_reads[i] > 0 && !read_by_uniform[i]);
+    }
     bool same_uniform_step(std::size_t i) const {
         return below_first(i) && !c.is_leaf(i) && !varies[i] && gradient[i] == RowGradient::same;
     }
@@ -151,33 +158,38 @@ void Batch::Passes::mark_varying() {
 // How each gradient differs between rows, from the first output down (its
 // gradient, the seed, is the same in every row): a term is the same in every
 // row if its step's gradient is, and its local derivative too (a uniform
-// step's always is). A uniform node whose gradient differs per row gets lanes
-// if a rebuild would add several terms to it in a row (read twice, or an
-// interior node: its backward passes its gradient on per row), and so do the
-// operands of a uniform step with lanes. The others sum their one term over the
-// rows in registers.
+// step's always is). Then where each uniform node's gradient is worked out:
+//   - once, for one row (same_in_every_row), if it is the same in every row and
+//     the node is interior, or read by a uniform step (or the first output);
+//   - else in each row, with the varying steps: in lanes if a rebuild adds
+//     several terms to it in a row (read twice, or an interior node, whose
+//     backward passes its gradient on per row; and the operands of a uniform
+//     step with lanes), else its one term summed over the rows in registers.
 void Batch::Passes::classify_gradients() {
     const std::size_t n = c.size();
     gradient.assign(n, RowGradient::none);
     row_reads.assign(n, 0);
     has_lanes.assign(n, 0);
+    read_by_uniform.assign(n, 0);
     gradient[c.outputs[0]] = RowGradient::same;
     for (std::size_t i = c.first_graph; i-- > 0;) {
         if (c.is_leaf(i)) {
-            if (!varies[i] && gradient[i] == RowGradient::per_row && row_reads[i] >= 2) has_lanes[i] = 1;
+            if (in_row_pass(i) && row_reads[i] >= 2) has_lanes[i] = 1;
             continue;
         }
         const bool lane = varies[i] != 0;
         if (!lane && gradient[i] == RowGradient::per_row) has_lanes[i] = 1;
         for (std::size_t k = 0; k < c.operand_count(i); ++k) {
             const std::uint32_t j = c.operand(i, k);
-            const bool per_row = gradient[i] == RowGradient::per_row ||
-                                 (lane && derivative_varies(c.node(i).op, c.node(i).test(Node::fold_from_first), k,
-                                                            [&](std::size_t m) { return varies[c.operand(i, m)] != 0; }));
+            const bool per_row =
+                gradient[i] == RowGradient::per_row ||
+                (lane && derivative_varies(c.node(i).op, c.node(i).test(Node::fold_from_first), k,
+                                           [&](std::size_t m) { return varies[c.operand(i, m)] != 0; }));
             if (per_row)
                 gradient[j] = RowGradient::per_row;
             else if (gradient[j] == RowGradient::none)
                 gradient[j] = RowGradient::same;
+            if (!lane) read_by_uniform[j] = 1;
             if (varies[j] || !(lane || has_lanes[i])) continue;
             ++row_reads[j];  // read by a step run per row
             if (has_lanes[i]) has_lanes[j] = 1;
@@ -274,8 +286,8 @@ void Batch::Passes::place_same_terms() {
         }
         if (before.empty() && after.empty()) continue;
         b.terms_of_[i] = std::uint32_t(b.terms_plans_.size());
-        b.terms_plans_.push_back(TermsPlan{std::uint32_t(b.term_parts_.size()), std::uint32_t(before.size()),
-                                           std::uint32_t(after.size())});
+        b.terms_plans_.push_back(
+            TermsPlan{std::uint32_t(b.term_parts_.size()), std::uint32_t(before.size()), std::uint32_t(after.size())});
         b.term_parts_.insert(b.term_parts_.end(), before.begin(), before.end());
         b.term_parts_.insert(b.term_parts_.end(), after.begin(), after.end());
     }
@@ -305,9 +317,7 @@ void Batch::Passes::find_chains() {
     }
 }
 
-bool Batch::Passes::fusable(std::uint32_t i, Op op) const {
-    return varies[i] && c.node(i).op == op && uses[i] == 1;
-}
+bool Batch::Passes::fusable(std::uint32_t i, Op op) const { return varies[i] && c.node(i).op == op && uses[i] == 1; }
 
 // A fused step runs where the chain's top is: each node of the chain gives its
 // operands their gradient terms there, not at its own place in the order, and
@@ -315,8 +325,8 @@ bool Batch::Passes::fusable(std::uint32_t i, Op op) const {
 // each of its nodes' operands is read by no other node from the chain's first
 // node to its top: then every gradient gets its terms in a row in the
 // rebuild's order (and values stay bit for bit).
-bool Batch::Passes::keeps_order(std::uint32_t top) const {
-    std::vector<std::uint32_t> members;
+bool Batch::Passes::keeps_order(std::uint32_t top) {
+    members.clear();
     for (std::uint32_t cur = top;; cur = c.operand(cur, 0)) {
         members.push_back(cur);
         if (fusable(c.operand(cur, 1), Op::mul)) members.push_back(c.operand(cur, 1));
@@ -374,8 +384,12 @@ void Batch::Passes::emit_chain(std::uint32_t top) {
         if (!products && end - j == 1) {
             proto.steps.push_back(Step{Op::add, StepKind::op, 0, out, start, terms[j]});
         } else {
-            Step step{products ? Op::dot : Op::sum, StepKind::op, Node::fold_from_first, out,
-                      std::uint32_t(proto.args.size()), 0};
+            Step step{products ? Op::dot : Op::sum,
+                      StepKind::op,
+                      Node::fold_from_first,
+                      out,
+                      std::uint32_t(proto.args.size()),
+                      0};
             proto.args.push_back(start);
             for (std::size_t k = j; k < end; ++k) {
                 if (products) {
@@ -399,15 +413,15 @@ void Batch::Passes::emit_chain(std::uint32_t top) {
 // The lane steps in order, the fused products gone (those below the first
 // output come first: backward runs them), and the steps whose gradient is the
 // same in every row, in order. The phantom row (Batch::same_in_every_row) runs
-// only the lane steps a uniform node's gradient the same in every row comes
-// from: those reading such a node and, up to the output, those reading them.
+// only the lane steps that the gradient of a node worked out once comes from:
+// those reading such a node and, up to the output, those reading them.
 void Batch::Passes::order_lane_steps() {
     std::vector<std::uint8_t> phantom(c.size(), 0);
     for (std::size_t i = 0; i < c.first_graph; ++i) {
         if (!varies[i] || gradient[i] != RowGradient::same) continue;
         for (std::size_t k = 0; k < c.operand_count(i) && !phantom[i]; ++k) {
             const std::uint32_t o = c.operand(i, k);
-            phantom[i] = (!varies[o] && gradient[o] == RowGradient::same) || phantom[o];
+            phantom[i] = (!varies[o] && !in_row_pass(o) && gradient[o] == RowGradient::same) || phantom[o];
         }
     }
     std::vector<Step> kept;
@@ -419,6 +433,7 @@ void Batch::Passes::order_lane_steps() {
             for (; u < step.out; ++u)
                 if (same_uniform_step(u)) b.same_order_.push_back(uniform_bit | uniform_step[u]);
             b.same_order_.push_back(std::uint32_t(kept.size()));
+            b.phantom_row_ = true;
         }
         kept.push_back(step);
         if (below_first(step.out)) b.row_steps_ = kept.size();
@@ -471,7 +486,8 @@ void Batch::Passes::assign_slots() {
     for (Step step : proto.steps) {
         if (step.kind == StepKind::same_part) {  // its args are indices into parts_
             const std::uint32_t first = std::uint32_t(b.lanes_.args.size());
-            b.lanes_.args.insert(b.lanes_.args.end(), proto.args.begin() + step.x, proto.args.begin() + step.x + step.y);
+            b.lanes_.args.insert(b.lanes_.args.end(), proto.args.begin() + step.x,
+                                 proto.args.begin() + step.x + step.y);
             step.x = first;
             step.out = place[step.out];
             b.lanes_.steps.push_back(step);
@@ -520,7 +536,7 @@ void Batch::Passes::plan_sums() {
         b.leaves_.push_back(p);
         if (!below_first(i)) continue;
         b.parameters_.push_back(p);
-        if (gradient[i] == RowGradient::same) {
+        if (!in_row_pass(i)) {
             b.same_leaves_.push_back(p.index);
             continue;
         }
@@ -542,10 +558,10 @@ void Batch::store_gradients() {
 }
 
 Memory Batch::memory(double* data, double* grad, double scale) {
-    return Memory{data,          grad,         data_.data(), grad_.data(), low_.data(),      terms_of_.data(),
-                  row_terms_.data(), parts_.data(), scale,   nullptr,      constants_.data()};
+    return Memory{
+        data,          grad,  data_.data(), grad_.data(),     low_.data(), terms_of_.data(), row_terms_.data(),
+        parts_.data(), scale, nullptr,      constants_.data()};
 }
-
 
 void Batch::ensure_lanes(std::size_t width) {
     if (width <= stride_) return;
@@ -568,10 +584,9 @@ std::size_t Batch::plan_bytes() const {
     auto bytes = [](const auto& v) { return v.capacity() * sizeof(v[0]); };
     return bytes(uniform_.steps) + bytes(uniform_.args) + bytes(lanes_.steps) + bytes(lanes_.args) +
            bytes(same_order_) + bytes(part_first_) + bytes(terms_plans_) + bytes(term_parts_) + bytes(terms_of_) +
-           bytes(row_terms_) + bytes(constants_) +
-           bytes(input_slots_) + bytes(output_places_) + bytes(lane_nodes_) + bytes(lane_leaves_) + bytes(summed_) +
-           bytes(same_leaves_) + bytes(leaves_) + bytes(parameters_) + bytes(data_) + bytes(grad_) + bytes(low_) +
-           bytes(parts_) + bytes(takes_parts_) + bytes(gives_same_) +
+           bytes(row_terms_) + bytes(constants_) + bytes(input_slots_) + bytes(output_places_) + bytes(lane_nodes_) +
+           bytes(lane_leaves_) + bytes(summed_) + bytes(same_leaves_) + bytes(leaves_) + bytes(parameters_) +
+           bytes(data_) + bytes(grad_) + bytes(low_) + bytes(parts_) + bytes(takes_parts_) + bytes(gives_same_) +
            bytes(same_per_row_) + bytes(first_sums_);
 }
 
@@ -597,16 +612,16 @@ void Batch::run(const double* rows, std::size_t count, double* out, const MapOpt
 // parameters whose gradient is wholly that keep one row's; the terms given to
 // nodes whose gradient differs per row are kept one by one (parts_).
 void Batch::same_in_every_row(double seed, Poll& poll) {
-    std::fill(grad_.begin(), grad_.end(), 0.0);
+    if (!same_order_.empty() || !same_leaves_.empty()) std::fill(grad_.begin(), grad_.end(), 0.0);
     double* data = lanes_data_.get();
     double* grad = data + slots_;  // one lane: stride 1
-    if (first_slot_ != none) {
+    if (first_slot_ != none && phantom_row_) {
         std::fill_n(data, varying_slots_, std::numeric_limits<double>::quiet_NaN());
         for (std::size_t k = 0; k < lane_nodes_.size(); ++k)
             data[varying_slots_ + k] = data_[lane_nodes_[k]];
         std::fill_n(grad, slots_, 0.0);
         grad[first_slot_] = seed;
-    } else {
+    } else if (first_slot_ == none) {
         grad_[first_output_] = seed;
     }
     Memory lanes = memory(data, grad, 1.0);
@@ -654,7 +669,7 @@ void Batch::same_in_every_row(double seed, Poll& poll) {
 // gradient terms are multiplied by scale before they are summed.
 void Batch::run_chunks(const double* rows, std::size_t count, double* out, bool backward, double seed, double scale,
                        Poll& poll) {
-    const std::size_t stride = stride_;
+    const std::size_t stride = scale == 1.0 ? stride_ : 1;  // a rerun: one row a chunk (sum_again_scaled)
     double* data = lanes_data_.get();
     double* grad = data + slots_ * stride;
     Memory m = memory(data, grad, scale);
@@ -705,8 +720,10 @@ void Batch::finish_sums(const double* rows, std::size_t count, double seed, Poll
 // A sum of finite rows that overflowed (they may cancel in a rebuild's order, or
 // sum past the largest double only on the way) is taken again over the rows
 // scaled by 2**-k, small enough that no partial sum of count of them can
-// overflow, then scaled back: inf only where the exact sum is past the largest
-// double, or a row's is.
+// overflow, one row a chunk (each row's gradient exact, the rows summed with
+// their rounding errors kept: rounded once at the end, as the exact sum is),
+// then scaled back: inf only where the exact sum is past the largest double,
+// or a row's is.
 void Batch::sum_again_scaled(const double* rows, std::size_t count, double seed, Poll& poll) {
     const int k = 1 + std::ilogb(double(count)) + 1;  // 2**k > 2 * count
     for (std::size_t j = 0; j < summed_.size(); ++j) {

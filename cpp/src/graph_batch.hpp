@@ -96,19 +96,20 @@ private:
     // The steps whose gradient is the same in every row, run backward once, for
     // one row, in order: lane steps (k), uniform steps (uniform_bit | k).
     std::vector<std::uint32_t> same_order_;
+    bool phantom_row_ = false;  // some of them are lane steps
     // Per uniform step: where its terms for operands whose gradient differs per
     // row go in parts_ (one per operand), or none.
     std::vector<std::uint32_t> part_first_;
     std::vector<std::uint8_t> gives_same_;  // per uniform step with parts: also terms to nodes without
     std::size_t part_count_ = 0;
-    struct TermsPlan {  // a parameter summed in registers: its RowTerms from parts_
+    struct TermsPlan {                       // a parameter summed in registers: its RowTerms from parts_
         std::uint32_t first, before, after;  // term_parts_[first ..): those before, then those after, in order
     };
     std::vector<TermsPlan> terms_plans_;
     std::vector<std::uint32_t> term_parts_;
     std::vector<std::uint32_t> terms_of_;  // per node: its index in terms_plans_ and row_terms_, or none
-    std::vector<double> constants_;  // pow_const's exponents
-    std::size_t slots_ = 0;          // lane slots: the varying ones, then varying_slots_ ..: uniform nodes with lanes
+    std::vector<double> constants_;        // pow_const's exponents
+    std::size_t slots_ = 0;  // lane slots: the varying ones, then varying_slots_ ..: uniform nodes with lanes
     std::size_t varying_slots_ = 0;
     std::vector<std::uint32_t> input_slots_;
     std::vector<std::uint32_t> output_places_;  // a lane slot, or uniform_bit | node index
@@ -126,9 +127,9 @@ private:
     std::vector<RowTerms> row_terms_;        // per terms_plans_
     std::vector<double> parts_;              // per call: the terms the same in every row
     std::vector<std::uint8_t> takes_parts_;  // per node: its gradient differs per row (it takes parts_)
-    std::vector<double> same_per_row_;  // per same_leaves_: one row's gradient
-    std::vector<double> first_sums_;    // per summed_: the sums before a rerun (overflow)
-    std::unique_ptr<double[]> lanes_data_;           // lanes: data, then gradients, slots_ x stride_ each
+    std::vector<double> same_per_row_;       // per same_leaves_: one row's gradient
+    std::vector<double> first_sums_;         // per summed_: the sums before a rerun (overflow)
+    std::unique_ptr<double[]> lanes_data_;   // lanes: data, then gradients, slots_ x stride_ each
     std::size_t lanes_capacity_ = 0;
     std::size_t stride_ = 0;
     std::atomic<std::size_t> buffer_bytes_{0};

@@ -228,16 +228,14 @@ void backward_binary(const Lanes& lanes, const Step& s, const Memory& m) {
         const double x = m.uniform[node_of(s.x)];
         const double* y = m.data + s.y * lanes.stride;
         double* gy = m.grad + s.y * lanes.stride;
-        sum_to_uniform<Kind>(lanes, m, node_of(s.x), [&](std::size_t b, double& gx) {
-                           S::backward(g[b], x, y[b], out[b], gx, gy[b]);
-                       });
+        sum_to_uniform<Kind>(lanes, m, node_of(s.x),
+                             [&](std::size_t b, double& gx) { S::backward(g[b], x, y[b], out[b], gx, gy[b]); });
     } else if (is_uniform(s.y)) {
         const double* x = m.data + s.x * lanes.stride;
         double* gx = m.grad + s.x * lanes.stride;
         const double y = m.uniform[node_of(s.y)];
-        sum_to_uniform<Kind>(lanes, m, node_of(s.y), [&](std::size_t b, double& gy) {
-                           S::backward(g[b], x[b], y, out[b], gx[b], gy);
-                       });
+        sum_to_uniform<Kind>(lanes, m, node_of(s.y),
+                             [&](std::size_t b, double& gy) { S::backward(g[b], x[b], y, out[b], gx[b], gy); });
     } else {
         const double* x = m.data + s.x * lanes.stride;
         const double* y = m.data + s.y * lanes.stride;
@@ -284,34 +282,33 @@ void backward_nary(const Lanes& lanes, const Step& s, const Memory& m) {
         add_to_gradient<Kind>(lanes, m, operands[0], [&](std::size_t b, double& gx) { S::backward_start(g[b], gx); });
     for (std::size_t i = from_first; i + S::group <= s.y; i += S::group) {
         if constexpr (S::group == 1) {
-            add_to_gradient<Kind>(lanes, m, operands[i], [&](std::size_t b, double& gx) { S::backward_step(g[b], gx); });
+            add_to_gradient<Kind>(lanes, m, operands[i],
+                                  [&](std::size_t b, double& gx) { S::backward_step(g[b], gx); });
         } else {
             const std::uint32_t u = operands[i], v = operands[i + 1];
             if (is_uniform(u) && is_uniform(v)) {
                 const double x = m.uniform[node_of(u)], y = m.uniform[node_of(v)];
                 // apart: u and v may be one node
                 sum_to_uniform<Kind>(lanes, m, node_of(u), [&](std::size_t b, double& part) {
-                                   double unused_y = 0.0;
-                                   S::backward_step(g[b], x, y, part, unused_y);
-                               });
+                    double unused_y = 0.0;
+                    S::backward_step(g[b], x, y, part, unused_y);
+                });
                 sum_to_uniform<Kind>(lanes, m, node_of(v), [&](std::size_t b, double& part) {
-                                   double unused_x = 0.0;
-                                   S::backward_step(g[b], x, y, unused_x, part);
-                               });
+                    double unused_x = 0.0;
+                    S::backward_step(g[b], x, y, unused_x, part);
+                });
             } else if (is_uniform(u)) {
                 const double x = m.uniform[node_of(u)];
                 const double* y = lanes_of(v);
                 double* gy = grads_of(v);
-                sum_to_uniform<Kind>(lanes, m, node_of(u), [&](std::size_t b, double& gx) {
-                                   S::backward_step(g[b], x, y[b], gx, gy[b]);
-                               });
+                sum_to_uniform<Kind>(lanes, m, node_of(u),
+                                     [&](std::size_t b, double& gx) { S::backward_step(g[b], x, y[b], gx, gy[b]); });
             } else if (is_uniform(v)) {
                 const double* x = lanes_of(u);
                 double* gx = grads_of(u);
                 const double y = m.uniform[node_of(v)];
-                sum_to_uniform<Kind>(lanes, m, node_of(v), [&](std::size_t b, double& gy) {
-                                   S::backward_step(g[b], x[b], y, gx[b], gy);
-                               });
+                sum_to_uniform<Kind>(lanes, m, node_of(v),
+                                     [&](std::size_t b, double& gy) { S::backward_step(g[b], x[b], y, gx[b], gy); });
             } else {
                 const double* x = lanes_of(u);
                 const double* y = lanes_of(v);
@@ -345,7 +342,6 @@ void backward_step(const Lanes& lanes, const Step& s, const Memory& m) {
 #undef MICROGRAD_BACKWARD
     }
 }
-
 
 template <class Lanes>
 void backward_same_part(const Lanes& lanes, const Step& s, const Memory& m) {
@@ -452,7 +448,7 @@ void operand_terms(const Step& s, const Memory& m, double* terms) {
 #define MICROGRAD_TERMS_nary(Struct) nary_terms<ops::Struct>(s, m, g, terms)
 #define MICROGRAD_TERMS(id, Struct, arity, ...) \
     case Op::id: MICROGRAD_TERMS_##arity(Struct); return;
-        MICROGRAD_OPS(MICROGRAD_TERMS)
+            MICROGRAD_OPS(MICROGRAD_TERMS)
 #undef MICROGRAD_TERMS
 #undef MICROGRAD_TERMS_unary
 #undef MICROGRAD_TERMS_scalar

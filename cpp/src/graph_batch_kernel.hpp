@@ -67,9 +67,9 @@ constexpr std::size_t max_lanes_per_chunk = 128;  // rows a chunk holds at most
 struct Memory {
     double* data;  // lanes: value v of lane b at data[v * stride + b]
     double* grad;
-    const double* uniform;      // the uniform nodes' values, by node index
-    double* uniform_grad;       // the sums over rows of their gradients, by node index
-    double* uniform_low;        // the rounding errors of those sums (see add_to_uniform)
+    const double* uniform;          // the uniform nodes' values, by node index
+    double* uniform_grad;           // the sums over rows of their gradients, by node index
+    double* uniform_low;            // the rounding errors of those sums (see add_to_uniform)
     const std::uint32_t* terms_of;  // by node index: its RowTerms in row_terms, or none
     const RowTerms* row_terms;
     const double* parts;        // terms the same in every row, one by one (StepKind::same_part)

@@ -16,9 +16,9 @@ namespace micrograd::graph_detail {
 constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
 
 struct Capture {
-    std::vector<Node*> order;                   // operands first; the first output's graph first, itself last of it
-    std::vector<std::size_t> first_operand;     // node i's operands: operands[first_operand[i] .. first_operand[i + 1])
-    std::vector<std::uint32_t> operands;        // as indices into order, first operand first
+    std::vector<Node*> order;                // operands first; the first output's graph first, itself last of it
+    std::vector<std::size_t> first_operand;  // node i's operands: operands[first_operand[i] .. first_operand[i + 1])
+    std::vector<std::uint32_t> operands;     // as indices into order, first operand first
     std::vector<std::uint32_t> inputs, outputs;  // as indices into order
     std::size_t first_graph = 0;                 // order[0 .. first_graph) is what the first output reaches
 

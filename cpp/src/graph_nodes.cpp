@@ -21,7 +21,8 @@ constexpr std::uint8_t run_end = 16;
 constexpr std::uint8_t sum_run = 32;          // the run is a neuron's sum (forward_run), else
 constexpr std::uint8_t independent_run = 64;  // nodes of one binary op reading no node of the run
 
-// The replay keeps values in registers across nodes (Recent, below): that holds only if the step functions are inlined into its loop.
+// The replay keeps values in registers across nodes (Recent, below): that holds only if the step functions are inlined
+// into its loop.
 #if defined(__GNUC__) || defined(__clang__)
 #define MICROGRAD_ALWAYS_INLINE inline __attribute__((always_inline))
 #elif defined(_MSC_VER)
@@ -397,8 +398,7 @@ void NodeReplay::find_runs(const Capture& c) {
     // the run holds every node in between).
     auto in_run = [&](std::uint32_t j, std::size_t start) { return j >= index[start] && !c.is_leaf(j); };
     auto continues_sum = [&](std::size_t k, std::size_t start) {
-        return may_join(k, start) && op(k) == Op::add && lhs(index[k]) == index[k - 1] &&
-               !in_run(rhs(index[k]), start);
+        return may_join(k, start) && op(k) == Op::add && lhs(index[k]) == index[k - 1] && !in_run(rhs(index[k]), start);
     };
     auto continues_independent = [&](std::size_t k, std::size_t start) {
         return may_join(k, start) && op(k) == op(start) && !in_run(lhs(index[k]), start) &&

@@ -245,9 +245,9 @@ TEST_CASE("every derivative the batch takes to be the same in every row is, in i
         CHECK(gs == g);
         CHECK(gx == g);
     }
-    CHECK(!graph_detail::derivative_varies(Op::dot, true, 0, varies_in(7)));  // the start
-    CHECK(graph_detail::derivative_varies(Op::dot, true, 1, varies_in(7)));   // a0 times a varying b0
-    CHECK(!graph_detail::derivative_varies(Op::dot, true, 1, varies_in(2)));  // a0 times a uniform b0
+    CHECK(!graph_detail::derivative_varies(Op::dot, true, 0, varies_in(7)));   // the start
+    CHECK(graph_detail::derivative_varies(Op::dot, true, 1, varies_in(7)));    // a0 times a varying b0
+    CHECK(!graph_detail::derivative_varies(Op::dot, true, 1, varies_in(2)));   // a0 times a uniform b0
     CHECK(!graph_detail::derivative_varies(Op::dot, false, 1, varies_in(2)));  // b0 times a uniform a0
     for (double a : values) {
         double ga = 0.0, gb = 0.0;
