@@ -181,7 +181,9 @@ print("child", os.waitstatus_to_exitcode(status))
 
 
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
-def test_ctrl_c_stops_a_long_map_within_half_a_second_adding_no_gradient_and_a_retry_is_exact(child, reduction):
+def test_ctrl_c_stops_a_long_map_within_half_a_second_adding_no_gradient_and_a_retry_is_exact(
+    child, reduction
+):
     out = child(
         LONG_MAP
         + sigint_after(0.5)
