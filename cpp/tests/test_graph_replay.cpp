@@ -2,8 +2,11 @@
 // for the same data.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "graph_batch.hpp"  // the batch's table of derivatives (cpp/src)
@@ -254,4 +257,32 @@ TEST_CASE("every derivative the batch takes to be the same in every row is, in i
         ops::Dot::backward_step(g, a, 2.0, ga, gb);
         CHECK(ga == g * 2.0);  // a's term: the other factor, whatever a is
     }
+}
+
+TEST_CASE("what a Graph tells of itself is safe to read from another thread while map grows its buffers") {
+    // A data race under ThreadSanitizer before (memory_bytes read the lane buffers map was swapping).
+    Value x(0.0), w(0.5);
+    Value h = x;
+    for (int k = 0; k < 20; ++k)
+        h = tanh(h * w);
+    std::vector<std::unique_ptr<Graph>> graphs;
+    for (int k = 0; k < 20; ++k)
+        graphs.push_back(std::make_unique<Graph>(std::vector<Node*>{h.node()}, std::vector<Node*>{x.node()}));
+    std::atomic<bool> stop{false};
+    std::atomic<std::size_t> bad{0};
+    std::thread reader([&] {
+        while (!stop)
+            for (const auto& g : graphs)
+                if (g->memory_bytes() == 0 || g->memory_bytes() > (std::size_t(1) << 30) || g->size() == 0 ||
+                    g->output(0) != h.node())
+                    ++bad;
+    });
+    std::vector<double> rows(128, 0.25), out(128);
+    MapCaller caller;
+    for (const auto& g : graphs)
+        for (std::size_t n = 1; n <= 128; n *= 2)  // each a wider chunk: the buffers grow
+            g->map(rows.data(), n, out.data(), {true, Reduction::sum}, caller);
+    stop = true;
+    reader.join();
+    CHECK(bad == 0);
 }
