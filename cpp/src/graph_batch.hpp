@@ -4,16 +4,17 @@
 // Nodes whose data depend on an input vary per row and get a lane slot; the
 // rest, the uniform nodes, are computed once per call. Each parameter's
 // gradient is the sum over the rows of what a per-row rebuild's backward gives
-// it, and each row's gradient is combined in that row, as the rebuild combines
-// it, before the rows are summed:
+// it, and each row's gradient is combined in that row, term by term in the
+// rebuild's order, before the rows are summed:
 //   - a node whose gradient is the same in every row (a regulariser added to the
-//     loss, and what it reads) is differentiated once, for one row, and each
-//     parameter it reaches starts every row's gradient from that value;
+//     loss, and what it reads) is differentiated once, for one row, and its
+//     terms are added to each row's gradient of the nodes it reaches where a
+//     rebuild adds them (RowTerms, same_part steps);
 //   - a parameter read by one varying step sums that step's terms over the rows
 //     in registers;
-//   - every other uniform node whose gradient differs per row (read by several
-//     varying steps, or an interior node such as p.log() read by one) gets lanes
-//     too, its value broadcast: its backward runs per row.
+//   - every other uniform node whose gradient is worked out per row (read by
+//     several varying steps, or an interior node such as p.log() read by one)
+//     gets lanes too, its value broadcast: its backward runs per row.
 // The rows' sums carry their rounding errors (TwoSum); a sum that overflows is
 // taken again from rows scaled by a power of two.
 #pragma once
