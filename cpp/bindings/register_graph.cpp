@@ -330,7 +330,7 @@ void register_graph(py::module_& m) {
     pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); });
 #endif
     py::class_<Graph> cls(m, "Graph",
-                          "A captured graph, replayed in C++: forward and backward on its own Values without\n"
+                          "A built graph, replayed in C++: forward and backward on its own Values without\n"
                           "rebuilding, or over a batch of rows of input data (map).\n\n"
                           "    g = Graph(loss)                         # a whole built graph\n"
                           "    g.forward(); g.backward()               # replayed: as rebuilt, bit for bit\n"

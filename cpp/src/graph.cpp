@@ -153,12 +153,14 @@ void backward(Node* root) {
     root->grad = 1.0;
     try {
         Node* const* order = buffers.order.data();
+        const bool long_call = buffers.order.size() > interrupt_interval;
         for (std::size_t end = buffers.order.size(); end > 0;) {
             const std::size_t begin = end > interrupt_interval ? end - interrupt_interval : 0;
             for (std::size_t k = end; k-- > begin;)
                 ops::backward(*order[k]);
             end = begin;
-            if (end > 0) poll_interrupt();
+            // After the last chunk too: a Ctrl-C that came during the call stops it before any gradient lands.
+            if (end > 0 || long_call) poll_interrupt();
         }
     } catch (const Interrupted&) {  // no gradient lands: the leaves get back what they held
         before = buffers.before.data();

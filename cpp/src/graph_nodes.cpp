@@ -267,7 +267,8 @@ void backward_independent(Node* const* order, std::size_t start, const std::uint
 
 // The replay (NodeReplay::forward, NodeReplay::backward): the frozen order,
 // `code` per node (its runs, and backward's zeroing), `run` the runs' lengths.
-// Both poll for an interrupt every interrupt_interval nodes.
+// Both poll for an interrupt every interrupt_interval nodes, and after the last
+// chunk of a longer call: a Ctrl-C that came during a call stops that call.
 template <std::size_t Distance>
 void replay_forward(Node* const* order, const std::uint8_t* code, const std::uint32_t* run, std::size_t n) {
     Recent recent;
@@ -289,7 +290,7 @@ void replay_forward(Node* const* order, const std::uint8_t* code, const std::uin
             node.data = value;
             recent.wrote(&node, value);
         }
-        if (k < n) poll_interrupt();
+        if (k < n || n > interrupt_interval) poll_interrupt();  // after the last chunk too: a call answers its Ctrl-C
     }
 }
 
@@ -319,7 +320,7 @@ void replay_backward(Node* const* order, const std::uint8_t* code, const std::ui
                     operand->grad = 0.0;
             backward_node(*order[k], flags, recent);
         }
-        if (k > 0) poll_interrupt();
+        if (k > 0 || n > interrupt_interval) poll_interrupt();  // after the last chunk too: before any gradient lands
     }
 }
 

@@ -7,6 +7,7 @@
 #include "graph_batch.hpp"
 #include "graph_capture.hpp"
 #include "graph_nodes.hpp"
+#include "micrograd/interrupt.hpp"
 
 namespace micrograd {
 
@@ -71,7 +72,9 @@ void Graph::map(const double* rows, std::size_t count, double* out, const MapOpt
     auto work = [&] { batch_->run(rows, count, out, options); };
     caller.run_apart(MapCaller::Work(work));
     caller.outputs_ready();
-    if (options.backward) batch_->store_gradients();
+    if (!options.backward) return;
+    poll_interrupt();  // a Ctrl-C while the kernel finished or the outputs were made: no gradient lands
+    batch_->store_gradients();
 }
 
 void Graph::forget_buffers() noexcept {

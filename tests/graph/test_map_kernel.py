@@ -1,7 +1,7 @@
-"""Hostile review of Graph.map's batched kernel (cpp/src/tape_batch.cpp): uniform operands read as one
-value with their gradients summed over the lanes, chunks of up to 128 rows within 1 MiB of lanes, rows read
-in place. Values against a per-row rebuild bit for bit; gradients against the rebuild, the exact sum
-(fractions) and PyTorch batched float64."""
+"""Hostile review of Graph.map's batched kernel (cpp/src/graph_batch_kernel.cpp, then tape_batch.cpp): uniform
+operands read as one value with their gradients summed over the lanes, chunks of up to 128 rows within 1 MiB
+of lanes, rows read in place. Values against a per-row rebuild bit for bit; gradients against the rebuild, the
+exact sum (fractions) and PyTorch batched float64."""
 
 import math
 import random
