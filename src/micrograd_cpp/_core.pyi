@@ -214,7 +214,7 @@ class Adam(Optimizer):
     def weight_decay(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
 
 class Graph(metaclass=_pybind11_type):
-    """A captured graph, replayed in C++: forward and backward on its own Values without
+    """A built graph, replayed in C++: forward and backward on its own Values without
     rebuilding, or over a batch of rows of input data (map).
 
         g = Graph(loss)                         # a whole built graph
