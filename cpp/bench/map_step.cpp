@@ -8,8 +8,6 @@
 // through a chain of 100,000 nodes: the kernel with one lane, each step waiting
 // for the one before.
 // benchmarks/bench_graph.py measures the same step from Python, beside PyTorch.
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -17,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "best_time.hpp"
 #include "micrograd/fused.hpp"
 #include "micrograd/graph_replay.hpp"
 #include "micrograd/value.hpp"
@@ -29,13 +28,7 @@ using micrograd::Value;
 
 template <class F>
 double best_microseconds(F f, int runs) {
-    double best = 1e9;
-    for (int r = 0; r < runs; ++r) {
-        const auto start = std::chrono::steady_clock::now();
-        f();
-        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    return best * 1e6;
+    return best_seconds(f, runs) * 1e6;
 }
 
 Value neuron(const Value* w, const std::vector<Value>& x, std::optional<Op> activation) {

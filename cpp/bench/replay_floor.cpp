@@ -5,13 +5,12 @@
 // only read and write each node's cache lines in the same order (forward, then
 // backward) and compute nothing. Built with the core's tests (the core-tests
 // preset); run build/core-tests/cpp/bench/micrograd_replay_floor.
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <random>
 #include <vector>
 
+#include "best_time.hpp"
 #include "micrograd/fused.hpp"
 #include "micrograd/graph_replay.hpp"
 #include "micrograd/value.hpp"
@@ -21,17 +20,6 @@ namespace {
 using micrograd::Node;
 using micrograd::Op;
 using micrograd::Value;
-
-template <class F>
-double best_seconds(F f, int runs) {
-    double best = 1e9;
-    for (int r = 0; r < runs; ++r) {
-        const auto start = std::chrono::steady_clock::now();
-        f();
-        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    return best;
-}
 
 void prefetch(const Node* node) {
 #if defined(__GNUC__) || defined(__clang__)

@@ -218,7 +218,9 @@ print("ok")
 
 
 @pytest.mark.parametrize("call", ["forward", "backward"])
-def test_ctrl_c_during_back_to_back_replays_is_answered_inside_the_call_and_adds_no_part_of_a_call(child, call):
+def test_ctrl_c_during_back_to_back_replays_is_answered_inside_the_call_and_adds_no_part_of_a_call(
+    child, call
+):
     """The million-node replay takes milliseconds: the SIGINT lands inside a call nearly every time, where
     the replay polls between chunks of nodes (and after the last, before any gradient lands). Python's
     handler then runs inside the call, the Graph still in use (the handler sees that); before, it ran once

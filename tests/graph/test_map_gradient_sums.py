@@ -262,6 +262,15 @@ def random_rows(rng, n_inputs):
     return rows
 
 
+def random_graph(rng):
+    """A random recipe, its parameters, and its Graph over fresh inputs (each input in it: mg.sum(xs))."""
+    recipe = random_recipe(rng)
+    n_inputs, n_params = recipe[0], recipe[1]
+    params = [mg.Value(rng.choice((0.5, 1.5, 2.0, -0.75, 3.0, 1e-3))) for _ in range(n_params)]
+    xs = [mg.Value(0.0) for _ in range(n_inputs)]
+    return recipe, params, mg.Graph([random_build(recipe, params, xs), mg.sum(xs)], inputs=xs)
+
+
 @pytest.mark.parametrize("block", range(3))
 def test_random_graphs_sharing_uniform_nodes_give_every_parameter_the_exact_sum_of_its_rows(block):
     """Random graphs over every op, uniform nodes shared by several varying steps (and fused chains, dots,
@@ -269,12 +278,8 @@ def test_random_graphs_sharing_uniform_nodes_give_every_parameter_the_exact_sum_
     gradient against the exact sum of the per-row rebuild's, for sum and mean."""
     rng = random.Random(20260723 + block)
     for trial in range(GRAPHS // 3):
-        recipe = random_recipe(rng)
-        n_inputs, n_params = recipe[0], recipe[1]
-        params = [mg.Value(rng.choice((0.5, 1.5, 2.0, -0.75, 3.0, 1e-3))) for _ in range(n_params)]
-        xs = [mg.Value(0.0) for _ in range(n_inputs)]
-        graph = mg.Graph([random_build(recipe, params, xs), mg.sum(xs)], inputs=xs)  # every input in it
-        rows = random_rows(rng, n_inputs)
+        recipe, params, graph = random_graph(rng)
+        rows = random_rows(rng, recipe[0])
         mean = rng.random() < 0.5
         try:
             ours = map_gradients(graph, params, rows, mean)
@@ -291,12 +296,8 @@ def test_map_of_one_row_gives_a_rebuilds_gradient_bit_for_bit(block):
     else is summed, so map adds exactly what the rebuild's backward adds."""
     rng = random.Random(41 + block)
     for trial in range(GRAPHS // 3):
-        recipe = random_recipe(rng)
-        n_inputs, n_params = recipe[0], recipe[1]
-        params = [mg.Value(rng.choice((0.5, 1.5, 2.0, -0.75, 3.0, 1e-3))) for _ in range(n_params)]
-        xs = [mg.Value(0.0) for _ in range(n_inputs)]
-        graph = mg.Graph([random_build(recipe, params, xs), mg.sum(xs)], inputs=xs)
-        rows = random_rows(rng, n_inputs)[:1]
+        recipe, params, graph = random_graph(rng)
+        rows = random_rows(rng, recipe[0])[:1]
         try:
             ours = map_gradients(graph, params, rows)
         except ValueError:
