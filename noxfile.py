@@ -150,12 +150,14 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def sanitize(session: nox.Session) -> None:
-    """The C++ unit tests and the pytest suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+    """The C++ unit tests and the pytest suite under AddressSanitizer + UndefinedBehaviorSanitizer, and
+    the C++ unit tests under ThreadSanitizer (a Graph read from another thread while map runs).
 
     The extension is rebuilt with the sanitizers into build/sanitize-site; the interpreter is not
     instrumented, so the sanitizer runtime is preloaded."""
     test_environment(session)
     session.run("cmake", "--workflow", "--preset", "sanitize", env=BUILD_ENV)
+    session.run("cmake", "--workflow", "--preset", "tsan", env=BUILD_ENV)
     site = ROOT / "build" / "sanitize-site"
     shutil.rmtree(site, ignore_errors=True)
     session.log("building micrograd-cpp with ASan + UBSan (RelWithDebInfo)")

@@ -63,6 +63,31 @@ def run_in_child(code: str, timeout: float = 600, *, env: dict[str, str] | None 
     return proc.stdout
 
 
+def sigint_after(seconds: float) -> str:
+    """Code for a child: another process sends it SIGINT `seconds` from now, as a terminal's Ctrl-C comes
+    (a thread would need the GIL to send it: its SIGINT could land only between two calls that hold the
+    GIL). The code defines sent_at(), which waits for the send and returns its time.monotonic() (one
+    clock for both processes), taken just before the signal went."""
+    sender = (
+        "import os, signal, sys, time\n"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.monotonic()))\n"
+        "print(repr(time.monotonic()), flush=True)\n"
+        "os.kill(int(sys.argv[1]), signal.SIGINT)\n"
+    )
+    return f"""
+import os, signal, subprocess, sys, time
+if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL):
+    # started in the background (a shell's `&`, nohup): SIGINT came ignored, and Python left it so
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+_sender = subprocess.Popen(
+    [sys.executable, "-c", {sender!r}, str(os.getpid()), repr(time.monotonic() + {seconds})],
+    stdout=subprocess.PIPE, text=True,
+)
+def sent_at():
+    return float(_sender.communicate()[0])
+"""
+
+
 # Stand-ins for a plain argument whose Python code runs first: the source of their classes, for a
 # child's code (test_constructors, test_reentrancy). Each calls fire(self), which that code defines,
 # then behaves as its value does: a number's __float__ or __index__, a flag's __bool__, an iterable's

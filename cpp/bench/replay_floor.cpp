@@ -1,19 +1,18 @@
 // How close Graph's replay on the nodes comes to what the memory allows: on
 // micrograd's demo loss over 1,500 points (an MLP(2, [16, 16, 1]) per point,
 // ~970,000 nodes, ~47 MB of nodes: more than the last-level cache), the time of
-// Tape::forward + Tape::backward per node, beside the time of two passes that
+// Graph::forward + Graph::backward per node, beside the time of two passes that
 // only read and write each node's cache lines in the same order (forward, then
 // backward) and compute nothing. Built with the core's tests (the core-tests
 // preset); run build/core-tests/cpp/bench/micrograd_replay_floor.
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <random>
 #include <vector>
 
+#include "best_time.hpp"
 #include "micrograd/fused.hpp"
-#include "micrograd/tape.hpp"
+#include "micrograd/graph_replay.hpp"
 #include "micrograd/value.hpp"
 
 namespace {
@@ -21,17 +20,6 @@ namespace {
 using micrograd::Node;
 using micrograd::Op;
 using micrograd::Value;
-
-template <class F>
-double best_seconds(F f, int runs) {
-    double best = 1e9;
-    for (int r = 0; r < runs; ++r) {
-        const auto start = std::chrono::steady_clock::now();
-        f();
-        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    return best;
-}
 
 void prefetch(const Node* node) {
 #if defined(__GNUC__) || defined(__clang__)
@@ -88,15 +76,15 @@ int main() {
         total = total + micrograd::relu(1.0 - (point % 2 ? 1.0 : -1.0) * score);  // the hinge loss
     }
 
-    micrograd::Tape tape({total.node()}, {});
+    micrograd::Graph graph({total.node()}, {});
     std::vector<Node*> interior;
     for (Node* node : micrograd::topological_order(total.node()))
         if (!node->is_leaf()) interior.push_back(node);
-    const double nodes = double(tape.size());
+    const double nodes = double(graph.size());
     const double replay = best_seconds(
         [&] {
-            tape.forward();
-            tape.backward();
+            graph.forward();
+            graph.backward();
         },
         15);
     const double touch = best_seconds(

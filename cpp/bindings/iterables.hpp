@@ -136,7 +136,7 @@ private:
 // node, or a new constant leaf for a real number. Except where no Python code can run while they are
 // read (Reading::runs_no_python): then a Value's node is borrowed from the caller's list or tuple,
 // which holds it as long as no Python code runs; such a NodeList is used before any does (to build
-// a node, a Tape, an optimizer), and read only after the nodes it appends.
+// a node, a Graph, an optimizer), and read only after the nodes it appends.
 class NodeList {
 public:
     NodeList() = default;

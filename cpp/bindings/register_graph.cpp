@@ -1,11 +1,16 @@
-// micrograd_cpp.Graph: a captured graph (micrograd::Tape), replayed on its own
-// Values or over a batch of rows with the GIL released.
+// micrograd_cpp.Graph (micrograd::Graph): a built graph replayed on its own
+// Values, or over a batch of rows with the GIL released.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <pybind11/typing.h>
 
+#if !defined(_WIN32)
+#include <pthread.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -17,13 +22,15 @@
 #include "init_guard.hpp"
 #include "initialised.hpp"
 #include "iterables.hpp"
-#include "micrograd/tape.hpp"
+#include "micrograd/graph_replay.hpp"
 #include "register.hpp"
+#include "signals.hpp"
+#include "value_type.hpp"
 
 namespace py = pybind11;
+using micrograd::MapOptions;
 using micrograd::Node;
 using micrograd::Reduction;
-using micrograd::Tape;
 using micrograd::Value;
 
 namespace {
@@ -155,22 +162,51 @@ std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::si
     return out;
 }
 
+// Counts the forks this process came from: a Graph marked in use before the
+// fork that made this process is not in use here (the thread that used it is
+// not in this process).
+std::atomic<std::uint64_t> fork_generation{1};
+
 // One user at a time: a second thread gets an error instead of a race.
 class Busy {
 public:
-    explicit Busy(std::atomic<bool>& flag) : flag_(flag) {
-        if (flag_.exchange(true)) {
-            throw std::runtime_error(
-                "this Graph is in use (by another thread, or by a callback of its own map): use one Graph per "
-                "thread, and do not call a Graph from the __float__ of its own rows");
-        }
+    Busy(std::atomic<std::uint64_t>& flag, micrograd::Graph& graph) : flag_(flag) {
+        const std::uint64_t now = fork_generation.load();
+        std::uint64_t held = flag_.load();
+        do {
+            if (held == now) {
+                throw std::runtime_error(
+                    "this Graph is in use (by another thread, or by a callback of its own map): use one Graph per "
+                    "thread, and do not call a Graph from the __float__ of its own rows");
+            }
+        } while (!flag_.compare_exchange_weak(held, now));
+        if (held != 0) graph.forget_buffers();  // a call was running when this process was forked from its parent
     }
-    ~Busy() { flag_ = false; }
+    ~Busy() { flag_ = 0; }
     Busy(const Busy&) = delete;
     Busy& operator=(const Busy&) = delete;
 
 private:
-    std::atomic<bool>& flag_;
+    std::atomic<std::uint64_t>& flag_;
+};
+
+// The outputs of map as Python lists (values_list): made after the kernel ran
+// with the GIL released, before any gradient lands.
+class PythonCaller final : public micrograd::MapCaller {
+public:
+    PythonCaller(const std::vector<double>& out, std::size_t count, std::size_t n_out)
+        : out_(out), count_(count), n_out_(n_out) {}
+    void run_apart(const Work& work) override {
+        py::gil_scoped_release unlocked;  // the kernel reads and writes only the Graph's buffers, the rows, out
+        work();
+    }
+    void outputs_ready() override;
+    py::list result() { return std::move(result_); }
+
+private:
+    const std::vector<double>& out_;
+    std::size_t count_, n_out_;
+    py::list result_;
 };
 
 class Graph {
@@ -188,51 +224,46 @@ public:
         if (outs.size() == 0) throw py::value_error("Graph needs at least one output Value");
         if (!inputs.is_none() && !ins.read(reading, 1)) throw py::error_already_set();
         try {
-            tape_ = std::make_unique<Tape>(nodes_of(outs), nodes_of(ins));
+            graph_ = std::make_unique<micrograd::Graph>(nodes_of(outs), nodes_of(ins));
         } catch (const std::invalid_argument& e) {
             throw py::value_error(std::string("Graph: ") + e.what());
         }
     }
 
-    std::size_t size() const { return tape_->size(); }
+    std::size_t size() const { return graph_->size(); }
 
     double forward() {
-        Busy busy(busy_);
-        return tape_->forward();
+        Busy busy(busy_, *graph_);
+        double first = 0.0;
+        if (!micrograd::python::run_interruptible([&] { first = graph_->forward(); })) throw py::error_already_set();
+        return first;
     }
 
     void backward() {
-        Busy busy(busy_);
-        tape_->backward();
+        Busy busy(busy_, *graph_);
+        if (!micrograd::python::run_interruptible([&] { graph_->backward(); })) throw py::error_already_set();
     }
 
-    py::list map(const py::handle& rows, bool backward, const std::string& reduction) {
-        if (reduction != "sum" && reduction != "mean") {
-            throw py::value_error("reduction must be 'sum' or 'mean', not '" + reduction + "'");
-        }
-        if (backward && !tape_->differentiable()) {
+    py::list map(const py::handle& rows, const MapOptions& options) {
+        if (options.backward && !graph_->differentiable()) {
             throw py::value_error(
                 "map(backward=True): the first output depends on no leaf that is not an input, so there is no "
                 "gradient to give");
         }
-        Busy busy(busy_);
+        Busy busy(busy_, *graph_);
         std::size_t count = 0;
-        const std::vector<double> table = read_rows(rows, tape_->input_count(), tape_->output_count(), count);
-        if (backward && count == 0) throw py::value_error("map(backward=True) needs at least one row");
-        const std::size_t n_out = tape_->output_count();
+        const std::vector<double> table = read_rows(rows, graph_->input_count(), graph_->output_count(), count);
+        if (options.backward && count == 0) throw py::value_error("map(backward=True) needs at least one row");
+        const std::size_t n_out = graph_->output_count();
         if (too_many_rows(count, n_out)) {
             throw std::bad_alloc();  // count * n_out values cannot be held (a zero-width table of 2**62 rows)
         }
         std::vector<double> out(count * n_out);
-        tape_->load_leaves();
-        {
-            py::gil_scoped_release unlocked;  // the kernel reads and writes only the tape's buffers and these
-            tape_->run(table.data(), count, out.data(), backward,
-                       reduction == "mean" ? Reduction::mean : Reduction::sum);
-        }
-        py::list result = values_list(out, count, n_out);  // before the gradients: a failure here adds none
-        if (backward) tape_->store_gradients();
-        return result;
+        PythonCaller caller(out, count, n_out);
+        const bool done = micrograd::python::run_interruptible(
+            [&] { graph_->map(table.data(), count, out.data(), options, caller); });
+        if (!done) throw py::error_already_set();
+        return caller.result();
     }
 
     // The outputs' values as Python lists: a float per row for one output, else a list per row.
@@ -262,19 +293,28 @@ public:
     }
 
     py::tuple values(bool outputs) const {
-        const std::size_t n = outputs ? tape_->output_count() : tape_->input_count();
+        const std::size_t n = outputs ? graph_->output_count() : graph_->input_count();
         py::tuple out(n);
         for (std::size_t i = 0; i < n; ++i)
-            out[i] = py::cast(Value::share(outputs ? tape_->output(i) : tape_->input(i)));
+            out[i] = py::cast(Value::share(outputs ? graph_->output(i) : graph_->input(i)));
         return out;
     }
 
-    std::size_t nbytes() const { return tape_->memory_bytes(); }
+    // Safe while another thread runs map: what the capture fixed, and an atomic count of the buffers.
+    std::size_t nbytes() const { return graph_->memory_bytes(); }
 
 private:
-    std::unique_ptr<Tape> tape_;
-    std::atomic<bool> busy_{false};
+    std::unique_ptr<micrograd::Graph> graph_;
+    std::atomic<std::uint64_t> busy_{0};  // the fork generation of the call using it, or 0
 };
+
+void PythonCaller::outputs_ready() { result_ = Graph::values_list(out_, count_, n_out_); }
+
+Reduction reduction_from(const std::string& name) {
+    if (name == "sum") return Reduction::sum;
+    if (name == "mean") return Reduction::mean;
+    throw py::value_error("reduction must be 'sum' or 'mean', not '" + name + "'");
+}
 
 using Self = Initialised<Graph>;
 
@@ -285,8 +325,12 @@ struct InputsName {
 }  // namespace
 
 void register_graph(py::module_& m) {
+    micrograd::python::install_signal_poll();  // Ctrl-C for Value.backward and Graph's long calls
+#if !defined(_WIN32)
+    pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); });
+#endif
     py::class_<Graph> cls(m, "Graph",
-                          "A captured graph, replayed in C++: forward and backward on its own Values without\n"
+                          "A built graph, replayed in C++: forward and backward on its own Values without\n"
                           "rebuilding, or over a batch of rows of input data (map).\n\n"
                           "    g = Graph(loss)                         # a whole built graph\n"
                           "    g.forward(); g.backward()               # replayed: as rebuilt, bit for bit\n"
@@ -323,7 +367,7 @@ void register_graph(py::module_& m) {
             [](Self g, const py::handle& rows, bool backward, const py::str& reduction) {
                 // For the stub: a float per row, or a list of floats per row (several outputs).
                 using Rows = py::typing::List<py::typing::Union<py::float_, py::typing::List<py::float_>>>;
-                return Rows(g->map(rows, backward, std::string(reduction)));
+                return Rows(g->map(rows, MapOptions{backward, reduction_from(std::string(reduction))}));
             },
             py::arg("rows"), py::arg("backward") = false, py::arg("reduction") = "sum",
             ">>> import micrograd_cpp as mg\n"
@@ -341,9 +385,10 @@ void register_graph(py::module_& m) {
             "rows: a sequence of sequences of real numbers, one per input, or a 2-D C-contiguous float64\n"
             "array (any object with that buffer, such as a NumPy array).\n"
             "backward: also add d(reduction over the rows of the first output)/d(leaf) to the grad of\n"
-            "every leaf that is not an input (the parameters, the constants). The rows' contributions are\n"
-            "summed in another order than a per-row rebuild's backward, and agree with it to rounding\n"
-            "(the docs' page on Graph says how closely).\n"
+            "every leaf that is not an input (the parameters, the constants): each row's gradient as a\n"
+            "per-row rebuild's backward computes it, the rows summed in another order, within\n"
+            "n * eps * sum |row| of their exact sum (the docs' page on Graph says more). Ctrl-C stops it\n"
+            "promptly, adding no gradient.\n"
             "reduction: 'sum' or 'mean' (divides by the number of rows).")
         .def_property_readonly(
             "outputs", [](Self g) { return py::typing::Tuple<Value, py::ellipsis>(g->values(true)); },
@@ -352,7 +397,9 @@ void register_graph(py::module_& m) {
             "inputs", [](Self g) { return py::typing::Tuple<Value, py::ellipsis>(g->values(false)); },
             "The inputs, a tuple of Values.")
         .def_property_readonly(
-            "nbytes", [](Self g) { return g->nbytes(); }, "Bytes held by the captured tape and its buffers.")
+            "nbytes", [](Self g) { return g->nbytes(); },
+            "Bytes the Graph holds beside its Values: its plans and buffers (safe to read while another thread\n"
+            "runs map).")
         .def("__repr__", [](Self g) {
             const Graph& graph = *g;
             return "Graph(" + std::to_string(graph.size()) + " nodes, " + std::to_string(graph.values(true).size()) +

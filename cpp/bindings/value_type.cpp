@@ -13,6 +13,7 @@
 #include "micrograd/label.hpp"
 #include "micrograd/ops.hpp"
 #include "real_number.hpp"
+#include "signals.hpp"
 
 namespace micrograd::python {
 
@@ -108,7 +109,7 @@ PyObject* binary_method(PyObject* self, PyObject* other) {
 
 PyObject* backward_method(PyObject* self, PyObject* /*unused*/) {
     return guarded([&]() -> PyObject* {
-        backward(node_of(self));
+        if (!run_interruptible([&] { backward(node_of(self)); })) return nullptr;  // Ctrl-C: signals.hpp
         Py_RETURN_NONE;
     });
 }

@@ -7,12 +7,17 @@
 //   - zero_grad() zeroes everything reachable; topological_order() lists each
 //     reachable node once, operands first, the root last;
 //   - every node's data is its op's forward value of its operands' data;
-//   - a captured graph (Tape) replayed forward reproduces every node's data,
+//   - a Graph replayed forward reproduces every node's data,
 //     after a leaf's data changed too, and replayed backward (twice) leaves every node's gradient as
 //     backward() of its first output (twice) does, from any gradients before;
 //   - grad() of any nodes gives backward()'s gradients bit for bit, touching no
 //     node's grad; with create_graph, the same numbers (but for the sign of a
 //     zero) as nodes of a graph each holding its op's value;
+//   - Graph::map over rows (special values, near overflow) gives each row's outputs bit for bit as the
+//     graph recomputed for that row, and each parameter the exact sum of the rows' gradients (each
+//     row's backward() of the first output) within n * eps * the sum of their magnitudes, finite
+//     wherever that sum is; over one row, the row's gradient bit for bit; interrupted (a poll that
+//     fires) or out of memory, it adds no gradient, and the retry is exact;
 //   - a build or a walk that runs out of memory changes nothing: no node
 //     leaked, no gradient touched, no mark left (a retry gives the same gradients);
 //   - freeing a graph allocates nothing, and every node is freed in the end.
@@ -20,6 +25,7 @@
 // The input is a program: one byte chooses an action, the next bytes its
 // operands. LLVMFuzzerTestOneInput is libFuzzer's entry point; driver.cpp
 // calls it from a seeded generator where libFuzzer is not available.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -32,7 +38,9 @@
 #include <vector>
 
 #include "micrograd/gradient.hpp"
-#include "micrograd/tape.hpp"
+#include "micrograd/graph.hpp"
+#include "micrograd/graph_replay.hpp"
+#include "micrograd/interrupt.hpp"
 #include "micrograd/value.hpp"
 
 // --- allocation: failures on request, and none allowed while freeing --------
@@ -140,6 +148,46 @@ constexpr double special[] = {
     -std::numeric_limits<double>::infinity(),
     std::numeric_limits<double>::quiet_NaN(),
 };
+
+// The exact sum of doubles as a non-overlapping expansion (Shewchuk's, as Python's math.fsum), rounded at
+// the end to within an ulp; terms are scaled by 2**-64 first, so that no partial overflows (none is below
+// 2**-960 here, where scaling would lose bits: such terms are summed unscaled apart).
+class ExactSum {
+public:
+    void add(double x) {
+        if (std::fabs(x) < 0x1p-900) {
+            add_to(small_, x);
+        } else {
+            add_to(large_, std::ldexp(x, -64));
+        }
+    }
+    double value() const { return std::ldexp(total(large_), 64) + total(small_); }
+
+private:
+    static void add_to(std::vector<double>& partials, double x) {
+        std::size_t i = 0;
+        for (double y : partials) {
+            if (std::fabs(x) < std::fabs(y)) std::swap(x, y);
+            const double hi = x + y;
+            const double lo = y - (hi - x);
+            if (lo != 0.0) partials[i++] = lo;
+            x = hi;
+        }
+        partials.resize(i);
+        partials.push_back(x);
+    }
+    static double total(const std::vector<double>& partials) {
+        double sum = 0.0;
+        for (std::size_t i = partials.size(); i-- > 0;)
+            sum += partials[i];
+        return sum;
+    }
+    std::vector<double> large_, small_;
+};
+
+// A poll that answers true at its n-th call (0: never): an interrupt on request.
+long interrupt_at = 0;
+bool interrupt_poll() { return interrupt_at > 0 && --interrupt_at == 0; }
 
 class Input {
 public:
@@ -300,7 +348,7 @@ private:
     }
 
     void step() {
-        switch (in_.below(10)) {
+        switch (in_.below(11)) {
             case 0:
             case 1:
             case 2:
@@ -334,20 +382,26 @@ private:
             }
             case 7: replay(); break;
             case 8: gradients(); break;
+            case 9:
+                if (in_.byte() % 2) {
+                    map();
+                    break;
+                }
+                [[fallthrough]];
             default: out_of_memory(); break;
         }
     }
 
-    // A Tape over one or two of the pool's values, replayed.
+    // A Graph over one or two of the pool's values, replayed on its nodes.
     void replay() {
         std::vector<Node*> outputs{pick().node()};
         if (in_.byte() % 2) outputs.push_back(pick().node());
-        micrograd::Tape tape(outputs, {});
+        micrograd::Graph graph(outputs, {});
         const std::vector<Node*> order = micrograd::topological_order(outputs.data(), outputs.size());
         std::vector<double> data;
         for (const Node* node : order)
             data.push_back(node->data);
-        require(identical(tape.forward(), outputs[0]->data), "a replay's forward returned another value");
+        require(identical(graph.forward(), outputs[0]->data), "a replay's forward returned another value");
         for (std::size_t i = 0; i < order.size(); ++i)
             require(identical(order[i]->data, data[i]), "a replay's forward changed a node's data");
         // New data on a leaf: the replay recomputes every node as its op computes it from its operands.
@@ -357,12 +411,12 @@ private:
         Node* changed = leaves[in_.below(leaves.size())];
         const double before = changed->data;
         changed->data = in_.number();
-        tape.forward();
+        graph.forward();
         for (const Node* node : order)
             if (!node->is_leaf())
                 require(identical(node->data, micrograd::ops::forward(*node)), "a replay's forward missed a node");
         changed->data = before;
-        tape.forward();
+        graph.forward();
         for (std::size_t i = 0; i < order.size(); ++i)
             require(identical(order[i]->data, data[i]), "a replay's forward did not restore a node's data");
         std::vector<double> start;  // any gradients before: left over, nan, signed zeros
@@ -378,7 +432,7 @@ private:
             after.insert(after.end(), again.begin(), again.end());
             return after;
         };
-        const std::vector<double> replayed = twice([&] { tape.backward(); });
+        const std::vector<double> replayed = twice([&] { graph.backward(); });
         const std::vector<double> direct = twice([&] { micrograd::backward(outputs[0]); });
         for (std::size_t i = 0; i < replayed.size(); ++i)
             require(identical(replayed[i], direct[i]), "a replay's backward differs from backward()");
@@ -411,6 +465,127 @@ private:
             require(same(graphs[j].data(), expected), "grad(create_graph) differs from backward()");
             checked_order(graphs[j]);  // each of its nodes holds its op's value
         }
+    }
+
+    // A Graph over one of the pool's values with some of its leaves as inputs, mapped over rows.
+    void map() {
+        const Value out = pick();
+        std::vector<Node*> order = micrograd::topological_order(out.node());
+        std::vector<Node*> leaves;
+        for (Node* node : order)
+            if (node->is_leaf()) leaves.push_back(node);
+        std::vector<Node*> inputs;
+        for (Node* leaf : leaves)
+            if (inputs.size() < 3 && in_.byte() % 2) inputs.push_back(leaf);
+        std::vector<Node*> params;
+        for (Node* leaf : leaves)
+            if (std::find(inputs.begin(), inputs.end(), leaf) == inputs.end()) params.push_back(leaf);
+        micrograd::Graph graph({out.node()}, inputs);
+        const std::size_t count = in_.byte() % 8 ? 1 + in_.below(12) : 1 + in_.below(300);  // chunks' edges too
+        std::vector<double> rows(count * inputs.size());
+        for (double& r : rows)
+            r = in_.byte() % 4 ? in_.number() : double(int(in_.byte()) - 128) * 1e306;  // near overflow
+        const bool mean = in_.byte() % 2;
+        const micrograd::MapOptions options{graph.differentiable(),
+                                            mean ? micrograd::Reduction::mean : micrograd::Reduction::sum};
+        std::vector<double> saved_data, values(count);
+        for (Node* leaf : inputs)
+            saved_data.push_back(leaf->data);
+        for (Node* p : params)
+            p->grad = 0.0;
+        micrograd::MapCaller caller;
+        if (in_.byte() % 4 == 0) {  // interrupted, or out of memory: no gradient lands
+            const bool interrupt = in_.byte() % 2;
+            micrograd::set_interrupt_poll(interrupt_poll);
+            interrupt_at = interrupt ? long(1 + in_.below(3)) : 0;
+            fail_after = interrupt ? -1 : long(in_.below(4));
+            bool stopped = false;
+            try {
+                graph.map(rows.data(), count, values.data(), options, caller);
+            } catch (const micrograd::Interrupted&) {
+                stopped = true;
+            } catch (const std::bad_alloc&) {
+                stopped = true;
+            }
+            fail_after = -1;
+            interrupt_at = 0;
+            micrograd::set_interrupt_poll(nullptr);
+            for (Node* p : params) {
+                if (stopped) require(p->grad == 0.0, "an interrupted or failed map added a gradient");
+                p->grad = 0.0;  // else it finished before the poll fired: the retry starts from zero too
+            }
+        }
+        graph.map(rows.data(), count, values.data(), options, caller);
+        std::vector<double> mapped;
+        for (Node* p : params)
+            mapped.push_back(p->grad);
+        // The reference: the graph recomputed for each row, and each row's backward.
+        std::vector<ExactSum> sums(params.size());
+        std::vector<double> magnitudes(params.size(), 0.0);
+        std::vector<std::vector<double>> per_row(params.size());
+        for (std::size_t r = 0; r < count; ++r) {
+            for (std::size_t k = 0; k < inputs.size(); ++k)
+                inputs[k]->data = rows[r * inputs.size() + k];
+            graph.forward();
+            require(identical(values[r], out.data()), "map's output differs from the graph recomputed for its row");
+            if (!options.backward) continue;
+            for (Node* p : params)
+                p->grad = 0.0;
+            if (mean) {
+                const Value scaled = out / double(count);  // as a rebuild of the mean over rows
+                scaled.backward();
+            } else {
+                out.backward();
+            }
+            for (std::size_t j = 0; j < params.size(); ++j)
+                per_row[j].push_back(params[j]->grad);
+        }
+        for (std::size_t k = 0; k < inputs.size(); ++k)
+            inputs[k]->data = saved_data[k];
+        graph.forward();
+        for (std::size_t j = 0; j < params.size() && options.backward; ++j) {
+            require_within_the_bound(mapped[j], per_row[j]);
+            if (count == 1)
+                require(same(mapped[j], per_row[j][0]) || (mapped[j] == 0 && per_row[j][0] == 0),
+                        "map of one row differs from the row's backward()");
+        }
+        for (Node* p : params)
+            p->grad = 0.0;
+    }
+
+    static void print_sum(double ours, double exact, const std::vector<double>& rows) {
+        std::fprintf(stderr, "fuzz_graph: map's sum %.17g, the exact %.17g, of the rows:", ours, exact);
+        for (double r : rows)
+            std::fprintf(stderr, " %.17g", r);
+        std::fprintf(stderr, "\n");
+    }
+
+    // map's sum of a parameter's rows against their exact sum.
+    static void require_within_the_bound(double ours, const std::vector<double>& rows) {
+        bool nan = false, plus = false, minus = false;
+        for (double r : rows) {
+            nan = nan || std::isnan(r);
+            plus = plus || r == std::numeric_limits<double>::infinity();
+            minus = minus || r == -std::numeric_limits<double>::infinity();
+        }
+        if (nan || (plus && minus)) return require(std::isnan(ours), "map's sum of rows with nan is not nan");
+        if (plus || minus)
+            return require(ours == (plus ? 1 : -1) * std::numeric_limits<double>::infinity(),
+                           "map's sum of rows with an inf is not it");
+        ExactSum exact, magnitude;
+        for (double r : rows) {
+            exact.add(r);
+            magnitude.add(std::fabs(r));
+        }
+        const double e = exact.value(), m = magnitude.value();
+        if (std::isinf(e)) return require(ours == e, "map's sum past the largest double is not inf");
+        if (!std::isfinite(ours)) print_sum(ours, e, rows);
+        require(std::isfinite(ours), "map's sum of rows is not finite where their exact sum is");
+        const double eps = std::numeric_limits<double>::epsilon();
+        const double bound = double(rows.size()) * eps * m + std::fabs(e) * eps;  // and the reference's rounding
+        const bool within = std::fabs(ours - e) <= bound || (std::isinf(bound) && std::isfinite(ours));
+        if (!within) print_sum(ours, e, rows);
+        require(within, "map's sum of rows is not within n * eps * sum |row| of their exact sum");
     }
 
     // A chain of 2**20 + n nodes ending in one of the pool's values.

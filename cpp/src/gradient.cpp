@@ -339,11 +339,11 @@ auto operator-(const A& a) {
 // The op of each struct, from the table.
 template <class S>
 struct OpOf;
-#define MICROGRAD_OP_OF(id, Struct, ...)                           \
-    template <>                                                    \
-    struct OpOf<ops::Struct> {                                     \
-        static constexpr Op op = Op::id;                           \
-        static constexpr Arity arity = ::micrograd::arity(Op::id); \
+#define MICROGRAD_OP_OF(id, Struct, ...)                                            \
+    template <>                                                                     \
+    struct OpOf<ops::Struct> {                                                      \
+        [[maybe_unused]] static constexpr Op op = Op::id;                           \
+        [[maybe_unused]] static constexpr Arity arity = ::micrograd::arity(Op::id); \
     };
 MICROGRAD_OPS(MICROGRAD_OP_OF)
 #undef MICROGRAD_OP_OF

@@ -1,5 +1,7 @@
 #include "micrograd/graph.hpp"
 
+#include "micrograd/interrupt.hpp"
+
 namespace micrograd {
 
 Node* make_pow_const(Node* x, double k, bool integer_exponent) {
@@ -46,12 +48,17 @@ void unmark(Node* node) { node->flags = std::uint8_t(node->flags & ~(Node::visit
 // from the roots, operands first (the first root's graph first). Two marks:
 // `visited` once a node's operands are pushed, `emitted` once it is in order
 // (set only after the push succeeded, so that a failed walk can find every mark
-// it made in stack and order). The leaves go to `leaves` too.
+// it made in stack and order). The leaves go to `leaves` too. Polls for an
+// interrupt now and then: the caller's clean-up of a failure undoes the marks.
 void depth_first(Node* const* roots, std::size_t count, std::vector<Node*>& stack, std::vector<Node*>& order,
                  std::vector<Node*>& leaves) {
     for (std::size_t r = count; r-- > 0;)
         stack.push_back(roots[r]);
-    while (!stack.empty()) {
+    for (unsigned long until_poll = interrupt_interval; !stack.empty();) {
+        if (--until_poll == 0) {
+            poll_interrupt();
+            until_poll = interrupt_interval;
+        }
         Node* node = stack.back();
         if (node->test(Node::emitted)) {  // reached twice through shared subexpressions
             stack.pop_back();
@@ -81,7 +88,7 @@ void depth_first(Node* const* roots, std::size_t count, std::vector<Node*>& stac
 // Every node reachable from the roots into buffers.order, operands first. On
 // success every node in order is still marked: the caller's first pass over
 // order must unmark() each, and unmark_all() them if it fails before. On
-// failure (out of memory) no node is left marked.
+// failure (out of memory, an interrupt) no node is left marked.
 void sort_into(Node* const* roots, std::size_t count, Scratch& buffers) {
     buffers.stack.clear();
     buffers.order.clear();
@@ -144,8 +151,24 @@ void backward(Node* root) {
         node->grad = 0.0;
     }
     root->grad = 1.0;
-    for (auto it = buffers.order.rbegin(); it != buffers.order.rend(); ++it)
-        ops::backward(**it);
+    try {
+        Node* const* order = buffers.order.data();
+        const bool long_call = buffers.order.size() > interrupt_interval;
+        for (std::size_t end = buffers.order.size(); end > 0;) {
+            const std::size_t begin = end > interrupt_interval ? end - interrupt_interval : 0;
+            for (std::size_t k = end; k-- > begin;)
+                ops::backward(*order[k]);
+            end = begin;
+            // After the last chunk too: a Ctrl-C that came during the call stops it before any gradient lands.
+            if (end > 0 || long_call) poll_interrupt();
+        }
+    } catch (const Interrupted&) {  // no gradient lands: the leaves get back what they held
+        before = buffers.before.data();
+        for (Node* leaf : buffers.leaves)
+            leaf->grad = *before++;
+        buffers.trim();
+        throw;
+    }
     // This call's contributions to each leaf are summed; add them to what it held, once.
     before = buffers.before.data();
     for (Node* leaf : buffers.leaves)

@@ -214,7 +214,7 @@ class Adam(Optimizer):
     def weight_decay(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
 
 class Graph(metaclass=_pybind11_type):
-    """A captured graph, replayed in C++: forward and backward on its own Values without
+    """A built graph, replayed in C++: forward and backward on its own Values without
     rebuilding, or over a batch of rows of input data (map).
 
         g = Graph(loss)                         # a whole built graph
@@ -262,9 +262,10 @@ class Graph(metaclass=_pybind11_type):
         rows: a sequence of sequences of real numbers, one per input, or a 2-D C-contiguous float64
         array (any object with that buffer, such as a NumPy array).
         backward: also add d(reduction over the rows of the first output)/d(leaf) to the grad of
-        every leaf that is not an input (the parameters, the constants). The rows' contributions are
-        summed in another order than a per-row rebuild's backward, and agree with it to rounding
-        (the docs' page on Graph says how closely).
+        every leaf that is not an input (the parameters, the constants): each row's gradient as a
+        per-row rebuild's backward computes it, the rows summed in another order, within
+        n * eps * sum |row| of their exact sum (the docs' page on Graph says more). Ctrl-C stops it
+        promptly, adding no gradient.
         reduction: 'sum' or 'mean' (divides by the number of rows).
         """
     @property
@@ -275,7 +276,9 @@ class Graph(metaclass=_pybind11_type):
         """The inputs, a tuple of Values."""
     @property
     def nbytes(self) -> int:
-        """Bytes held by the captured tape and its buffers."""
+        """Bytes the Graph holds beside its Values: its plans and buffers (safe to read while another thread
+        runs map).
+        """
 
 def dot(a: collections.abc.Iterable[Value | _Real], b: collections.abc.Iterable[Value | _Real]) -> Value:
     """sum(a[i] * b[i]) as one Value (op 'dot'), built in one call: the value of Python's

@@ -107,7 +107,7 @@ def test_reduction_must_be_the_str_sum_or_mean_not_bytes():
 def test_a_zero_width_buffer_whose_rows_times_outputs_overflows_is_an_error_not_a_heap_overflow(child):
     # 2**62 rows of width 0 take no memory, and 2**62 rows x 4 outputs wraps size_t to 0: the result buffer
     # was made empty and the kernel wrote 2**64 doubles into it (SIGSEGV; ASan: heap-buffer-overflow in
-    # Tape::run). ctypes is enough (NumPy refuses past 2**59 rows, where 32 outputs do the same).
+    # Tape::run, now Batch::run). ctypes is enough (NumPy refuses past 2**59 rows, where 32 outputs do the same).
     out = child(
         """
         import ctypes

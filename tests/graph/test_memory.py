@@ -37,8 +37,8 @@ def limited(extra_mb, call):
 
 @NO_RLIMIT_AS
 def test_a_map_that_ran_out_of_memory_leaves_the_graph_usable(child):
-    # Tape::run sets stride_ before growing lane_data_ and lane_grad_: when lane_data_ grows and lane_grad_
-    # does not, the next map (with memory back) skips the growth and writes past the end of lane_grad_
+    # Tape::run (now Batch::run) set stride_ before growing lane_data_ and lane_grad_: when lane_data_ grows
+    # and lane_grad_ does not, the next map (with memory back) skips the growth and writes past the end of lane_grad_
     # (SIGSEGV here; ASan: heap-buffer-overflow).
     out = child(
         PRELUDE

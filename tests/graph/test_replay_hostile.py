@@ -1,4 +1,5 @@
-"""A hostile review of the replay on the nodes (Graph.forward/backward, cpp/src/tape.cpp, commit 1726005).
+"""A hostile review of the replay on the nodes (Graph.forward/backward: cpp/src/graph_nodes.cpp, at commit
+1726005 cpp/src/tape.cpp).
 
 The replay zeroes each interior gradient just before its first contribution, reads the last two values
 written from registers, runs a neuron's sum and runs of one binary op in one loop, and prefetches 16 or

@@ -34,7 +34,8 @@ Node* make_pow_const(Node* x, double k, bool integer_exponent = false);
 Node* make_nary(Op op, Node* const* operands, std::size_t count, bool from_first = false);
 
 // Every node reachable from root, each once, operands before the nodes using
-// them (root last).
+// them (root last). The walks of this file may be interrupted (interrupt.hpp):
+// then they leave no mark and change nothing.
 std::vector<Node*> topological_order(Node* root);
 // The same for several roots: every node reachable from any, each once.
 std::vector<Node*> topological_order(Node* const* roots, std::size_t count);
@@ -43,7 +44,9 @@ std::vector<Node*> topological_order(Node* const* roots, std::size_t count);
 // across calls: each call sums its own contributions to a leaf first and adds
 // the total to its grad once, so calling it twice gives leaves exactly twice
 // the gradient. Interior nodes' gradients are recomputed on each call. On
-// failure (out of memory) nothing has changed.
+// failure (out of memory) nothing has changed; interrupted (interrupt.hpp), no
+// leaf's gradient has changed, and interior ones may be partly recomputed (a
+// retry recomputes them all).
 void backward(Node* root);
 
 // Zeroes the gradient of every node reachable from root.

@@ -6,8 +6,8 @@
 //   backward(g, x[, y], out, gx[, gy])     adds g * d(out)/d(operand) to each
 //                                          operand's gradient
 // where g is the gradient arriving at the op's output and out its value. On
-// doubles that is the graph engine (below), the replay of a captured graph and
-// its batched kernel (tape.hpp); on the terms of a gradient graph
+// doubles that is the graph engine (below), the replay of a Graph and
+// its batched kernel (graph_replay.hpp); on the terms of a gradient graph
 // (gradient.cpp) the same formula builds the nodes that compute it, so that
 // gradients can be differentiated again. A formula calls other ops by name
 // (mask(g, out), sign(x), log(x), below): their struct's forward on doubles, a
@@ -318,7 +318,7 @@ struct BinaryCrossEntropy {
 // (Dot: pairs, Sum: single values): from 0.0, or with from_first from their
 // first operand (then the groups follow it). Here are their steps and their
 // derivatives; the folds over the graph's own nodes are below (detail), the
-// batch's over lanes in tape_batch.cpp.
+// batch's over lanes in graph_batch_kernel.cpp.
 
 // sum(a[i] * b[i]) from 0.0, left to right: the value of Python's
 // sum(a * b for a, b in zip(a, b)), bit for bit. Operands are stored in pairs:

@@ -1,19 +1,28 @@
-// The replay of a Tape on the graph's own nodes: Tape::forward and
-// Tape::backward, over the order frozen at capture (tape.cpp).
+// The node replay of a Graph (graph_nodes.hpp): its plan, three passes over
+// the capture, and the loops that run it on the nodes.
+#include "graph_nodes.hpp"
+
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
+#include "micrograd/interrupt.hpp"
 #include "micrograd/ops.hpp"
-#include "micrograd/tape.hpp"
-#include "tape_internal.hpp"
 
-namespace micrograd {
+namespace micrograd::graph_detail {
 namespace {
 
-using namespace tape_detail;
+// The codes of the plan, per interior node.
+constexpr std::uint8_t zero_lhs = 1;     // backward: lhs's gradient is 0 before this node's contribution
+constexpr std::uint8_t zero_rhs = 2;     // rhs's
+constexpr std::uint8_t zero_listed = 4;  // n-ary: those in zero_operands_
+constexpr std::uint8_t run_start = 8;    // the first and the last node of a run (forward_run)
+constexpr std::uint8_t run_end = 16;
+constexpr std::uint8_t sum_run = 32;          // the run is a neuron's sum (forward_run), else
+constexpr std::uint8_t independent_run = 64;  // nodes of one binary op reading no node of the run
 
-// The replay on the nodes keeps values in registers across steps (Recent,
-// below): that holds only if the step functions are inlined into its loop.
+// The replay keeps values in registers across nodes (Recent, below): that holds only if the step functions are inlined
+// into its loop.
 #if defined(__GNUC__) || defined(__clang__)
 #define MICROGRAD_ALWAYS_INLINE inline __attribute__((always_inline))
 #elif defined(_MSC_VER)
@@ -22,14 +31,12 @@ using namespace tape_detail;
 #define MICROGRAD_ALWAYS_INLINE inline
 #endif
 
-// The replay on the nodes knows which node comes next: it asks for the node
-// `Distance` steps ahead (its nodes are scattered by the allocator). Near for a
-// graph that fits in the last-level cache, far enough to cover a miss to memory
-// (at ~1-2 ns per node) for one that does not. Measured (bench_graph.py and
-// the moons graph of 1,500 rows): fwd + bwd per node on 1M nodes went 9.4 ->
-// 4.2 ns (moons) and 5.4 -> 4.0 ns (a chain) from 16 to 128 ahead (256: no
-// better, 512: worse), while the 65,381-node moons graph is ~6% slower at 128
-// than at 16 (lines fetched too early evict the weights).
+// The replay knows which node comes next: it asks for the node `Distance`
+// steps ahead (its nodes are scattered by the allocator). Near for a graph
+// that fits in the last-level cache, far enough to cover a miss to memory (at
+// ~1-2 ns per node) for one that does not: on a million nodes 128 ahead halves
+// the time of 16 (256 is no better, 512 worse), while on the 65,381-node moons
+// graph 128 is ~6% slower than 16 (lines fetched too early evict the weights).
 constexpr std::size_t near_distance = 16;
 constexpr std::size_t far_distance = 128;
 constexpr std::size_t far_from_nodes = std::size_t(1) << 18;  // ~12 MiB of nodes
@@ -43,7 +50,7 @@ inline void prefetch(const Node* node) {
 #endif
 }
 
-// The last two values the replay on the nodes wrote (data forward, gradients
+// The last two values the replay wrote (data forward, gradients
 // backward), by node. A step reads its operands here first: a node's value is
 // mostly read by the next step or the one after (a chain, a neuron's running
 // sum and its products), and a value kept in a register does not wait for the
@@ -165,7 +172,7 @@ MICROGRAD_ALWAYS_INLINE void backward_node(const Node& n, std::uint8_t zero, Rec
     }
 }
 
-// A run of a neuron's sum (Tape's constructor): adds, each the left operand of
+// A run of a neuron's sum (find_runs): adds, each the left operand of
 // the next, the sum carried in a register. The same op struct, in the same
 // order, as one step per node: bit for bit the same values. `ahead`: how many
 // nodes after the run's first may be prefetched.
@@ -258,27 +265,32 @@ void backward_independent(Node* const* order, std::size_t start, const std::uint
     recent.forget();
 }
 
-// The replay on the nodes (Tape::forward, Tape::backward): the frozen order,
-// `code` per step (its runs, and backward's zeroing), `run` the runs' lengths.
+// The replay (NodeReplay::forward, NodeReplay::backward): the frozen order,
+// `code` per node (its runs, and backward's zeroing), `run` the runs' lengths.
+// Both poll for an interrupt every interrupt_interval nodes, and after the last
+// chunk of a longer call: a Ctrl-C that came during a call stops that call.
 template <std::size_t Distance>
 void replay_forward(Node* const* order, const std::uint8_t* code, const std::uint32_t* run, std::size_t n) {
     Recent recent;
-    for (std::size_t k = 0; k < n; ++k) {
-        if (k + Distance < n) prefetch(order[k + Distance]);
-        if (code[k] & run_start) {
-            const std::size_t count = *run++;
-            const std::size_t ahead = k + Distance < n ? n - k - Distance : 0;
-            if (code[k] & sum_run)
-                forward_run<Distance>(order + k, count, ahead, recent);
-            else
-                forward_independent<Distance>(order + k, count, ahead, recent);
-            k += count - 1;
-            continue;
+    for (std::size_t k = 0; k < n;) {
+        for (const std::size_t end = std::min(n, k + interrupt_interval); k < end; ++k) {
+            if (k + Distance < n) prefetch(order[k + Distance]);
+            if (code[k] & run_start) {
+                const std::size_t count = *run++;
+                const std::size_t ahead = k + Distance < n ? n - k - Distance : 0;
+                if (code[k] & sum_run)
+                    forward_run<Distance>(order + k, count, ahead, recent);
+                else
+                    forward_independent<Distance>(order + k, count, ahead, recent);
+                k += count - 1;
+                continue;
+            }
+            Node& node = *order[k];
+            const double value = forward_node(node, recent);
+            node.data = value;
+            recent.wrote(&node, value);
         }
-        Node& node = *order[k];
-        const double value = forward_node(node, recent);
-        node.data = value;
-        recent.wrote(&node, value);
+        if (k < n || n > interrupt_interval) poll_interrupt();  // after the last chunk too: a call answers its Ctrl-C
     }
 }
 
@@ -288,60 +300,173 @@ template <std::size_t Distance>
 void replay_backward(Node* const* order, const std::uint8_t* code, const std::uint32_t* run, Node* const* zero_operand,
                      std::size_t n) {
     Recent recent;
-    for (std::size_t k = n; k-- > 0;) {
-        if (k >= Distance) prefetch(order[k - Distance]);
-        const std::uint8_t flags = code[k];
-        if (flags & run_end) {
-            const std::size_t count = *--run;
-            k -= count - 1;
-            if (flags & sum_run)
-                backward_run<Distance>(order, k, code, count, recent);
-            else
-                backward_independent<Distance>(order, k, code, count, recent);
-            continue;
+    for (std::size_t k = n; k > 0;) {
+        const std::size_t end = k > interrupt_interval ? k - interrupt_interval : 0;
+        while (k > end) {
+            --k;
+            if (k >= Distance) prefetch(order[k - Distance]);
+            const std::uint8_t flags = code[k];
+            if (flags & run_end) {
+                const std::size_t count = *--run;
+                k -= count - 1;
+                if (flags & sum_run)
+                    backward_run<Distance>(order, k, code, count, recent);
+                else
+                    backward_independent<Distance>(order, k, code, count, recent);
+                continue;
+            }
+            if (flags & zero_listed)
+                while (Node* operand = *--zero_operand)  // down to its group's null
+                    operand->grad = 0.0;
+            backward_node(*order[k], flags, recent);
         }
-        if (flags & zero_listed)
-            while (Node* operand = *--zero_operand)  // down to its group's null
-                operand->grad = 0.0;
-        backward_node(*order[k], flags, recent);
+        if (k > 0 || n > interrupt_interval) poll_interrupt();  // after the last chunk too: before any gradient lands
     }
 }
 
 }  // namespace
 
-// --- replay on the nodes --------------------------------------------------------
+NodeReplay::NodeReplay(const Capture& c) : first_output_(c.order[c.outputs[0]]) {
+    split_leaves(c);
+    plan_zeroing(c);
+    find_runs(c);
+}
+
+// The order, split into the interior nodes and the leaves that backward() saves.
+void NodeReplay::split_leaves(const Capture& c) {
+    for (std::size_t i = 0; i < c.size(); ++i) {
+        if (c.is_leaf(i)) {
+            if (i < c.first_graph) leaves_.push_back(c.order[i]);
+        } else {
+            interior_.push_back(c.order[i]);
+            if (i < c.first_graph) ++first_interior_;
+        }
+    }
+    saved_grads_.resize(leaves_.size());
+}
+
+// Each interior node's last consumer below the first output: the first node of
+// backward() to add to its gradient, which zeroes it first.
+void NodeReplay::plan_zeroing(const Capture& c) {
+    codes_.assign(interior_.size(), 0);
+    std::vector<std::uint32_t> last(c.first_graph, none);
+    for (std::size_t i = 0; i < c.first_graph; ++i)
+        for (std::size_t k = 0; k < c.operand_count(i); ++k)
+            last[c.operand(i, k)] = std::uint32_t(i);
+    for (std::size_t i = 0, step = 0; i < c.first_graph; ++i) {
+        if (c.is_leaf(i)) continue;
+        std::uint8_t flags = 0;
+        const bool nary = arity(c.node(i).op) == Arity::nary;
+        if (nary) zero_operands_.push_back(nullptr);
+        for (std::size_t k = 0; k < c.operand_count(i); ++k) {
+            const std::uint32_t j = c.operand(i, k);
+            if (c.is_leaf(j) || last[j] != i) continue;
+            last[j] = none;  // once, if the node uses it twice
+            if (nary) {
+                flags = zero_listed;
+                zero_operands_.push_back(c.order[j]);
+            } else {
+                flags = std::uint8_t(flags | (k == 0 ? zero_lhs : zero_rhs));
+            }
+        }
+        if (nary && flags == 0) zero_operands_.pop_back();
+        codes_[step++] = flags;
+    }
+}
+
+// Runs of a neuron's sum, (((s + p1) + p2) + ...): adds in a row in the order
+// (the walk emits the terms first), each the left operand of the next. The
+// replay runs them in one loop, the sum in a register. A term may not be an add
+// of its own run (so that the running gradient is each add's whole gradient),
+// and a run stays on one side of the first output's graph (backward runs only
+// that side). Else runs of one binary op whose nodes read no node of their own
+// run (a layer's products): one dispatch for the run, each node reading memory.
+void NodeReplay::find_runs(const Capture& c) {
+    std::vector<std::uint32_t> index;  // node index of each interior node
+    index.reserve(interior_.size());
+    for (std::size_t i = 0; i < c.size(); ++i)
+        if (!c.is_leaf(i)) index.push_back(std::uint32_t(i));
+    auto lhs = [&](std::uint32_t i) { return c.operand(i, 0); };
+    auto rhs = [&](std::uint32_t i) { return c.operand(i, 1); };
+    auto op = [&](std::size_t k) { return c.node(index[k]).op; };
+    auto starts_sum = [&](std::size_t k) { return op(k) == Op::add && lhs(index[k]) != rhs(index[k]); };
+    // Node k may join the run from start: it exists and is on the same side of the first output.
+    auto may_join = [&](std::size_t k, std::size_t start) {
+        return k < index.size() && (k < first_interior_) == (start < first_interior_);
+    };
+    // An operand j of the node after the run's last is one of the run's nodes: every
+    // interior node from the run's first on is (operands come before their node, and
+    // the run holds every node in between).
+    auto in_run = [&](std::uint32_t j, std::size_t start) { return j >= index[start] && !c.is_leaf(j); };
+    auto continues_sum = [&](std::size_t k, std::size_t start) {
+        return may_join(k, start) && op(k) == Op::add && lhs(index[k]) == index[k - 1] && !in_run(rhs(index[k]), start);
+    };
+    auto continues_independent = [&](std::size_t k, std::size_t start) {
+        return may_join(k, start) && op(k) == op(start) && !in_run(lhs(index[k]), start) &&
+               !in_run(rhs(index[k]), start);
+    };
+    for (std::size_t k = 0; k < index.size();) {
+        std::size_t end = k + 1;
+        std::uint8_t kind = 0;
+        if (starts_sum(k)) {
+            while (continues_sum(end, k))
+                ++end;
+            kind = sum_run;
+        }
+        if (end - k < 2 && arity(op(k)) == Arity::binary) {
+            end = k + 1;
+            while (continues_independent(end, k))
+                ++end;
+            kind = independent_run;
+        }
+        if (end - k >= 2) {
+            codes_[k] = std::uint8_t(codes_[k] | run_start | kind);
+            codes_[end - 1] = std::uint8_t(codes_[end - 1] | run_end | kind);
+            runs_.push_back(std::uint32_t(end - k));
+            if (k < first_interior_) first_runs_ = runs_.size();
+        }
+        k = end;
+    }
+}
 
 // On the nodes themselves: no copy of their data to gather or scatter, and the
 // order micrograd::backward would walk, frozen (so gradients are bit for bit
-// those of Value.backward(), and no walk, no marks).
-double Tape::forward() {
+// those of Value::backward, and no walk, no marks).
+void NodeReplay::forward() {
     if (interior_.size() > far_from_nodes)
         replay_forward<far_distance>(interior_.data(), codes_.data(), runs_.data(), interior_.size());
     else
         replay_forward<near_distance>(interior_.data(), codes_.data(), runs_.data(), interior_.size());
-    return nodes_[outputs_[0]]->data;
 }
 
-void Tape::backward() {
-    Node* const* leaves = nodes_.data();
+void NodeReplay::backward() {
     double* saved = saved_grads_.data();
-    for (std::size_t k = 0; k < first_leaves_; ++k) {  // each call's contributions summed apart, added once
-        Node* leaf = leaves[leaves_[k]];
-        saved[k] = leaf->grad;
-        leaf->grad = 0.0;
+    for (std::size_t k = 0; k < leaves_.size(); ++k) {  // each call's contributions summed apart, added once
+        saved[k] = leaves_[k]->grad;
+        leaves_[k]->grad = 0.0;
     }
-    nodes_[outputs_[0]]->grad = 1.0;  // the others are zeroed before their first contribution
+    first_output_->grad = 1.0;  // the others are zeroed before their first contribution
     Node* const* zero_end = zero_operands_.data() + zero_operands_.size();
-    if (interior_.size() > far_from_nodes)
-        replay_backward<far_distance>(interior_.data(), codes_.data(), runs_.data() + first_runs_, zero_end,
-                                      first_interior_);
-    else
-        replay_backward<near_distance>(interior_.data(), codes_.data(), runs_.data() + first_runs_, zero_end,
-                                       first_interior_);
-    for (std::size_t k = 0; k < first_leaves_; ++k) {
-        Node* leaf = leaves[leaves_[k]];
-        leaf->grad = saved[k] + leaf->grad;
+    try {
+        if (interior_.size() > far_from_nodes)
+            replay_backward<far_distance>(interior_.data(), codes_.data(), runs_.data() + first_runs_, zero_end,
+                                          first_interior_);
+        else
+            replay_backward<near_distance>(interior_.data(), codes_.data(), runs_.data() + first_runs_, zero_end,
+                                           first_interior_);
+    } catch (const Interrupted&) {
+        for (std::size_t k = 0; k < leaves_.size(); ++k)
+            leaves_[k]->grad = saved[k];
+        throw;
     }
+    for (std::size_t k = 0; k < leaves_.size(); ++k)
+        leaves_[k]->grad = saved[k] + leaves_[k]->grad;
 }
 
-}  // namespace micrograd
+std::size_t NodeReplay::bytes() const {
+    auto bytes = [](const auto& v) { return v.capacity() * sizeof(v[0]); };
+    return bytes(interior_) + bytes(leaves_) + bytes(saved_grads_) + bytes(codes_) + bytes(runs_) +
+           bytes(zero_operands_);
+}
+
+}  // namespace micrograd::graph_detail

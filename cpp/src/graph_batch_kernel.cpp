@@ -1,26 +1,24 @@
-// The batch of a Tape: its steps over lanes of rows (Tape::run), the uniform
-// steps once, and the parameters' gradients.
+// The batch kernel of a Graph (graph_batch_kernel.hpp): each op's struct of
+// ops.hpp over lanes, and the loops over a program's steps.
+#include "graph_batch_kernel.hpp"
+
 #include <algorithm>
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
-#include <vector>
 
 #include "micrograd/ops.hpp"
-#include "micrograd/tape.hpp"
-#include "tape_internal.hpp"
 
-namespace micrograd {
+namespace micrograd::graph_detail {
 namespace {
 
-using namespace tape_detail;
+// The lanes a step runs over: One (the uniform steps once per call, a single
+// row) has the lane loops gone, Many runs them along contiguous lanes.
+// How a step's terms of a uniform operand's gradient are summed over the lanes
+// (sum_to_uniform): each kind its own kernels, so that the common one stays as
+// small as its job.
+enum class Sums { plain, after, terms, scaled };
 
-// The kernel: one step over n lanes, value v of lane b at lanes[v * stride + b].
-// The uniform steps (once per call) and a single row run the same code with one
-// lane (Lanes = One), the lane loops gone; over a batch the loops run along
-// contiguous lanes and vectorise. Either way each op is its struct in ops.hpp.
-// (An operand that does not vary is one value: uniform_bit, tape_internal.hpp.)
 struct One {
     static constexpr std::size_t stride = 1;
     static constexpr std::size_t n = 1;
@@ -29,22 +27,12 @@ struct Many {
     std::size_t stride, n;
 };
 
-struct Memory {
-    double* data;  // lanes: value v of lane b at data[v * stride + b]
-    double* grad;
-    const double* uniform;  // the uniform nodes' values and gradients, by node index
-    double* uniform_grad;
-    double* uniform_low;        // the rounding errors of uniform_grad's sums (add_to_uniform)
-    const std::uint32_t* args;  // the n-ary steps' operands
-    const double* constants;    // pow_const's exponents
-};
-
 // The sum over the lanes of what contribution(b, acc) adds to acc for lane b:
 // eight running sums (one chain of adds would wait on each add).
 template <class Lanes, class F>
 double sum_over_lanes(const Lanes& lanes, F contribution) {
     // Eight named sums, not an array: the compiler keeps them in registers (an
-    // array went through memory; moons step over 100 rows 0.0226 -> 0.0213 ms).
+    // array goes through memory).
     double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0, p4 = 0.0, p5 = 0.0, p6 = 0.0, p7 = 0.0;
     std::size_t b = 0;
     if constexpr (!std::is_same_v<Lanes, One>) {
@@ -78,7 +66,42 @@ inline void add_to_uniform(const Memory& m, std::uint32_t i, double s) {
     into = t;
 }
 
-template <class Lanes, class S, class Step>
+// Adds to uniform node i's gradient, summed over the lanes, what
+// contribution(b, g) adds to g for lane b: the step's term of row b's gradient.
+// Sums::terms (the steps flagged reads_row_terms): a row's gradient also has
+// the terms that are the same in every row, added before and after it where a
+// rebuild adds them (RowTerms); Sums::scaled (every step of a rerun after an
+// overflow): and it is scaled (by 2**-k) before it is summed. Else it is that
+// term alone: the common kernels carry nothing more.
+template <Sums Kind, class Lanes, class F>
+void sum_to_uniform(const Lanes& lanes, const Memory& m, std::uint32_t i, F contribution) {
+    if constexpr (Kind == Sums::plain) {
+        add_to_uniform(m, i, sum_over_lanes(lanes, contribution));
+    } else {
+        const std::uint32_t t = m.terms_of[i];
+        static const RowTerms no_terms;
+        const RowTerms& terms = t == none ? no_terms : m.row_terms[t];
+        const double after0 = terms.after[0], after1 = terms.after[1];
+        if constexpr (Kind == Sums::after) {  // the terms all after the varying one (a regulariser after the model)
+            add_to_uniform(m, i, sum_over_lanes(lanes, [&](std::size_t b, double& sum) {
+                               double row = -0.0;  // x + -0.0 is x: the term itself
+                               contribution(b, row);
+                               sum += (row + after0) + after1;  // + 0.0 where there are fewer: exact
+                           }));
+        } else {
+            const double before = terms.before, scale = Kind == Sums::scaled ? m.scale : 1.0;
+            add_to_uniform(m, i, sum_over_lanes(lanes, [&](std::size_t b, double& sum) {
+                               double row = before;
+                               contribution(b, row);
+                               row += after0;
+                               row += after1;
+                               sum += Kind == Sums::scaled ? row * scale : row;
+                           }));
+        }
+    }
+}
+
+template <class Lanes, class S>
 void forward_unary(const Lanes& lanes, const Step& s, const Memory& m) {
     double* __restrict out = m.data + s.out * lanes.stride;
     const double* x = m.data + s.x * lanes.stride;
@@ -86,7 +109,7 @@ void forward_unary(const Lanes& lanes, const Step& s, const Memory& m) {
         out[b] = S::forward(x[b]);
 }
 
-template <class Lanes, class S, class Step>
+template <class Lanes, class S>
 void forward_binary(const Lanes& lanes, const Step& s, const Memory& m) {
     double* __restrict out = m.data + s.out * lanes.stride;
     if (is_uniform(s.x)) {
@@ -107,7 +130,7 @@ void forward_binary(const Lanes& lanes, const Step& s, const Memory& m) {
     }
 }
 
-template <class Lanes, class S, class Step>
+template <class Lanes, class S>
 void forward_scalar(const Lanes& lanes, const Step& s, const Memory& m) {
     double* __restrict out = m.data + s.out * lanes.stride;
     const double* x = m.data + s.x * lanes.stride;
@@ -123,7 +146,7 @@ void forward_scalar(const Lanes& lanes, const Step& s, const Memory& m) {
 // Lanes b0 .. b0 + n of the step into out; n = Fixed when Fixed is not 0: then
 // the loops over lanes have a constant count and are unrolled whole, so that the
 // running sums stay in registers from one operand to the next instead of going
-// through memory (moons step over 100 rows: 0.0213 -> 0.0201 ms).
+// through memory.
 #if defined(__clang__)
 #define MICROGRAD_UNROLL _Pragma("unroll")
 #elif defined(__GNUC__)
@@ -174,7 +197,7 @@ void fold_block(const std::uint32_t* operands, std::size_t count, bool from_firs
     std::copy(acc, acc + n, out);
 }
 
-template <class Lanes, class S, class Step>
+template <class Lanes, class S>
 void forward_nary(const Lanes& lanes, const Step& s, const Memory& m) {
     const std::uint32_t* operands = m.args + s.x;
     const bool from_first = (s.flags & Node::fold_from_first) != 0;
@@ -187,7 +210,7 @@ void forward_nary(const Lanes& lanes, const Step& s, const Memory& m) {
     if (b0 < lanes.n) fold_block<S, 0>(operands, s.y, from_first, m, lanes.stride, b0, lanes.n - b0, out + b0);
 }
 
-template <class Lanes, class S, class Step>
+template <class Lanes, class S, Sums>
 void backward_unary(const Lanes& lanes, const Step& s, const Memory& m) {
     const double* out = m.data + s.out * lanes.stride;
     const double* g = m.grad + s.out * lanes.stride;
@@ -197,7 +220,7 @@ void backward_unary(const Lanes& lanes, const Step& s, const Memory& m) {
         S::backward(g[b], x[b], out[b], gx[b]);
 }
 
-template <class Lanes, class S, class Step>
+template <class Lanes, class S, Sums Kind>
 void backward_binary(const Lanes& lanes, const Step& s, const Memory& m) {
     const double* out = m.data + s.out * lanes.stride;
     const double* g = m.grad + s.out * lanes.stride;
@@ -205,16 +228,14 @@ void backward_binary(const Lanes& lanes, const Step& s, const Memory& m) {
         const double x = m.uniform[node_of(s.x)];
         const double* y = m.data + s.y * lanes.stride;
         double* gy = m.grad + s.y * lanes.stride;
-        add_to_uniform(m, node_of(s.x), sum_over_lanes(lanes, [&](std::size_t b, double& gx) {
-                           S::backward(g[b], x, y[b], out[b], gx, gy[b]);
-                       }));
+        sum_to_uniform<Kind>(lanes, m, node_of(s.x),
+                             [&](std::size_t b, double& gx) { S::backward(g[b], x, y[b], out[b], gx, gy[b]); });
     } else if (is_uniform(s.y)) {
         const double* x = m.data + s.x * lanes.stride;
         double* gx = m.grad + s.x * lanes.stride;
         const double y = m.uniform[node_of(s.y)];
-        add_to_uniform(m, node_of(s.y), sum_over_lanes(lanes, [&](std::size_t b, double& gy) {
-                           S::backward(g[b], x[b], y, out[b], gx[b], gy);
-                       }));
+        sum_to_uniform<Kind>(lanes, m, node_of(s.y),
+                             [&](std::size_t b, double& gy) { S::backward(g[b], x[b], y, out[b], gx[b], gy); });
     } else {
         const double* x = m.data + s.x * lanes.stride;
         const double* y = m.data + s.y * lanes.stride;
@@ -225,7 +246,7 @@ void backward_binary(const Lanes& lanes, const Step& s, const Memory& m) {
     }
 }
 
-template <class Lanes, class S, class Step>
+template <class Lanes, class S, Sums>
 void backward_scalar(const Lanes& lanes, const Step& s, const Memory& m) {
     const double* out = m.data + s.out * lanes.stride;
     const double* g = m.grad + s.out * lanes.stride;
@@ -238,10 +259,10 @@ void backward_scalar(const Lanes& lanes, const Step& s, const Memory& m) {
 
 // contribution(b, gx) adds lane b's part to the gradient gx of operand v: its
 // lane's for a varying operand, summed over the lanes for a uniform one.
-template <class Lanes, class F>
+template <Sums Kind, class Lanes, class F>
 void add_to_gradient(const Lanes& lanes, const Memory& m, std::uint32_t v, F contribution) {
     if (is_uniform(v)) {
-        add_to_uniform(m, node_of(v), sum_over_lanes(lanes, contribution));
+        sum_to_uniform<Kind>(lanes, m, node_of(v), contribution);
         return;
     }
     double* gx = m.grad + v * lanes.stride;
@@ -249,7 +270,7 @@ void add_to_gradient(const Lanes& lanes, const Memory& m, std::uint32_t v, F con
         contribution(b, gx[b]);
 }
 
-template <class Lanes, class S, class Step>
+template <class Lanes, class S, Sums Kind>
 void backward_nary(const Lanes& lanes, const Step& s, const Memory& m) {
     const std::uint32_t* operands = m.args + s.x;
     const bool from_first = (s.flags & Node::fold_from_first) != 0;
@@ -258,37 +279,36 @@ void backward_nary(const Lanes& lanes, const Step& s, const Memory& m) {
     auto lanes_of = [&](std::uint32_t v) { return m.data + v * stride; };
     auto grads_of = [&](std::uint32_t v) { return m.grad + v * stride; };
     if (from_first)  // the start: d(start + ...)/d(start)
-        add_to_gradient(lanes, m, operands[0], [&](std::size_t b, double& gx) { S::backward_start(g[b], gx); });
+        add_to_gradient<Kind>(lanes, m, operands[0], [&](std::size_t b, double& gx) { S::backward_start(g[b], gx); });
     for (std::size_t i = from_first; i + S::group <= s.y; i += S::group) {
         if constexpr (S::group == 1) {
-            add_to_gradient(lanes, m, operands[i], [&](std::size_t b, double& gx) { S::backward_step(g[b], gx); });
+            add_to_gradient<Kind>(lanes, m, operands[i],
+                                  [&](std::size_t b, double& gx) { S::backward_step(g[b], gx); });
         } else {
             const std::uint32_t u = operands[i], v = operands[i + 1];
             if (is_uniform(u) && is_uniform(v)) {
                 const double x = m.uniform[node_of(u)], y = m.uniform[node_of(v)];
                 // apart: u and v may be one node
-                add_to_uniform(m, node_of(u), sum_over_lanes(lanes, [&](std::size_t b, double& part) {
-                                   double unused_y = 0.0;
-                                   S::backward_step(g[b], x, y, part, unused_y);
-                               }));
-                add_to_uniform(m, node_of(v), sum_over_lanes(lanes, [&](std::size_t b, double& part) {
-                                   double unused_x = 0.0;
-                                   S::backward_step(g[b], x, y, unused_x, part);
-                               }));
+                sum_to_uniform<Kind>(lanes, m, node_of(u), [&](std::size_t b, double& part) {
+                    double unused_y = 0.0;
+                    S::backward_step(g[b], x, y, part, unused_y);
+                });
+                sum_to_uniform<Kind>(lanes, m, node_of(v), [&](std::size_t b, double& part) {
+                    double unused_x = 0.0;
+                    S::backward_step(g[b], x, y, unused_x, part);
+                });
             } else if (is_uniform(u)) {
                 const double x = m.uniform[node_of(u)];
                 const double* y = lanes_of(v);
                 double* gy = grads_of(v);
-                add_to_uniform(m, node_of(u), sum_over_lanes(lanes, [&](std::size_t b, double& gx) {
-                                   S::backward_step(g[b], x, y[b], gx, gy[b]);
-                               }));
+                sum_to_uniform<Kind>(lanes, m, node_of(u),
+                                     [&](std::size_t b, double& gx) { S::backward_step(g[b], x, y[b], gx, gy[b]); });
             } else if (is_uniform(v)) {
                 const double* x = lanes_of(u);
                 double* gx = grads_of(u);
                 const double y = m.uniform[node_of(v)];
-                add_to_uniform(m, node_of(v), sum_over_lanes(lanes, [&](std::size_t b, double& gy) {
-                                   S::backward_step(g[b], x[b], y, gx[b], gy);
-                               }));
+                sum_to_uniform<Kind>(lanes, m, node_of(v),
+                                     [&](std::size_t b, double& gy) { S::backward_step(g[b], x[b], y, gx[b], gy); });
             } else {
                 const double* x = lanes_of(u);
                 const double* y = lanes_of(v);
@@ -301,7 +321,7 @@ void backward_nary(const Lanes& lanes, const Step& s, const Memory& m) {
     }
 }
 
-template <class Lanes, class Step>
+template <class Lanes>
 void forward_step(const Lanes& lanes, const Step& s, const Memory& m) {
     switch (s.op) {
         case Op::leaf: return;
@@ -312,111 +332,134 @@ void forward_step(const Lanes& lanes, const Step& s, const Memory& m) {
     }
 }
 
-template <class Lanes, class Step>
+template <class Lanes, Sums Kind>
 void backward_step(const Lanes& lanes, const Step& s, const Memory& m) {
     switch (s.op) {
         case Op::leaf: return;
 #define MICROGRAD_BACKWARD(id, Struct, arity, ...) \
-    case Op::id: backward_##arity<Lanes, ops::Struct>(lanes, s, m); return;
+    case Op::id: backward_##arity<Lanes, ops::Struct, Kind>(lanes, s, m); return;
             MICROGRAD_OPS(MICROGRAD_BACKWARD)
 #undef MICROGRAD_BACKWARD
     }
 }
 
-// Lane buffers hold about this many bytes (data and gradients): a chunk of
-// rows small enough to stay in cache, large enough for the loops to pay. Up to
-// 128 rows a chunk (bench_graph.py, moons step over 100 rows: 64 -> 128 lanes
-// took it from 0.109x to 0.099x PyTorch; 256 was no better).
-constexpr std::size_t chunk_bytes = std::size_t(1) << 20;
-constexpr std::size_t max_lanes = 128;
+template <class Lanes>
+void backward_same_part(const Lanes& lanes, const Step& s, const Memory& m) {
+    double* g = m.grad + s.out * lanes.stride;
+    for (std::uint32_t k = 0; k < s.y; ++k) {
+        const double term = m.parts[m.args[s.x + k]];
+        for (std::size_t b = 0; b < lanes.n; ++b)
+            g[b] += term;
+    }
+}
+
+// A step of each kind.
+template <class Lanes>
+void run_forward(const Lanes& lanes, const Step& s, const Memory& m) {
+    switch (s.kind) {
+        case StepKind::op: forward_step(lanes, s, m); return;
+        case StepKind::same_part: return;
+    }
+}
+template <class Lanes>
+void run_backward(const Lanes& lanes, const Step& s, const Memory& m) {
+    switch (s.kind) {
+        case StepKind::op:
+            if (m.scale != 1.0)
+                backward_step<Lanes, Sums::scaled>(lanes, s, m);
+            else if (s.flags & terms_before)
+                backward_step<Lanes, Sums::terms>(lanes, s, m);
+            else if (s.flags & reads_row_terms)
+                backward_step<Lanes, Sums::after>(lanes, s, m);
+            else
+                backward_step<Lanes, Sums::plain>(lanes, s, m);
+            return;
+        case StepKind::same_part: backward_same_part(lanes, s, m); return;
+    }
+}
+
+template <class Lanes>
+void forward_range(const Program& program, std::size_t begin, std::size_t end, const Memory& m, const Lanes& lanes,
+                   Poll& poll) {
+    for (std::size_t k = begin; k < end; ++k) {
+        const Step& s = program.steps[k];
+        if (s.flags & backward_only) continue;
+        run_forward(lanes, s, m);
+        poll.work(lanes.n);
+    }
+}
+template <class Lanes>
+void backward_range(const Program& program, std::size_t end, const Memory& m, const Lanes& lanes, Poll& poll) {
+    for (std::size_t k = end; k-- > 0;) {
+        run_backward(lanes, program.steps[k], m);
+        poll.work(lanes.n);
+    }
+}
+
+// operand_terms of an n-ary uniform step: its fold's derivatives, operand by operand.
+template <class S>
+void nary_terms(const Step& s, const Memory& m, double g, double* terms) {
+    const std::uint32_t* operands = m.args + s.x;
+    const bool from_first = (s.flags & Node::fold_from_first) != 0;
+    std::fill(terms, terms + s.y, 0.0);
+    if (from_first) S::backward_start(g, terms[0]);
+    for (std::size_t i = from_first; i + S::group <= s.y; i += S::group) {
+        if constexpr (S::group == 1)
+            S::backward_step(g, terms[i]);
+        else
+            S::backward_step(g, m.uniform[operands[i]], m.uniform[operands[i + 1]], terms[i], terms[i + 1]);
+    }
+}
 
 }  // namespace
 
-// --- the batch ------------------------------------------------------------------
-
-bool Tape::differentiable() const { return !parameters_.empty(); }
-
-void Tape::load_leaves() {
-    for (std::uint32_t leaf : leaves_)
-        if (!varies_[leaf]) data_[leaf] = nodes_[leaf]->data;
+void forward_steps(const Program& program, std::size_t begin, std::size_t end, const Memory& m, std::size_t stride,
+                   std::size_t lanes, Poll& poll) {
+    if (stride == 1)
+        forward_range(program, begin, end, m, One{}, poll);
+    else
+        forward_range(program, begin, end, m, Many{stride, lanes}, poll);
 }
 
-void Tape::run(const double* rows, std::size_t count, double* out, bool backward, Reduction reduction) {
-    const One one;
-    double* data = data_.data();
-    double* grad = grad_.data();
-    double* low = grad_low_.data();
-    const Memory uniform{data, grad, data, grad, low, uniform_.args.data(), constants_.data()};
-    for (const Step& s : uniform_.steps)  // what does not vary: once
-        forward_step(one, s, uniform);
-    if (backward) {  // the lane steps add the uniform operands' gradients
-        std::fill(grad_.begin(), grad_.end(), 0.0);
-        for (std::uint32_t i : uniform_operands_)
-            low[i] = 0.0;
-    }
-
-    // Chunks of rows, one lane each, as many as fit in chunk_bytes.
-    const std::size_t per_lane = 2 * sizeof(double) * (slots_ ? slots_ : 1);
-    const std::size_t width = std::max<std::size_t>(1, std::min({count, max_lanes, chunk_bytes / per_lane}));
-    if (width > stride_ || lane_data_.size() < slots_ * width) {
-        std::vector<double> more_data(slots_ * width), more_grad(slots_ * width);  // may throw: nothing changed yet
-        lane_data_.swap(more_data);
-        lane_grad_.swap(more_grad);
-        stride_ = width;
-    }
-    const std::size_t stride = stride_;
-    double* lane_data = lane_data_.data();
-    double* lane_grad = lane_grad_.data();
-    const Memory lanes_memory{lane_data, lane_grad, data, grad, low, lanes_.args.data(), constants_.data()};
-    const double seed = reduction == Reduction::mean ? 1.0 / double(count) : 1.0;
-    const std::uint32_t first = outputs_[0];
-    const std::size_t n_in = inputs_.size(), n_out = outputs_.size();
-
-    // A chunk of rows; the steps' loops run over `lanes` (One: a single row, the
-    // loops gone, as the replay on the nodes).
-    auto chunk = [&](std::size_t row, const auto& lanes) {
-        for (std::size_t k = 0; k < n_in; ++k) {  // the rows, transposed into the inputs' lanes
-            double* lane = lane_data + slot_[inputs_[k]] * stride;
-            for (std::size_t b = 0; b < lanes.n; ++b)
-                lane[b] = rows[(row + b) * n_in + k];
-        }
-        for (const Step& s : lanes_.steps)
-            forward_step(lanes, s, lanes_memory);
-        for (std::size_t j = 0; j < n_out; ++j) {
-            const std::uint32_t o = outputs_[j];
-            for (std::size_t b = 0; b < lanes.n; ++b)
-                out[(row + b) * n_out + j] = varies_[o] ? lane_data[slot_[o] * stride + b] : data[o];
-        }
-        if (!backward) return;
-        std::fill_n(lane_grad, slots_ * stride, 0.0);
-        if (varies_[first]) std::fill_n(lane_grad + slot_[first] * stride, lanes.n, seed);
-        // Only the steps below the first output: another output's step would pass on a zero
-        // gradient, and 0 * inf is nan.
-        for (std::size_t k = first_lane_steps_; k-- > 0;)
-            backward_step(lanes, lanes_.steps[k], lanes_memory);
-    };
-    for (std::size_t row = 0; row < count; row += stride) {
-        if (stride == 1)
-            chunk(row, One{});
-        else
-            chunk(row, Many{stride, std::min(stride, count - row)});
-    }
-    if (!backward) return;
-
-    // The uniform nodes' gradients: what the lane steps added (with the rounding errors of
-    // those sums), then the uniform steps once.
-    for (std::uint32_t i : uniform_operands_)
-        if (std::isfinite(grad[i])) grad[i] += low[i];
-    if (!varies_[first]) grad[first] += seed * double(count);
-    for (std::size_t k = first_uniform_steps_; k-- > 0;)
-        backward_step(one, uniform_.steps[k], uniform);
+void backward_steps(const Program& program, std::size_t end, const Memory& m, std::size_t stride, std::size_t lanes,
+                    Poll& poll) {
+    if (stride == 1)
+        backward_range(program, end, m, One{}, poll);
+    else
+        backward_range(program, end, m, Many{stride, lanes}, poll);
 }
 
-void Tape::store_gradients() {
-    for (std::uint32_t leaf : parameters_) {
-        Node* node = nodes_[leaf];
-        node->grad = node->grad + grad_[leaf];
+void backward_one(const Step& s, const Memory& m) { run_backward(One{}, s, m); }
+
+void operand_terms(const Step& s, const Memory& m, double* terms) {
+    const double* v = m.uniform;
+    const double g = m.uniform_grad[s.out], out = v[s.out];
+    switch (s.op) {
+        case Op::leaf: return;
+#define MICROGRAD_TERMS_unary(Struct) \
+    terms[0] = 0.0;                   \
+    ops::Struct::backward(g, v[s.x], out, terms[0])
+#define MICROGRAD_TERMS_scalar(Struct) \
+    terms[0] = 0.0;                    \
+    ops::Struct::backward(g, v[s.x], m.constants[s.y], out, terms[0])
+#define MICROGRAD_TERMS_binary(Struct) \
+    terms[0] = terms[1] = 0.0;         \
+    ops::Struct::backward(g, v[s.x], v[s.y], out, terms[0], terms[1])  // apart, even for x op x
+#define MICROGRAD_TERMS_nary(Struct) nary_terms<ops::Struct>(s, m, g, terms)
+#define MICROGRAD_TERMS(id, Struct, arity, ...) \
+    case Op::id: MICROGRAD_TERMS_##arity(Struct); return;
+            MICROGRAD_OPS(MICROGRAD_TERMS)
+#undef MICROGRAD_TERMS
+#undef MICROGRAD_TERMS_unary
+#undef MICROGRAD_TERMS_scalar
+#undef MICROGRAD_TERMS_binary
+#undef MICROGRAD_TERMS_nary
     }
 }
 
-}  // namespace micrograd
+void add_lanes_to_uniform(const Memory& m, std::uint32_t i, const double* lane, std::size_t lanes) {
+    const double scale = m.scale;
+    add_to_uniform(m, i, sum_over_lanes(Many{0, lanes}, [&](std::size_t b, double& sum) { sum += lane[b] * scale; }));
+}
+
+}  // namespace micrograd::graph_detail
