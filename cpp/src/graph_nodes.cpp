@@ -343,6 +343,13 @@ void NodeReplay::split_leaves(const Capture& c) {
         }
     }
     saved_grads_.resize(leaves_.size());
+    routed_.assign(leaves_.size(), 0);
+    std::vector<std::uint32_t> leaf_of(c.first_graph, none);
+    for (std::size_t i = 0, k = 0; i < c.first_graph; ++i)
+        if (c.is_leaf(i)) leaf_of[i] = std::uint32_t(k++);
+    input_leaf_.reserve(c.inputs.size());
+    for (std::uint32_t i : c.inputs)
+        input_leaf_.push_back(i < c.first_graph ? leaf_of[i] : none);
 }
 
 // Each interior node's last consumer below the first output: the first node of
@@ -439,7 +446,7 @@ void NodeReplay::forward() {
         replay_forward<near_distance>(interior_.data(), codes_.data(), runs_.data(), interior_.size());
 }
 
-void NodeReplay::backward() {
+void NodeReplay::backward(double* input_grads) {
     double* saved = saved_grads_.data();
     for (std::size_t k = 0; k < leaves_.size(); ++k) {  // each call's contributions summed apart, added once
         saved[k] = leaves_[k]->grad;
@@ -459,14 +466,16 @@ void NodeReplay::backward() {
             leaves_[k]->grad = saved[k];
         throw;
     }
+    for (std::size_t k = 0; k < input_leaf_.size(); ++k)  // this call's sums, before they are added
+        input_grads[k] = input_leaf_[k] == none ? 0.0 : leaves_[input_leaf_[k]]->grad;
     for (std::size_t k = 0; k < leaves_.size(); ++k)
-        leaves_[k]->grad = saved[k] + leaves_[k]->grad;
+        leaves_[k]->grad = routed_[k] ? saved[k] : saved[k] + leaves_[k]->grad;
 }
 
 std::size_t NodeReplay::bytes() const {
     auto bytes = [](const auto& v) { return v.capacity() * sizeof(v[0]); };
-    return bytes(interior_) + bytes(leaves_) + bytes(saved_grads_) + bytes(codes_) + bytes(runs_) +
-           bytes(zero_operands_);
+    return bytes(interior_) + bytes(leaves_) + bytes(saved_grads_) + bytes(input_leaf_) + bytes(routed_) +
+           bytes(codes_) + bytes(runs_) + bytes(zero_operands_);
 }
 
 }  // namespace micrograd::graph_detail

@@ -20,9 +20,16 @@ public:
     // Interrupted (interrupt.hpp), each node's data is as before or recomputed.
     void forward();
     // micrograd::backward(first output): leaf gradients accumulate (each call's
-    // sum added once), interior ones are set. Interrupted, no leaf's gradient
-    // has changed; interior ones may be partly set.
-    void backward();
+    // sum added once), interior ones are set; an input routed (route()) keeps
+    // its gradient as it was. input_grads: this call's gradient of each input
+    // (0 for one the first output does not reach). Interrupted, no leaf's
+    // gradient has changed, nor input_grads; interior ones may be partly set.
+    void backward(double* input_grads);
+    // Whether input k's gradient goes elsewhere (Graph::feed): backward()
+    // leaves its own as it was.
+    void route(std::size_t k, bool routed) {
+        if (input_leaf_[k] != none) routed_[input_leaf_[k]] = routed;
+    }
 
     std::size_t bytes() const;
 
@@ -37,6 +44,8 @@ private:
     std::size_t first_interior_ = 0;   // how many of them the first output reaches (a prefix)
     std::vector<Node*> leaves_;        // the leaves the first output reaches
     std::vector<double> saved_grads_;  // backward(): their gradients before the call
+    std::vector<std::uint32_t> input_leaf_;  // per input, its index in leaves_, or none
+    std::vector<std::uint8_t> routed_;       // per leaf: an input whose gradient goes elsewhere (route())
     // Per interior node (the codes of graph_nodes.cpp): which operands' gradients
     // backward() zeroes just before its first contribution to them (from their
     // last consumer; no pass of its own), and where runs start and end (runs_:
