@@ -673,8 +673,8 @@ def main():
             parser.error("PyTorch is not installed: pip install torch==2.13.0 (its CPU build), or leave out torch")
         print("PyTorch is not installed: its variant is left out (pip install torch==2.13.0)")
         chosen.remove("torch")
-    if "torch" in chosen:
-        import torch  # noqa: F401  (imported before the runs: its import's garbage is not charged to a step)
+    if "torch" in chosen:  # PyTorch imports modules at its first step: not charged to the runs (nor their GC)
+        list(torch_gpt(shuffled_names(args.seed), 1, 1))
 
     print(
         f"Python {sys.version.split()[0]}, micrograd_cpp {micrograd_cpp.__version__}: {args.steps} steps "

@@ -138,9 +138,10 @@ def train_step(params: Params, optimizer: Adam, tokens: list[int]) -> float:
 class GraphEngine:
     """The loss of a name by replaying a captured graph: one ``mg.Graph`` per length (1 to BLOCK_SIZE
     targets), captured the first time a name of that length comes, then kept (``nbytes()`` says what they
-    hold). A graph's inputs are the embeddings of the name's tokens (n x N_EMBD stand-ins for rows of
-    ``wte``) and its one-hot targets (n x vocab_size numbers); every other weight is a leaf of it. Its
-    loss is ``gpt_loss``'s, op for op: ``mg.dot(one_hot, row)`` is ``row[target]`` exactly."""
+    hold). A graph's inputs are, position by position, the embedding of the token there (N_EMBD
+    stand-ins for a row of ``wte``) and the one-hot of the next (vocab_size numbers); every other weight
+    is a leaf of it. Its loss is ``gpt_loss``'s, op for op: ``mg.dot(one_hot, row)`` is ``row[target]``
+    exactly."""
 
     def __init__(self, params: Params, vocab_size: int) -> None:
         self.params = params
@@ -148,6 +149,9 @@ class GraphEngine:
         self.graphs: dict[int, mg.Graph] = {}  # by the number of targets
         self._own_nodes: dict[int, int] = {}  # the nodes each capture made (the weights are shared)
         self._one_hot = [[float(i == t) for i in range(vocab_size)] for t in range(vocab_size)]
+        # what a position's inputs take, by (token, target): the token's row of wte, the target one-hot
+        wte = params["wte"]
+        self._feeds = {(t, u): [*wte[t], *self._one_hot[u]] for t in range(vocab_size) for u in range(vocab_size)}
 
     def graph(self, tokens: list[int]) -> mg.Graph:
         """The graph of names as long as ``tokens``, captured on first use, from ``tokens``: the shifts
@@ -167,17 +171,17 @@ class GraphEngine:
             # cross_entropy(logits, targets) as it adds up: logsumexp(row) - row[target], then the mean
             terms = [logsumexp(row) - mg.dot(t, row) for row, t in zip(logits, targets)]
             loss = mg.sum(terms[1:], terms[0]) / n
-            inputs = [v for row in embeddings for v in row] + [v for row in targets for v in row]
+            inputs = [v for e, t in zip(embeddings, targets) for v in (*e, *t)]  # position by position
             self.graphs[n] = mg.Graph(loss, inputs=inputs)
             self._own_nodes[n] = mg._core.live_node_count() - before  # all it made is in its graph
         return self.graphs[n]
 
     def feed(self, tokens: list[int]) -> tuple[mg.Graph, list[object]]:
-        """The graph of ``tokens`` and what its inputs take: the tokens' rows of wte, the one-hot targets."""
+        """The graph of ``tokens`` and what its inputs take: position by position, the token's row of wte
+        (Values: the inputs stand for them) and the next token's one-hot (numbers)."""
         n = min(BLOCK_SIZE, len(tokens) - 1)
-        rows = map(self.params["wte"].__getitem__, tokens[:n])
-        one_hot = map(self._one_hot.__getitem__, tokens[1 : n + 1])
-        return self.graph(tokens), list(chain(chain.from_iterable(rows), chain.from_iterable(one_hot)))
+        pairs = zip(tokens[:n], tokens[1 : n + 1])
+        return self.graph(tokens), list(chain.from_iterable(map(self._feeds.__getitem__, pairs)))
 
     def loss(self, tokens: list[int]) -> float:
         """gpt_loss(params, tokens).data, by a replay."""
