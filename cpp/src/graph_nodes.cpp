@@ -20,6 +20,7 @@ constexpr std::uint8_t run_start = 8;    // the first and the last node of a run
 constexpr std::uint8_t run_end = 16;
 constexpr std::uint8_t sum_run = 32;          // the run is a neuron's sum (forward_run), else
 constexpr std::uint8_t independent_run = 64;  // nodes of one binary op reading no node of the run
+constexpr std::uint8_t fold_group = 128;      // forward: an n-ary node computed with others (find_fold_groups)
 
 // The replay keeps values in registers across nodes (Recent, below): that holds only if the step functions are inlined
 // into its loop.
@@ -265,16 +266,64 @@ void backward_independent(Node* const* order, std::size_t start, const std::uint
     recent.forget();
 }
 
+// A group of G n-ary nodes of one op, as many operands each and the same
+// start (find_fold_groups), forward: their folds side by side, each in its own
+// order (so each node's value is bit for bit that of ops::forward), their
+// running sums in G registers. One fold is a chain of dependent adds (its
+// latency bounds it); G of them fill the time each add waits.
+template <class S, std::size_t G>
+void forward_fold_group(Node* const* group) {
+    const std::size_t count = group[0]->count;
+    const bool from_first = group[0]->test(Node::fold_from_first);
+    Node* const* x[G];
+    double acc[G];
+    for (std::size_t j = 0; j < G; ++j) {
+        x[j] = group[j]->operands;
+        acc[j] = from_first ? x[j][0]->data : 0.0;
+    }
+    for (std::size_t i = from_first; i + S::group <= count; i += S::group) {
+        for (std::size_t j = 0; j < G; ++j) {
+            if constexpr (S::group == 1)
+                acc[j] = S::step(acc[j], x[j][i]->data);
+            else
+                acc[j] = S::step(acc[j], x[j][i]->data, x[j][i + 1]->data);
+        }
+    }
+    for (std::size_t j = 0; j < G; ++j)
+        group[j]->data = acc[j];
+}
+
+template <class S>
+void forward_fold_group(Node* const* group) {  // fold_group_size (4) slots, null after the last
+    if (group[3])
+        forward_fold_group<S, 4>(group);
+    else if (group[2])
+        forward_fold_group<S, 3>(group);
+    else
+        forward_fold_group<S, 2>(group);
+}
+
 // The replay (NodeReplay::forward, NodeReplay::backward): the frozen order,
 // `code` per node (its runs, and backward's zeroing), `run` the runs' lengths.
 // Both poll for an interrupt every interrupt_interval nodes, and after the last
 // chunk of a longer call: a Ctrl-C that came during a call stops that call.
 template <std::size_t Distance>
-void replay_forward(Node* const* order, const std::uint8_t* code, const std::uint32_t* run, std::size_t n) {
-    Recent recent;
+void replay_forward(Node* const* order, const std::uint8_t* code, const std::uint32_t* run, Node* const* group,
+                    std::size_t n) {
+    Recent recent;  // a group's values go through memory: no node written here is written again
     for (std::size_t k = 0; k < n;) {
         for (const std::size_t end = std::min(n, k + interrupt_interval); k < end; ++k) {
             if (k + Distance < n) prefetch(order[k + Distance]);
+            if (code[k] & fold_group) {  // its group's first node runs the group; the others were run with it
+                if (*group == order[k]) {
+                    if (order[k]->op == Op::dot)
+                        forward_fold_group<ops::Dot>(group);
+                    else
+                        forward_fold_group<ops::Sum>(group);
+                    group += fold_group_size;
+                }
+                continue;
+            }
             if (code[k] & run_start) {
                 const std::size_t count = *run++;
                 const std::size_t ahead = k + Distance < n ? n - k - Distance : 0;
@@ -330,6 +379,7 @@ NodeReplay::NodeReplay(const Capture& c) : first_output_(c.order[c.outputs[0]]) 
     split_leaves(c);
     plan_zeroing(c);
     find_runs(c);
+    find_fold_groups(c);
 }
 
 // The order, split into the interior nodes and the leaves that backward() saves.
@@ -436,14 +486,60 @@ void NodeReplay::find_runs(const Capture& c) {
     }
 }
 
+// Groups of n-ary nodes for forward: a dot (or sum) and up to fold_group_size - 1
+// others of the same op, operand count and start, found among the next
+// group_window interior nodes, whose operands are all computed before it (a
+// layer's rows: dot, relu, dot, relu, ...). forward() computes them all when it
+// reaches the first (their values do not depend on when) and skips the others;
+// backward keeps the order. Each node is in one group at most.
+void NodeReplay::find_fold_groups(const Capture& c) {
+    constexpr std::size_t group_window = 32;
+    const std::size_t n = interior_.size();
+    std::vector<std::uint32_t> position(c.size(), none);  // of each interior node in interior_
+    for (std::size_t i = 0, k = 0; i < c.size(); ++i)
+        if (!c.is_leaf(i)) position[i] = std::uint32_t(k++);
+    std::vector<std::int64_t> ready(n, -1);  // the last interior position among each node's operands
+    for (std::size_t i = 0; i < c.size(); ++i) {
+        if (c.is_leaf(i)) continue;
+        std::int64_t last = -1;
+        for (std::size_t k = 0; k < c.operand_count(i); ++k) {
+            const std::uint32_t j = c.operand(i, k);
+            if (position[j] != none) last = std::max<std::int64_t>(last, position[j]);
+        }
+        ready[position[i]] = last;
+    }
+    auto foldable = [&](const Node& node) { return node.op == Op::dot || node.op == Op::sum; };
+    auto alike = [](const Node& a, const Node& b) {
+        return a.op == b.op && a.count == b.count && a.test(Node::fold_from_first) == b.test(Node::fold_from_first);
+    };
+    for (std::size_t k = 0; k < n; ++k) {
+        const Node& leader = *interior_[k];
+        if ((codes_[k] & fold_group) || !foldable(leader)) continue;
+        std::size_t members[fold_group_size];
+        std::size_t size = 1;
+        members[0] = k;
+        for (std::size_t m = k + 1; m < n && m <= k + group_window && size < fold_group_size; ++m) {
+            if (!(codes_[m] & fold_group) && alike(leader, *interior_[m]) && ready[m] < std::int64_t(k))
+                members[size++] = m;
+        }
+        if (size < 2) continue;
+        for (std::size_t j = 0; j < fold_group_size; ++j) {
+            groups_.push_back(j < size ? interior_[members[j]] : nullptr);
+            if (j < size) codes_[members[j]] = std::uint8_t(codes_[members[j]] | fold_group);
+        }
+    }
+    groups_.push_back(nullptr);  // past the last group: the replay compares its next leader with a node
+}
+
 // On the nodes themselves: no copy of their data to gather or scatter, and the
 // order micrograd::backward would walk, frozen (so gradients are bit for bit
 // those of Value::backward, and no walk, no marks).
 void NodeReplay::forward() {
     if (interior_.size() > far_from_nodes)
-        replay_forward<far_distance>(interior_.data(), codes_.data(), runs_.data(), interior_.size());
+        replay_forward<far_distance>(interior_.data(), codes_.data(), runs_.data(), groups_.data(), interior_.size());
     else
-        replay_forward<near_distance>(interior_.data(), codes_.data(), runs_.data(), interior_.size());
+        replay_forward<near_distance>(interior_.data(), codes_.data(), runs_.data(), groups_.data(),
+                                      interior_.size());
 }
 
 void NodeReplay::backward(double* input_grads) {
@@ -475,7 +571,7 @@ void NodeReplay::backward(double* input_grads) {
 std::size_t NodeReplay::bytes() const {
     auto bytes = [](const auto& v) { return v.capacity() * sizeof(v[0]); };
     return bytes(interior_) + bytes(leaves_) + bytes(saved_grads_) + bytes(input_leaf_) + bytes(routed_) +
-           bytes(codes_) + bytes(runs_) + bytes(zero_operands_);
+           bytes(codes_) + bytes(runs_) + bytes(zero_operands_) + bytes(groups_);
 }
 
 }  // namespace micrograd::graph_detail

@@ -12,6 +12,9 @@
 
 namespace micrograd::graph_detail {
 
+// The most n-ary nodes forward() computes side by side.
+constexpr std::size_t fold_group_size = 4;
+
 class NodeReplay {
 public:
     explicit NodeReplay(const Capture& c);
@@ -38,6 +41,7 @@ private:
     void split_leaves(const Capture& c);
     void plan_zeroing(const Capture& c);
     void find_runs(const Capture& c);
+    void find_fold_groups(const Capture& c);
 
     Node* first_output_;
     std::vector<Node*> interior_;      // the interior nodes, in order
@@ -55,6 +59,10 @@ private:
     std::vector<std::uint32_t> runs_;
     std::size_t first_runs_ = 0;
     std::vector<Node*> zero_operands_;
+    // forward's groups of n-ary nodes (the codes' fold_group), fold_group_size
+    // slots each, null after a group's last node, then a null: the first of each
+    // group is the one the order reaches first.
+    std::vector<Node*> groups_;
 };
 
 }  // namespace micrograd::graph_detail
