@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "micrograd/interrupt.hpp"
 #include "micrograd/ops.hpp"
@@ -542,11 +543,27 @@ void NodeReplay::forward() {
                                       interior_.size());
 }
 
+// +0.0 (not -0.0), the gradient zero_grad leaves.
+inline bool positive_zero(double x) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    return bits == 0;
+}
+
 void NodeReplay::backward(double* input_grads) {
+    // Each call's contributions to a leaf are summed apart, from +0.0, and the sum added once. When
+    // every leaf's gradient is +0.0 already (after a zero_grad), that sum is what adding it gives (a
+    // sum from +0.0 is never -0.0, and +0.0 + s is s): the leaves are summed in place, without the
+    // passes that save their gradients and add them back.
+    bool from_zero = true;
+    for (std::size_t k = 0; k < leaves_.size() && from_zero; ++k)
+        from_zero = positive_zero(leaves_[k]->grad);
     double* saved = saved_grads_.data();
-    for (std::size_t k = 0; k < leaves_.size(); ++k) {  // each call's contributions summed apart, added once
-        saved[k] = leaves_[k]->grad;
-        leaves_[k]->grad = 0.0;
+    if (!from_zero) {
+        for (std::size_t k = 0; k < leaves_.size(); ++k) {
+            saved[k] = leaves_[k]->grad;
+            leaves_[k]->grad = 0.0;
+        }
     }
     first_output_->grad = 1.0;  // the others are zeroed before their first contribution
     Node* const* zero_end = zero_operands_.data() + zero_operands_.size();
@@ -559,11 +576,16 @@ void NodeReplay::backward(double* input_grads) {
                                            first_interior_);
     } catch (const Interrupted&) {
         for (std::size_t k = 0; k < leaves_.size(); ++k)
-            leaves_[k]->grad = saved[k];
+            leaves_[k]->grad = from_zero ? 0.0 : saved[k];
         throw;
     }
     for (std::size_t k = 0; k < input_leaf_.size(); ++k)  // this call's sums, before they are added
         input_grads[k] = input_leaf_[k] == none ? 0.0 : leaves_[input_leaf_[k]]->grad;
+    if (from_zero) {
+        for (std::uint32_t leaf : input_leaf_)  // a routed input's own gradient stays as it was
+            if (leaf != none && routed_[leaf]) leaves_[leaf]->grad = 0.0;
+        return;
+    }
     for (std::size_t k = 0; k < leaves_.size(); ++k)
         leaves_[k]->grad = routed_[k] ? saved[k] : saved[k] + leaves_[k]->grad;
 }

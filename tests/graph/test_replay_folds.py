@@ -88,3 +88,38 @@ def test_any_number_of_rows_in_a_group(n_rows):
     xs = [rng.uniform(-1, 1) for _ in range(5)]
     g.forward(xs)
     assert [o.data for o in outs] == [mg.dot(r, xs).data for r in rows]
+
+
+@pytest.mark.parametrize("start", ["zero", "negative_zero", "mixed", "values"])
+def test_backward_from_any_leaf_gradients_adds_as_value_backward(start):
+    # after a zero_grad every leaf's gradient is +0.0 and the replay sums in place: the same bits as
+    # summing apart and adding once, which it still does from any other gradients
+    rng = random.Random(7)
+
+    def initial(k):
+        return {
+            "zero": 0.0,
+            "negative_zero": -0.0,
+            "mixed": [0.0, -0.0, 1e-300, -2.5][k % 4],
+            "values": rng.uniform(-1, 1),
+        }[start]
+
+    def build(leaves):
+        x = leaves[:4]
+        rows = [leaves[4 + 4 * r : 8 + 4 * r] for r in range(3)]
+        h = [mg.dot(r, x).tanh() for r in rows]
+        return mg.dot(h, x[:3]) * leaves[0] + mg.sum(h, leaves[1])
+
+    data = [rng.uniform(-1, 1) for _ in range(16)]
+    grads = [initial(k) for k in range(16)]
+    ours = [mg.Value(d) for d in data]
+    theirs = [mg.Value(d) for d in data]
+    g = mg.Graph(build(ours))
+    for v, gr in zip(ours, grads):
+        v.grad = gr
+    g.backward()
+    out = build(theirs)
+    for v, gr in zip(theirs, grads):
+        v.grad = gr
+    out.backward()
+    assert all(same_bits(a.grad, b.grad) for a, b in zip(ours, theirs))
