@@ -476,7 +476,9 @@ def torch_gpt(docs, steps, num_steps, count=False):
         name: torch.tensor([[v.data for v in row] for row in m], dtype=torch.float64, requires_grad=True)
         for name, m in drawn.items()
     }
-    optimizer = torch.optim.Adam(w.values(), lr=names_gpt.LEARNING_RATE, betas=names_gpt.BETAS, eps=names_gpt.EPS)
+    optimizer = torch.optim.Adam(
+        w.values(), lr=names_gpt.LEARNING_RATE, betas=names_gpt.BETAS, eps=names_gpt.EPS
+    )
     n_head, head_dim = names_gpt.N_HEAD, names_gpt.HEAD_DIM
 
     def rmsnorm(x):
@@ -670,7 +672,9 @@ def main():
         parser.error(f"--steps >= {CHECKED_STEPS}, --repeat >= 1, --variants from {','.join(VARIANTS)}")
     if "torch" in chosen and importlib.util.find_spec("torch") is None:
         if "--variants" in sys.argv or any(a.startswith("--variants=") for a in sys.argv):
-            parser.error("PyTorch is not installed: pip install torch==2.13.0 (its CPU build), or leave out torch")
+            parser.error(
+                "PyTorch is not installed: pip install torch==2.13.0 (its CPU build), or leave out torch"
+            )
         print("PyTorch is not installed: its variant is left out (pip install torch==2.13.0)")
         chosen.remove("torch")
     if "torch" in chosen:  # PyTorch imports modules at its first step: not charged to the runs (nor their GC)

@@ -151,7 +151,9 @@ class GraphEngine:
         self._one_hot = [[float(i == t) for i in range(vocab_size)] for t in range(vocab_size)]
         # what a position's inputs take, by (token, target): the token's row of wte, the target one-hot
         wte = params["wte"]
-        self._feeds = {(t, u): [*wte[t], *self._one_hot[u]] for t in range(vocab_size) for u in range(vocab_size)}
+        self._feeds = {
+            (t, u): [*wte[t], *self._one_hot[u]] for t in range(vocab_size) for u in range(vocab_size)
+        }
 
     def graph(self, tokens: list[int]) -> mg.Graph:
         """The graph of names as long as ``tokens``, captured on first use, from ``tokens``: the shifts

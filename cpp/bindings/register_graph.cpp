@@ -521,8 +521,7 @@ void register_graph(py::module_& m) {
             "(forward(inputs)) adds its gradient to that Value's grad, not to its own. input_grads()\n"
             "then gives each input's gradient of this call.")
         .def(
-            "input_grads",
-            [](Self g) { return py::typing::List<py::float_>(g->input_grads()); },
+            "input_grads", [](Self g) { return py::typing::List<py::float_>(g->input_grads()); },
             "d(first output)/d(input) for each input, as the last backward() computed it, in one call:\n"
             "a list of floats in the inputs' order, that call's alone (not accumulated, whatever the\n"
             "inputs were fed; 0.0 for an input the first output does not depend on). RuntimeError if\n"

@@ -539,8 +539,7 @@ void NodeReplay::forward() {
     if (interior_.size() > far_from_nodes)
         replay_forward<far_distance>(interior_.data(), codes_.data(), runs_.data(), groups_.data(), interior_.size());
     else
-        replay_forward<near_distance>(interior_.data(), codes_.data(), runs_.data(), groups_.data(),
-                                      interior_.size());
+        replay_forward<near_distance>(interior_.data(), codes_.data(), runs_.data(), groups_.data(), interior_.size());
 }
 
 // +0.0 (not -0.0), the gradient zero_grad leaves.

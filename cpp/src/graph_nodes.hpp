@@ -44,10 +44,10 @@ private:
     void find_fold_groups(const Capture& c);
 
     Node* first_output_;
-    std::vector<Node*> interior_;      // the interior nodes, in order
-    std::size_t first_interior_ = 0;   // how many of them the first output reaches (a prefix)
-    std::vector<Node*> leaves_;        // the leaves the first output reaches
-    std::vector<double> saved_grads_;  // backward(): their gradients before the call
+    std::vector<Node*> interior_;            // the interior nodes, in order
+    std::size_t first_interior_ = 0;         // how many of them the first output reaches (a prefix)
+    std::vector<Node*> leaves_;              // the leaves the first output reaches
+    std::vector<double> saved_grads_;        // backward(): their gradients before the call
     std::vector<std::uint32_t> input_leaf_;  // per input, its index in leaves_, or none
     std::vector<std::uint8_t> routed_;       // per leaf: an input whose gradient goes elsewhere (route())
     // Per interior node (the codes of graph_nodes.cpp): which operands' gradients

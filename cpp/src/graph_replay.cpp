@@ -30,8 +30,8 @@ Graph::Graph(const std::vector<Node*>& outputs, const std::vector<Node*>& inputs
     fed_.assign(inputs_.size(), nullptr);
     input_grads_.assign(inputs_.size(), 0.0);
     auto bytes = [](const auto& v) { return v.capacity() * sizeof(v[0]); };
-    replay_bytes_ = bytes(order_) + bytes(inputs_) + bytes(outputs_) + bytes(fed_) + bytes(input_grads_) +
-                    nodes_->bytes();
+    replay_bytes_ =
+        bytes(order_) + bytes(inputs_) + bytes(outputs_) + bytes(fed_) + bytes(input_grads_) + nodes_->bytes();
     std::size_t retained = 0;  // last: nothing above may throw with the references taken
     try {
         for (; retained < outputs.size(); ++retained)
@@ -64,7 +64,7 @@ double Graph::forward() {
 }
 
 void Graph::backward() {
-    nodes_->backward(input_grads_.data());  // the routed inputs' own gradients stay as they were
+    nodes_->backward(input_grads_.data());         // the routed inputs' own gradients stay as they were
     for (std::size_t k = 0; k < fed_.size(); ++k)  // the scatter, in the inputs' order
         if (fed_[k]) fed_[k]->grad += input_grads_[k];
     input_grads_valid_ = true;

@@ -58,7 +58,14 @@ def test_numbers_in_one_call_give_a_rebuilds_value_and_gradients(captured):
 
 @pytest.mark.parametrize(
     "as_inputs",
-    [list, tuple, np.array, lambda xs: iter(xs), lambda xs: (v for v in xs), lambda xs: [Fraction(v) for v in xs]],
+    [
+        list,
+        tuple,
+        np.array,
+        lambda xs: iter(xs),
+        lambda xs: (v for v in xs),
+        lambda xs: [Fraction(v) for v in xs],
+    ],
     ids=["list", "tuple", "numpy", "iterator", "generator", "fractions"],
 )
 def test_any_sequence_of_numbers_and_a_float64_array_feed_alike(captured, as_inputs):
@@ -72,7 +79,7 @@ def test_any_sequence_of_numbers_and_a_float64_array_feed_alike(captured, as_inp
 
 
 def test_forward_without_inputs_keeps_the_data_and_backward_twice_is_twice(captured):
-    g, x, w = captured
+    g, x, _ = captured
     first = g.forward([0.5, 0.5, -0.5, 1.0])
     assert g.forward() == first
     g.backward()

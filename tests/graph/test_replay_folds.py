@@ -42,7 +42,9 @@ def rebuild_values(shapes, seed, inputs):
 @settings(max_examples=60, deadline=None)
 @given(
     shapes=st.lists(
-        st.tuples(st.integers(1, 9), st.sampled_from(["dot", "sum_start", "sum", "chained"])), min_size=1, max_size=4
+        st.tuples(st.integers(1, 9), st.sampled_from(["dot", "sum_start", "sum", "chained"])),
+        min_size=1,
+        max_size=4,
     ),
     seed=st.integers(0, 10**6),
     width=st.integers(1, 7),
