@@ -151,7 +151,7 @@ class GraphEngine:
         self._one_hot = [[float(i == t) for i in range(vocab_size)] for t in range(vocab_size)]
         # what a position's inputs take, by (token, target): the token's row of wte, the target one-hot
         wte = params["wte"]
-        self._feeds = {
+        self._feeds: dict[tuple[int, int], list[mg.Value | float]] = {
             (t, u): [*wte[t], *self._one_hot[u]] for t in range(vocab_size) for u in range(vocab_size)
         }
 
@@ -178,7 +178,7 @@ class GraphEngine:
             self._own_nodes[n] = mg._core.live_node_count() - before  # all it made is in its graph
         return self.graphs[n]
 
-    def feed(self, tokens: list[int]) -> tuple[mg.Graph, list[object]]:
+    def feed(self, tokens: list[int]) -> tuple[mg.Graph, list[mg.Value | float]]:
         """The graph of ``tokens`` and what its inputs take: position by position, the token's row of wte
         (Values: the inputs stand for them) and the next token's one-hot (numbers)."""
         n = min(BLOCK_SIZE, len(tokens) - 1)
