@@ -30,6 +30,7 @@ public:
     void backward(double* input_grads);
     // Whether input k's gradient goes elsewhere (Graph::feed): backward()
     // leaves its own as it was.
+    bool reaches_input(std::size_t k) const { return input_leaf_[k] != none; }  // the first output depends on it
     void route(std::size_t k, bool routed) {
         if (input_leaf_[k] != none) routed_[input_leaf_[k]] = routed;
     }

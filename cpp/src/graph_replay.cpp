@@ -65,8 +65,8 @@ double Graph::forward() {
 
 void Graph::backward() {
     nodes_->backward(input_grads_.data());         // the routed inputs' own gradients stay as they were
-    for (std::size_t k = 0; k < fed_.size(); ++k)  // the scatter, in the inputs' order
-        if (fed_[k]) fed_[k]->grad += input_grads_[k];
+    for (std::size_t k = 0; k < fed_.size(); ++k)  // the scatter, in the inputs' order, to what the output reaches
+        if (fed_[k] && nodes_->reaches_input(k)) fed_[k]->grad += input_grads_[k];
     input_grads_valid_ = true;
 }
 

@@ -181,6 +181,19 @@ def test_a_fed_value_that_is_also_a_parameter_of_the_graph_gets_both_gradients()
     assert g.input_grads() == [1.5]
 
 
+def test_a_value_fed_to_an_input_the_first_output_does_not_reach_gets_no_gradient():
+    x, y, w = mg.Value(0.0), mg.Value(0.0), mg.Value(3.0)
+    g = mg.Graph([w * x, y * 2], inputs=[x, y])
+    source = mg.Value(4.0)
+    source.grad = -0.0
+    assert g.forward([1.0, source]) == 3.0
+    assert g.outputs[1].data == 8.0  # gathered for the second output
+    g.backward()
+    assert (
+        math.copysign(1.0, source.grad) == -1.0
+    )  # untouched, as Value.backward leaves what it does not reach
+
+
 def test_mixed_numbers_and_values():
     a, b = mg.Value(0.0), mg.Value(0.0)
     src = mg.Value(4.0)
