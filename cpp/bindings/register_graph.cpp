@@ -162,6 +162,15 @@ std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::si
     return out;
 }
 
+std::string type_name(PyObject* obj) { return Py_TYPE(obj)->tp_name; }
+
+// Iterables with no order that could match the inputs' (a set's is its hashes', a dict gives its
+// keys), and text (its items are characters): refused, as the one reader (iterables.hpp) refuses them.
+bool unordered_or_text(PyObject* obj) {
+    return PyAnySet_Check(obj) || PyDict_Check(obj) || PyDictKeys_Check(obj) || PyDictValues_Check(obj) ||
+           PyDictItems_Check(obj) || PyUnicode_Check(obj) || PyBytes_Check(obj) || PyByteArray_Check(obj);
+}
+
 // What forward(inputs) feeds: per input a number, or (sources[k] not null) a
 // Value's node; sources is empty when every item is a number.
 struct Feed {
@@ -181,15 +190,15 @@ bool read_feed_item(PyObject* item, std::size_t k, Feed& feed) {
     const int found = micrograd::python::to_real(item, &x);
     if (found < 0) throw py::error_already_set();
     if (found == 0) {
-        throw py::type_error("inputs must hold real numbers or Values, not " + type_name(item) + " (at index " +
-                             std::to_string(k) + ")");
+        throw py::type_error("forward(inputs): inputs must hold real numbers or Values, not " + type_name(item) +
+                             " (at index " + std::to_string(k) + ")");
     }
     feed.numbers[k] = x;
     return true;
 }
 
 std::string feed_length_error(std::size_t got, bool more, std::size_t width) {
-    return "inputs has " + (more ? "more than " + std::to_string(width) : std::to_string(got)) +
+    return "forward(inputs): inputs has " + (more ? "more than " + std::to_string(width) : std::to_string(got)) +
            " items, but the graph has " + std::to_string(width) + " inputs";
 }
 
@@ -216,16 +225,19 @@ Feed read_feed(const py::handle& inputs, std::size_t width) {
             }
             PyBuffer_Release(&view);
             if (view.ndim != 1) {
-                throw py::value_error("inputs must be a 1-D array of float64 (one number per input), not " +
-                                      std::to_string(view.ndim) + "-D");
+                throw py::value_error(
+                    "forward(inputs): inputs must be a 1-D array of float64 (one number per input), not " +
+                    std::to_string(view.ndim) + "-D");
             }
         } else {
             PyErr_Clear();  // not C-contiguous, ...: read it as a sequence below
         }
     }
-    if (unordered(obj)) {
-        throw py::type_error("inputs must be a sequence of real numbers or Values (one per input), not " +
-                             type_name(inputs));
+    if (unordered_or_text(obj)) {
+        throw py::type_error(
+            "forward(inputs): inputs must be a sequence of real numbers or Values (one per "
+            "input), not " +
+            type_name(inputs.ptr()));
     }
     py::object kept;  // a list as it was when the call began, for the general reader
     if (PyList_CheckExact(obj) || PyTuple_CheckExact(obj)) {  // in place, while no Python code can run
@@ -254,8 +266,10 @@ Feed read_feed(const py::handle& inputs, std::size_t width) {
     PyObject* iterator = PyObject_GetIter(obj);
     if (!iterator) {
         PyErr_Clear();
-        throw py::type_error("inputs must be a sequence of real numbers or Values (one per input), not " +
-                             type_name(inputs));
+        throw py::type_error(
+            "forward(inputs): inputs must be a sequence of real numbers or Values (one per "
+            "input), not " +
+            type_name(inputs.ptr()));
     }
     py::object it = py::reinterpret_steal<py::object>(iterator);
     std::size_t k = 0;

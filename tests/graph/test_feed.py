@@ -235,6 +235,8 @@ def state(g, x, w):
         ([1.0, 2.0, 3.0, 1j], TypeError, "complex"),
         ([1.0, [2.0], 3.0, 4.0], TypeError, "list"),
         ({1.0, 2.0, 3.0, 4.0}, TypeError, "not set"),
+        (dict.fromkeys([1.0, 2.0, 3.0, 4.0]).keys(), TypeError, "not dict_keys"),
+        (bytearray(b"1234"), TypeError, "not bytearray"),
         ("1234", TypeError, "not str"),
         (b"1234", TypeError, "not bytes"),
         (5.0, TypeError, "not float"),
