@@ -444,16 +444,21 @@ def library_gpt(docs, steps, num_steps, count=False):
         yield loss, time.perf_counter() - start, nodes
 
 
-def graph_gpt(docs, steps, num_steps, count=False):
-    """(c)'s model and step on names_gpt.GraphEngine: a captured Graph per name length, replayed. Yields
-    (loss, seconds, nodes) per step, a step's seconds including the capture of its length's graph when it
-    is the first of that length."""
+def graph_engine(docs):
+    """names_gpt.py's model for docs, its Adam and its GraphEngine (no graph captured yet)."""
     tokenizer = names_gpt.Tokenizer(docs)
     params = names_gpt.init_params(tokenizer.vocab_size)
     optimizer = micrograd_cpp.optim.Adam(
         names_gpt.parameters(params), lr=names_gpt.LEARNING_RATE, betas=names_gpt.BETAS, eps=names_gpt.EPS
     )
-    engine = names_gpt.GraphEngine(params, tokenizer.vocab_size)
+    return tokenizer, optimizer, names_gpt.GraphEngine(params, tokenizer.vocab_size)
+
+
+def graph_gpt(docs, steps, num_steps, count=False):
+    """(c)'s model and step on names_gpt.GraphEngine: a captured Graph per name length, replayed. Yields
+    (loss, seconds, nodes) per step, a step's seconds including the capture of its length's graph when it
+    is the first of that length."""
+    tokenizer, optimizer, engine = graph_engine(docs)
     for step in range(steps):
         tokens = tokenizer.encode(docs[step % len(docs)])
         start = time.perf_counter()
@@ -573,8 +578,7 @@ def print_graph_memory(seed):
     """Every length (d) can capture, 1 to BLOCK_SIZE targets: its capture's time, its nodes, and the
     bytes it holds beside the weights (GraphEngine.nbytes)."""
     docs = shuffled_names(seed)
-    tokenizer = names_gpt.Tokenizer(docs)
-    engine = names_gpt.GraphEngine(names_gpt.init_params(tokenizer.vocab_size), tokenizer.vocab_size)
+    tokenizer, _, engine = graph_engine(docs)
     seconds = {}
     for n in range(1, names_gpt.BLOCK_SIZE + 1):
         start = time.perf_counter()
@@ -600,12 +604,7 @@ def print_graph_step(seed, steps, repeat):
     best = [[math.inf] * len(parts) for _ in range(steps)]
     for _ in range(repeat):
         docs = shuffled_names(seed)
-        tokenizer = names_gpt.Tokenizer(docs)
-        params = names_gpt.init_params(tokenizer.vocab_size)
-        optimizer = micrograd_cpp.optim.Adam(
-            names_gpt.parameters(params), lr=names_gpt.LEARNING_RATE, betas=names_gpt.BETAS, eps=names_gpt.EPS
-        )
-        engine = names_gpt.GraphEngine(params, tokenizer.vocab_size)
+        tokenizer, optimizer, engine = graph_engine(docs)
         for step in range(steps):
             tokens = tokenizer.encode(docs[step % len(docs)])
             engine.graph(tokens)  # captured outside the timing

@@ -1,26 +1,13 @@
 """examples/names_gpt.py --engine graph: one captured Graph per name length, replayed with the tokens'
 embedding rows and one-hot targets fed in one call, against the rebuilding engine."""
 
-import importlib.util
 import random
 import re
 
 import pytest
-from support import ROOT, run_python
+from support import run_python
 
 import micrograd_cpp as mg
-
-EXAMPLE = ROOT / "examples" / "names_gpt.py"
-if not EXAMPLE.exists():  # an sdist or a wheel test ships tests/ without the examples
-    pytest.skip("examples/names_gpt.py is not in this tree", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def names_gpt():
-    spec = importlib.util.spec_from_file_location("names_gpt", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def train(names_gpt, engine, steps, seed=42, num_steps=1000):
@@ -109,10 +96,11 @@ def test_sampling_after_the_graph_engine_is_as_after_rebuilding(names_gpt, both)
     assert got == want
 
 
-def test_the_script_with_the_graph_engine_trains_as_with_rebuilding():
+def test_the_script_with_the_graph_engine_trains_as_with_rebuilding(script_path):
+    example = str(script_path("examples/names_gpt.py"))
     runs = {
         engine: run_python(
-            str(EXAMPLE), "--steps", "60", "--samples", "6", "--seed", "4", "--engine", engine, timeout=600
+            example, "--steps", "60", "--samples", "6", "--seed", "4", "--engine", engine, timeout=600
         )
         for engine in ("rebuild", "graph")
     }
@@ -132,7 +120,7 @@ def test_the_script_with_the_graph_engine_trains_as_with_rebuilding():
     assert "graphs:" not in runs["rebuild"].stdout
 
 
-def test_the_script_rejects_an_unknown_engine():
-    proc = run_python(str(EXAMPLE), "--engine", "jit", timeout=600)
+def test_the_script_rejects_an_unknown_engine(script_path):
+    proc = run_python(str(script_path("examples/names_gpt.py")), "--engine", "jit", timeout=600)
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr
