@@ -437,8 +437,9 @@ public:
         Busy busy(busy_, *graph_);
         std::vector<double> grads(graph_->input_count());
         if (!graph_->input_gradients(grads.data())) {
-            throw std::runtime_error(
-                "input_grads(): no backward() has run since the Graph was made or since its last forward()");
+            throw py::value_error(
+                "input_grads(): no backward() has run since the Graph was made or since its last forward(): the "
+                "gradients of the inputs' current data are not known");
         }
         return values_list(grads, grads.size(), 1);
     }
@@ -538,9 +539,9 @@ void register_graph(py::module_& m) {
             "input_grads", [](Self g) { return py::typing::List<py::float_>(g->input_grads()); },
             "d(first output)/d(input) for each input, as the last backward() computed it, in one call:\n"
             "a list of floats in the inputs' order, that call's alone (not accumulated, whatever the\n"
-            "inputs were fed; 0.0 for an input the first output does not depend on). RuntimeError if\n"
-            "no backward() ran since the Graph was made or since its last forward(): the gradients of\n"
-            "the data now in the inputs are not known.")
+            "inputs were fed; 0.0 for an input the first output does not depend on). ValueError if no\n"
+            "backward() ran since the Graph was made or since its last forward(): the gradients of the\n"
+            "data now in the inputs are not known.")
         .def(
             "map",
             // reduction as a py::str: a std::string parameter would take bytes too (b"sum" != "sum").

@@ -275,9 +275,9 @@ class Graph(metaclass=_pybind11_type):
     def input_grads(self) -> list[float]:
         """d(first output)/d(input) for each input, as the last backward() computed it, in one call:
         a list of floats in the inputs' order, that call's alone (not accumulated, whatever the
-        inputs were fed; 0.0 for an input the first output does not depend on). RuntimeError if
-        no backward() ran since the Graph was made or since its last forward(): the gradients of
-        the data now in the inputs are not known.
+        inputs were fed; 0.0 for an input the first output does not depend on). ValueError if no
+        backward() ran since the Graph was made or since its last forward(): the gradients of the
+        data now in the inputs are not known.
         """
     def map(self, rows: object, backward: bool = ..., reduction: str = ...) -> list[float | list[float]]:
         """>>> import micrograd_cpp as mg

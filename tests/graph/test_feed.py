@@ -91,13 +91,13 @@ def test_forward_without_inputs_keeps_the_data_and_backward_twice_is_twice(captu
 
 def test_input_grads_needs_a_backward_after_the_last_forward(captured):
     g, _, _ = captured
-    with pytest.raises(RuntimeError, match="no backward"):
+    with pytest.raises(ValueError, match="no backward"):
         g.input_grads()
     g.forward([1.0, 2.0, 3.0, 4.0])
     g.backward()
     assert len(g.input_grads()) == 4
     g.forward()
-    with pytest.raises(RuntimeError, match="no backward"):
+    with pytest.raises(ValueError, match="no backward"):
         g.input_grads()
 
 
