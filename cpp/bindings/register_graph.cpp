@@ -162,6 +162,131 @@ std::vector<double> read_rows(const py::handle& rows, std::size_t width, std::si
     return out;
 }
 
+std::string type_name(PyObject* obj) { return Py_TYPE(obj)->tp_name; }
+
+// Iterables with no order that could match the inputs' (a set's is its hashes', a dict gives its
+// keys), and text (its items are characters): refused, as the one reader (iterables.hpp) refuses them.
+bool unordered_or_text(PyObject* obj) {
+    return PyAnySet_Check(obj) || PyDict_Check(obj) || PyDictKeys_Check(obj) || PyDictValues_Check(obj) ||
+           PyDictItems_Check(obj) || PyUnicode_Check(obj) || PyBytes_Check(obj) || PyByteArray_Check(obj);
+}
+
+// What forward(inputs) feeds: per input a number, or (sources[k] not null) a
+// Value's node; sources is empty when every item is a number.
+struct Feed {
+    std::vector<double> numbers;
+    std::vector<Node*> sources;
+    std::vector<py::object> held;  // the items read, alive until the feed is done (their __float__ ran Python)
+};
+
+// One item of inputs: a Value (its node) or a real number; false if it is neither.
+bool read_feed_item(PyObject* item, std::size_t k, Feed& feed) {
+    if (micrograd::python::is_value(item)) {
+        if (feed.sources.empty()) feed.sources.assign(feed.numbers.size(), nullptr);
+        feed.sources[k] = micrograd::python::node_of(item);
+        return true;
+    }
+    double x;
+    const int found = micrograd::python::to_real(item, &x);
+    if (found < 0) throw py::error_already_set();
+    if (found == 0) {
+        throw py::type_error("forward(inputs): inputs must hold real numbers or Values, not " + type_name(item) +
+                             " (at index " + std::to_string(k) + ")");
+    }
+    feed.numbers[k] = x;
+    return true;
+}
+
+std::string feed_length_error(std::size_t got, bool more, std::size_t width) {
+    return "forward(inputs): inputs has " + (more ? "more than " + std::to_string(width) : std::to_string(got)) +
+           " items, but the graph has " + std::to_string(width) + " inputs";
+}
+
+// inputs as `width` numbers or Values, read whole before anything is fed: a
+// 1-D C-contiguous float64 buffer (a NumPy array: one copy), a list or tuple of
+// floats, ints and Values (read in place: no Python code runs), or any other
+// iterable of real numbers and Values (each item held while the rest is read).
+Feed read_feed(const py::handle& inputs, std::size_t width) {
+    Feed feed;
+    feed.numbers.assign(width, 0.0);
+    PyObject* obj = inputs.ptr();
+    if (PyObject_CheckBuffer(obj) && !PyBytes_Check(obj) && !PyByteArray_Check(obj)) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(obj, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) == 0) {
+            const bool float64 = view.format && view.itemsize == 8 &&
+                                 (!std::strcmp(view.format, "d") || !std::strcmp(view.format, "<d") ||
+                                  !std::strcmp(view.format, "=d") || !std::strcmp(view.format, "@d"));
+            if (view.ndim == 1 && float64) {
+                const auto n = std::size_t(view.shape[0]);
+                if (n == width) std::memcpy(feed.numbers.data(), view.buf, width * sizeof(double));
+                PyBuffer_Release(&view);
+                if (n != width) throw py::value_error(feed_length_error(n, false, width));
+                return feed;
+            }
+            PyBuffer_Release(&view);
+            if (view.ndim != 1) {
+                throw py::value_error(
+                    "forward(inputs): inputs must be a 1-D array of float64 (one number per input), not " +
+                    std::to_string(view.ndim) + "-D");
+            }
+        } else {
+            PyErr_Clear();  // not C-contiguous, ...: read it as a sequence below
+        }
+    }
+    if (unordered_or_text(obj)) {
+        throw py::type_error(
+            "forward(inputs): inputs must be a sequence of real numbers or Values (one per "
+            "input), not " +
+            type_name(inputs.ptr()));
+    }
+    py::object kept;  // a list as it was when the call began, for the general reader
+    if (PyList_CheckExact(obj) || PyTuple_CheckExact(obj)) {  // in place, while no Python code can run
+        const std::size_t n = std::size_t(PySequence_Fast_GET_SIZE(obj));
+        if (n != width) throw py::value_error(feed_length_error(n, false, width));
+        PyObject** items = PySequence_Fast_ITEMS(obj);
+        bool whole = true;
+        for (std::size_t k = 0; k < n && whole; ++k) {
+            PyObject* item = items[k];
+            if (PyFloat_CheckExact(item)) {
+                feed.numbers[k] = PyFloat_AS_DOUBLE(item);
+            } else if (micrograd::python::is_value(item) || PyLong_CheckExact(item)) {
+                read_feed_item(item, k, feed);  // an int too large raises OverflowError: no code runs
+            } else {
+                whole = false;  // its __float__ may run Python code: read the general way, from the start
+            }
+        }
+        if (whole) return feed;
+        feed.sources.clear();
+        if (PyList_CheckExact(obj)) {
+            kept = py::reinterpret_steal<py::object>(PyList_AsTuple(obj));
+            if (!kept) throw py::error_already_set();
+            obj = kept.ptr();
+        }
+    }
+    PyObject* iterator = PyObject_GetIter(obj);
+    if (!iterator) {
+        PyErr_Clear();
+        throw py::type_error(
+            "forward(inputs): inputs must be a sequence of real numbers or Values (one per "
+            "input), not " +
+            type_name(inputs.ptr()));
+    }
+    py::object it = py::reinterpret_steal<py::object>(iterator);
+    std::size_t k = 0;
+    for (;; ++k) {
+        py::object item = py::reinterpret_steal<py::object>(PyIter_Next(iterator));
+        if (!item) {
+            if (PyErr_Occurred()) throw py::error_already_set();
+            break;
+        }
+        if (k == width) throw py::value_error(feed_length_error(k + 1, true, width));  // one past is enough
+        read_feed_item(item.ptr(), k, feed);
+        feed.held.push_back(std::move(item));
+    }
+    if (k != width) throw py::value_error(feed_length_error(k, false, width));
+    return feed;
+}
+
 // Counts the forks this process came from: a Graph marked in use before the
 // fork that made this process is not in use here (the thread that used it is
 // not in this process).
@@ -232,8 +357,16 @@ public:
 
     std::size_t size() const { return graph_->size(); }
 
-    double forward() {
+    double forward(const py::handle& inputs) {
         Busy busy(busy_, *graph_);
+        if (!inputs.is_none()) {
+            const Feed feed = read_feed(inputs, graph_->input_count());
+            try {
+                graph_->feed(feed.numbers.data(), feed.sources.empty() ? nullptr : feed.sources.data());
+            } catch (const std::invalid_argument& e) {
+                throw py::value_error(std::string("forward(inputs): ") + e.what());
+            }
+        }
         double first = 0.0;
         if (!micrograd::python::run_interruptible([&] { first = graph_->forward(); })) throw py::error_already_set();
         return first;
@@ -300,6 +433,17 @@ public:
         return out;
     }
 
+    py::list input_grads() {
+        Busy busy(busy_, *graph_);
+        std::vector<double> grads(graph_->input_count());
+        if (!graph_->input_gradients(grads.data())) {
+            throw py::value_error(
+                "input_grads(): no backward() has run since the Graph was made or since its last forward(): the "
+                "gradients of the inputs' current data are not known");
+        }
+        return values_list(grads, grads.size(), 1);
+    }
+
     // Safe while another thread runs map: what the capture fixed, and an atomic count of the buffers.
     std::size_t nbytes() const { return graph_->memory_bytes(); }
 
@@ -354,13 +498,50 @@ void register_graph(py::module_& m) {
     cls.def(
            "__len__", [](Self g) { return g->size(); }, "The number of captured nodes.")
         .def(
-            "forward", [](Self g) { return g->forward(); },
+            "forward",
+            [](Self g, const py::typing::Optional<py::typing::Iterable<py::typing::Union<Value, py::float_>>>& inputs) {
+                return g->forward(inputs);
+            },
+            py::arg("inputs") = py::none(),
+            ">>> import micrograd_cpp as mg\n"
+            ">>> x, w = mg.Value(0.0), mg.Value(3.0)\n"
+            ">>> g = mg.Graph(w * x * x, inputs=[x])\n"
+            ">>> g.forward([2.0])  # x.data = 2.0, then the replay\n"
+            "12.0\n"
+            ">>> g.backward(); g.input_grads()  # d(w*x*x)/dx of that backward alone\n"
+            "[12.0]\n"
+            ">>> e = mg.Value(-1.0)  # a row of an embedding table, say\n"
+            ">>> g.forward([e])  # x stands for e: reads e.data at each forward ...\n"
+            "3.0\n"
+            ">>> g.backward(); e.grad  # ... and backward adds x's gradient to e.grad\n"
+            "-6.0\n\n"
             "Recomputes the data of every captured Value from its leaves' current data; returns the\n"
-            "first output's data. As if the graph were built again, without building it.")
+            "first output's data. As if the graph were built again, without building it.\n\n"
+            "inputs (optional): the graph's inputs for this sample, one item per input, in one call (no\n"
+            "Python loop over Values): a sequence of real numbers and Values, or a 1-D float64 array. A\n"
+            "number becomes that input's data. A Value (a leaf: a parameter, an embedding row's entry)\n"
+            "makes the input stand for it until the next forward(inputs): each forward() copies its\n"
+            "data into the input, and each backward() adds the input's gradient to its grad instead of\n"
+            "the input's own -- an embedding lookup, gather and scatter; a Value fed to several inputs\n"
+            "(a token seen twice) gets the sum, and one that is also a leaf of the graph (tied weights)\n"
+            "gets both its own gradient and the inputs'. None: the inputs keep their data and what they\n"
+            "stand for. The whole of inputs is read and checked first: a wrong length or a Value made by\n"
+            "an op, or one that is an input of this graph, is a ValueError, an item that is neither a\n"
+            "real number nor a Value a TypeError, and then no input has changed. Values are read as they\n"
+            "are: an input given a parameter's Value is overwritten, as by x.data = ....")
         .def(
             "backward", [](Self g) { g->backward(); },
             "Differentiates the first output, exactly as its Value.backward() does: leaf gradients\n"
-            "accumulate (a second call gives exactly twice), interior ones are set.")
+            "accumulate (a second call gives exactly twice), interior ones are set. An input fed a Value\n"
+            "(forward(inputs)) adds its gradient to that Value's grad, not to its own. input_grads()\n"
+            "then gives each input's gradient of this call.")
+        .def(
+            "input_grads", [](Self g) { return py::typing::List<py::float_>(g->input_grads()); },
+            "d(first output)/d(input) for each input, as the last backward() computed it, in one call:\n"
+            "a list of floats in the inputs' order, that call's alone (not accumulated, whatever the\n"
+            "inputs were fed; 0.0 for an input the first output does not depend on). ValueError if no\n"
+            "backward() ran since the Graph was made or since its last forward(): the gradients of the\n"
+            "data now in the inputs are not known.")
         .def(
             "map",
             // reduction as a py::str: a std::string parameter would take bytes too (b"sum" != "sum").

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "micrograd/interrupt.hpp"
 #include "micrograd/ops.hpp"
@@ -20,6 +21,7 @@ constexpr std::uint8_t run_start = 8;    // the first and the last node of a run
 constexpr std::uint8_t run_end = 16;
 constexpr std::uint8_t sum_run = 32;          // the run is a neuron's sum (forward_run), else
 constexpr std::uint8_t independent_run = 64;  // nodes of one binary op reading no node of the run
+constexpr std::uint8_t fold_group = 128;      // forward: an n-ary node computed with others (find_fold_groups)
 
 // The replay keeps values in registers across nodes (Recent, below): that holds only if the step functions are inlined
 // into its loop.
@@ -265,16 +267,64 @@ void backward_independent(Node* const* order, std::size_t start, const std::uint
     recent.forget();
 }
 
+// A group of G n-ary nodes of one op, as many operands each and the same
+// start (find_fold_groups), forward: their folds side by side, each in its own
+// order (so each node's value is bit for bit that of ops::forward), their
+// running sums in G registers. One fold is a chain of dependent adds (its
+// latency bounds it); G of them fill the time each add waits.
+template <class S, std::size_t G>
+void forward_fold_group(Node* const* group) {
+    const std::size_t count = group[0]->count;
+    const bool from_first = group[0]->test(Node::fold_from_first);
+    Node* const* x[G];
+    double acc[G];
+    for (std::size_t j = 0; j < G; ++j) {
+        x[j] = group[j]->operands;
+        acc[j] = from_first ? x[j][0]->data : 0.0;
+    }
+    for (std::size_t i = from_first; i + S::group <= count; i += S::group) {
+        for (std::size_t j = 0; j < G; ++j) {
+            if constexpr (S::group == 1)
+                acc[j] = S::step(acc[j], x[j][i]->data);
+            else
+                acc[j] = S::step(acc[j], x[j][i]->data, x[j][i + 1]->data);
+        }
+    }
+    for (std::size_t j = 0; j < G; ++j)
+        group[j]->data = acc[j];
+}
+
+template <class S>
+void forward_fold_group(Node* const* group) {  // fold_group_size (4) slots, null after the last
+    if (group[3])
+        forward_fold_group<S, 4>(group);
+    else if (group[2])
+        forward_fold_group<S, 3>(group);
+    else
+        forward_fold_group<S, 2>(group);
+}
+
 // The replay (NodeReplay::forward, NodeReplay::backward): the frozen order,
 // `code` per node (its runs, and backward's zeroing), `run` the runs' lengths.
 // Both poll for an interrupt every interrupt_interval nodes, and after the last
 // chunk of a longer call: a Ctrl-C that came during a call stops that call.
 template <std::size_t Distance>
-void replay_forward(Node* const* order, const std::uint8_t* code, const std::uint32_t* run, std::size_t n) {
-    Recent recent;
+void replay_forward(Node* const* order, const std::uint8_t* code, const std::uint32_t* run, Node* const* group,
+                    std::size_t n) {
+    Recent recent;  // a group's values go through memory: no node written here is written again
     for (std::size_t k = 0; k < n;) {
         for (const std::size_t end = std::min(n, k + interrupt_interval); k < end; ++k) {
             if (k + Distance < n) prefetch(order[k + Distance]);
+            if (code[k] & fold_group) {  // its group's first node runs the group; the others were run with it
+                if (*group == order[k]) {
+                    if (order[k]->op == Op::dot)
+                        forward_fold_group<ops::Dot>(group);
+                    else
+                        forward_fold_group<ops::Sum>(group);
+                    group += fold_group_size;
+                }
+                continue;
+            }
             if (code[k] & run_start) {
                 const std::size_t count = *run++;
                 const std::size_t ahead = k + Distance < n ? n - k - Distance : 0;
@@ -330,6 +380,7 @@ NodeReplay::NodeReplay(const Capture& c) : first_output_(c.order[c.outputs[0]]) 
     split_leaves(c);
     plan_zeroing(c);
     find_runs(c);
+    find_fold_groups(c);
 }
 
 // The order, split into the interior nodes and the leaves that backward() saves.
@@ -343,6 +394,13 @@ void NodeReplay::split_leaves(const Capture& c) {
         }
     }
     saved_grads_.resize(leaves_.size());
+    routed_.assign(leaves_.size(), 0);
+    std::vector<std::uint32_t> leaf_of(c.first_graph, none);
+    for (std::size_t i = 0, k = 0; i < c.first_graph; ++i)
+        if (c.is_leaf(i)) leaf_of[i] = std::uint32_t(k++);
+    input_leaf_.reserve(c.inputs.size());
+    for (std::uint32_t i : c.inputs)
+        input_leaf_.push_back(i < c.first_graph ? leaf_of[i] : none);
 }
 
 // Each interior node's last consumer below the first output: the first node of
@@ -429,21 +487,82 @@ void NodeReplay::find_runs(const Capture& c) {
     }
 }
 
+// Groups of n-ary nodes for forward: a dot (or sum) and up to fold_group_size - 1
+// others of the same op, operand count and start, found among the next
+// group_window interior nodes, whose operands are all computed before it (a
+// layer's rows: dot, relu, dot, relu, ...). forward() computes them all when it
+// reaches the first (their values do not depend on when) and skips the others;
+// backward keeps the order. Each node is in one group at most.
+void NodeReplay::find_fold_groups(const Capture& c) {
+    constexpr std::size_t group_window = 32;
+    const std::size_t n = interior_.size();
+    std::vector<std::uint32_t> position(c.size(), none);  // of each interior node in interior_
+    for (std::size_t i = 0, k = 0; i < c.size(); ++i)
+        if (!c.is_leaf(i)) position[i] = std::uint32_t(k++);
+    std::vector<std::int64_t> ready(n, -1);  // the last interior position among each node's operands
+    for (std::size_t i = 0; i < c.size(); ++i) {
+        if (c.is_leaf(i)) continue;
+        std::int64_t last = -1;
+        for (std::size_t k = 0; k < c.operand_count(i); ++k) {
+            const std::uint32_t j = c.operand(i, k);
+            if (position[j] != none) last = std::max<std::int64_t>(last, position[j]);
+        }
+        ready[position[i]] = last;
+    }
+    auto foldable = [&](const Node& node) { return node.op == Op::dot || node.op == Op::sum; };
+    auto alike = [](const Node& a, const Node& b) {
+        return a.op == b.op && a.count == b.count && a.test(Node::fold_from_first) == b.test(Node::fold_from_first);
+    };
+    for (std::size_t k = 0; k < n; ++k) {
+        const Node& leader = *interior_[k];
+        if ((codes_[k] & fold_group) || !foldable(leader)) continue;
+        std::size_t members[fold_group_size];
+        std::size_t size = 1;
+        members[0] = k;
+        for (std::size_t m = k + 1; m < n && m <= k + group_window && size < fold_group_size; ++m) {
+            if (!(codes_[m] & fold_group) && alike(leader, *interior_[m]) && ready[m] < std::int64_t(k))
+                members[size++] = m;
+        }
+        if (size < 2) continue;
+        for (std::size_t j = 0; j < fold_group_size; ++j) {
+            groups_.push_back(j < size ? interior_[members[j]] : nullptr);
+            if (j < size) codes_[members[j]] = std::uint8_t(codes_[members[j]] | fold_group);
+        }
+    }
+    groups_.push_back(nullptr);  // past the last group: the replay compares its next leader with a node
+}
+
 // On the nodes themselves: no copy of their data to gather or scatter, and the
 // order micrograd::backward would walk, frozen (so gradients are bit for bit
 // those of Value::backward, and no walk, no marks).
 void NodeReplay::forward() {
     if (interior_.size() > far_from_nodes)
-        replay_forward<far_distance>(interior_.data(), codes_.data(), runs_.data(), interior_.size());
+        replay_forward<far_distance>(interior_.data(), codes_.data(), runs_.data(), groups_.data(), interior_.size());
     else
-        replay_forward<near_distance>(interior_.data(), codes_.data(), runs_.data(), interior_.size());
+        replay_forward<near_distance>(interior_.data(), codes_.data(), runs_.data(), groups_.data(), interior_.size());
 }
 
-void NodeReplay::backward() {
+// +0.0 (not -0.0), the gradient zero_grad leaves.
+inline bool positive_zero(double x) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    return bits == 0;
+}
+
+void NodeReplay::backward(double* input_grads) {
+    // Each call's contributions to a leaf are summed apart, from +0.0, and the sum added once. When
+    // every leaf's gradient is +0.0 already (after a zero_grad), that sum is what adding it gives (a
+    // sum from +0.0 is never -0.0, and +0.0 + s is s): the leaves are summed in place, without the
+    // passes that save their gradients and add them back.
+    bool from_zero = true;
+    for (std::size_t k = 0; k < leaves_.size() && from_zero; ++k)
+        from_zero = positive_zero(leaves_[k]->grad);
     double* saved = saved_grads_.data();
-    for (std::size_t k = 0; k < leaves_.size(); ++k) {  // each call's contributions summed apart, added once
-        saved[k] = leaves_[k]->grad;
-        leaves_[k]->grad = 0.0;
+    if (!from_zero) {
+        for (std::size_t k = 0; k < leaves_.size(); ++k) {
+            saved[k] = leaves_[k]->grad;
+            leaves_[k]->grad = 0.0;
+        }
     }
     first_output_->grad = 1.0;  // the others are zeroed before their first contribution
     Node* const* zero_end = zero_operands_.data() + zero_operands_.size();
@@ -456,17 +575,24 @@ void NodeReplay::backward() {
                                            first_interior_);
     } catch (const Interrupted&) {
         for (std::size_t k = 0; k < leaves_.size(); ++k)
-            leaves_[k]->grad = saved[k];
+            leaves_[k]->grad = from_zero ? 0.0 : saved[k];
         throw;
     }
+    for (std::size_t k = 0; k < input_leaf_.size(); ++k)  // this call's sums, before they are added
+        input_grads[k] = input_leaf_[k] == none ? 0.0 : leaves_[input_leaf_[k]]->grad;
+    if (from_zero) {
+        for (std::uint32_t leaf : input_leaf_)  // a routed input's own gradient stays as it was
+            if (leaf != none && routed_[leaf]) leaves_[leaf]->grad = 0.0;
+        return;
+    }
     for (std::size_t k = 0; k < leaves_.size(); ++k)
-        leaves_[k]->grad = saved[k] + leaves_[k]->grad;
+        leaves_[k]->grad = routed_[k] ? saved[k] : saved[k] + leaves_[k]->grad;
 }
 
 std::size_t NodeReplay::bytes() const {
     auto bytes = [](const auto& v) { return v.capacity() * sizeof(v[0]); };
-    return bytes(interior_) + bytes(leaves_) + bytes(saved_grads_) + bytes(codes_) + bytes(runs_) +
-           bytes(zero_operands_);
+    return bytes(interior_) + bytes(leaves_) + bytes(saved_grads_) + bytes(input_leaf_) + bytes(routed_) +
+           bytes(codes_) + bytes(runs_) + bytes(zero_operands_) + bytes(groups_);
 }
 
 }  // namespace micrograd::graph_detail

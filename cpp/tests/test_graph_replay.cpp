@@ -286,3 +286,52 @@ TEST_CASE("what a Graph tells of itself is safe to read from another thread whil
     reader.join();
     CHECK(bad == 0);
 }
+
+TEST_CASE("feed: numbers become the inputs' data; a source stands for its input, gathered and scattered") {
+    Model m;
+    Value out = m.build();
+    Graph graph({out.node()}, {m.x0.node(), m.x1.node()});
+    const double numbers[] = {0.4, -2.2};
+    graph.feed(numbers, nullptr);
+    CHECK(m.x0.data() == 0.4);
+    double grads[2] = {7.0, 7.0};
+    CHECK_FALSE(graph.input_gradients(grads));  // no backward yet
+    CHECK(grads[0] == 7.0);
+    graph.forward();
+    graph.backward();
+    REQUIRE(graph.input_gradients(grads));
+    Value u(0.4), v(-2.2);
+    Value rebuilt = m.build(u, v);
+    micrograd::backward(rebuilt.node());
+    CHECK(grads[0] == u.grad());
+    CHECK(grads[1] == v.grad());
+    CHECK(m.x0.grad() == u.grad());  // a number-fed input's own gradient accumulates
+
+    Value row(1.5);  // x1 stands for row: its data gathered, its gradient scattered to row
+    Node* sources[] = {nullptr, row.node()};
+    const double x1_grad = m.x1.grad();
+    graph.feed(numbers, sources);
+    CHECK(graph.fed(1) == row.node());
+    CHECK(graph.forward() == m.build(Value(0.4), Value(1.5)).data());
+    CHECK(m.x1.data() == 1.5);
+    graph.backward();
+    REQUIRE(graph.input_gradients(grads));
+    CHECK(row.grad() == grads[1]);
+    CHECK(m.x1.grad() == x1_grad);  // routed: its own gradient as it was
+}
+
+TEST_CASE("feed refuses a source made by an op or one of the graph's inputs, changing nothing") {
+    Model m;
+    Value out = m.build();
+    Graph graph({out.node()}, {m.x0.node(), m.x1.node()});
+    const double numbers[] = {0.5, 0.5};
+    Value made = m.w0 * 2.0;
+    Node* interior[] = {made.node(), nullptr};
+    Node* input[] = {nullptr, m.x0.node()};
+    m.x0.set_data(3.0);
+    CHECK_THROWS_AS(graph.feed(numbers, interior), std::invalid_argument);
+    CHECK_THROWS_AS(graph.feed(numbers, input), std::invalid_argument);
+    CHECK(m.x0.data() == 3.0);
+    CHECK(graph.fed(0) == nullptr);
+    CHECK(graph.fed(1) == nullptr);
+}

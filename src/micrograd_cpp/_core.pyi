@@ -236,13 +236,48 @@ class Graph(metaclass=_pybind11_type):
         """Refuses with TypeError: not picklable."""
     def __len__(self) -> int:
         """The number of captured nodes."""
-    def forward(self) -> float:
-        """Recomputes the data of every captured Value from its leaves' current data; returns the
+    def forward(self, inputs: collections.abc.Iterable[Value | float] | None = ...) -> float:
+        """>>> import micrograd_cpp as mg
+        >>> x, w = mg.Value(0.0), mg.Value(3.0)
+        >>> g = mg.Graph(w * x * x, inputs=[x])
+        >>> g.forward([2.0])  # x.data = 2.0, then the replay
+        12.0
+        >>> g.backward(); g.input_grads()  # d(w*x*x)/dx of that backward alone
+        [12.0]
+        >>> e = mg.Value(-1.0)  # a row of an embedding table, say
+        >>> g.forward([e])  # x stands for e: reads e.data at each forward ...
+        3.0
+        >>> g.backward(); e.grad  # ... and backward adds x's gradient to e.grad
+        -6.0
+
+        Recomputes the data of every captured Value from its leaves' current data; returns the
         first output's data. As if the graph were built again, without building it.
+
+        inputs (optional): the graph's inputs for this sample, one item per input, in one call (no
+        Python loop over Values): a sequence of real numbers and Values, or a 1-D float64 array. A
+        number becomes that input's data. A Value (a leaf: a parameter, an embedding row's entry)
+        makes the input stand for it until the next forward(inputs): each forward() copies its
+        data into the input, and each backward() adds the input's gradient to its grad instead of
+        the input's own -- an embedding lookup, gather and scatter; a Value fed to several inputs
+        (a token seen twice) gets the sum, and one that is also a leaf of the graph (tied weights)
+        gets both its own gradient and the inputs'. None: the inputs keep their data and what they
+        stand for. The whole of inputs is read and checked first: a wrong length or a Value made by
+        an op, or one that is an input of this graph, is a ValueError, an item that is neither a
+        real number nor a Value a TypeError, and then no input has changed. Values are read as they
+        are: an input given a parameter's Value is overwritten, as by x.data = ....
         """
     def backward(self) -> None:
         """Differentiates the first output, exactly as its Value.backward() does: leaf gradients
-        accumulate (a second call gives exactly twice), interior ones are set.
+        accumulate (a second call gives exactly twice), interior ones are set. An input fed a Value
+        (forward(inputs)) adds its gradient to that Value's grad, not to its own. input_grads()
+        then gives each input's gradient of this call.
+        """
+    def input_grads(self) -> list[float]:
+        """d(first output)/d(input) for each input, as the last backward() computed it, in one call:
+        a list of floats in the inputs' order, that call's alone (not accumulated, whatever the
+        inputs were fed; 0.0 for an input the first output does not depend on). ValueError if no
+        backward() ran since the Graph was made or since its last forward(): the gradients of the
+        data now in the inputs are not known.
         """
     def map(self, rows: object, backward: bool = ..., reduction: str = ...) -> list[float | list[float]]:
         """>>> import micrograd_cpp as mg

@@ -43,3 +43,8 @@ def pinn():
 @pytest.fixture(scope="module")
 def bench_pinn(torch):
     return load_script("benchmarks/bench_pinn.py")
+
+
+@pytest.fixture(scope="module")
+def names_gpt():
+    return load_script("examples/names_gpt.py")

@@ -421,6 +421,11 @@ for backward in (True, False):
         return c, extra, call, args, graph_callbacks(c)
     target(f"Graph.map(rows, backward={backward})", covers=["Graph.map"])(make)
 
+@target("Graph.forward(inputs)", covers=["Graph.forward"])
+def _():
+    c, extra = graph_context(made=True)
+    return c, extra, lambda c, inputs: c.g.forward(inputs), {0: [1.5, -0.25]}, graph_callbacks(c)
+
 # nn: a model in use by a forward pass and by load_state_dict.
 def model_context():
     random.seed(1)

@@ -92,6 +92,24 @@ public:
     // leaf's gradient has changed (interior ones may be partly set).
     void backward();
 
+    // --- the inputs, fed one sample at a time (forward(inputs) in Python) ---
+    // Feeds every input at once: input k takes numbers[k] as its data, or, if
+    // sources and sources[k] are not null, stands for the leaf sources[k] until
+    // the next feed: each forward() copies that leaf's data into it, and each
+    // backward() adds its gradient to that leaf's grad instead of its own (an
+    // embedding lookup's gather and scatter; a leaf fed to several inputs gets
+    // the sum of their gradients). Checks everything first, changing nothing
+    // when it throws: std::invalid_argument for a source that is not a leaf, or
+    // is an input of this graph. Holds a reference to each source while fed.
+    void feed(const double* numbers, Node* const* sources);
+    // The source input k stands for, or null.
+    Node* fed(std::size_t k) const { return fed_[k]; }
+    // d(first output)/d(input k) as the last backward() computed it (that
+    // call's alone: not accumulated), for every input, into out; false (out
+    // untouched) when no backward() ran since the Graph was made or since the
+    // last forward() or feed().
+    bool input_gradients(double* out) const;
+
     // --- the batch (planned at the first map: a Graph only replayed on its
     // nodes holds no more than the node replay) ---
     // True if the first output depends on a leaf that is not an input (so that
@@ -119,6 +137,9 @@ private:
     std::vector<std::uint32_t> inputs_, outputs_;
     bool differentiable_ = false;
     std::unique_ptr<graph_detail::NodeReplay> nodes_;
+    std::vector<Node*> fed_;           // per input, the leaf it stands for (a reference held), or null
+    std::vector<double> input_grads_;  // the last backward()'s d(first output)/d(input)
+    bool input_grads_valid_ = false;
     std::size_t replay_bytes_ = 0;  // what the capture and the node replay hold: fixed
     std::unique_ptr<graph_detail::Batch> batch_;
     std::atomic<const graph_detail::Batch*> batch_made_{nullptr};  // for memory_bytes() from any thread
