@@ -6,10 +6,13 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <map>
 #include <stdexcept>
 #include <vector>
 
+#include "graph_batch_layer.hpp"
 #include "micrograd/ops.hpp"
 
 namespace micrograd::graph_detail {
@@ -109,6 +112,7 @@ struct Batch::Passes {
     bool fusable(std::uint32_t i, Op op) const;
     bool keeps_order(std::uint32_t top);
     void assign_slots();
+    void group_layers();
     void plan_sums();
 
     Step step_for(std::size_t i, const std::vector<std::uint32_t>& operand_place, Program& program) const;
@@ -134,6 +138,7 @@ Batch::Batch(const Capture& c) {
     passes.emit_lane_steps();
     passes.order_lane_steps();
     passes.assign_slots();
+    passes.group_layers();
     passes.plan_sums();
     const std::size_t n = c.size();
     data_.assign(n, 0.0);
@@ -143,6 +148,7 @@ Batch::Batch(const Capture& c) {
     parts_.assign(part_count_, 0.0);
     same_per_row_.assign(same_leaves_.size(), 0.0);
     first_sums_.assign(summed_.size(), 0.0);
+    packed_.assign(packed_size_, 0.0);
 }
 
 // What varies per row: the inputs and every node reading something that does.
@@ -526,6 +532,117 @@ void Batch::Passes::assign_slots() {
     if (varies[b.first_output_]) b.first_slot_ = place[b.first_output_];
 }
 
+// Layers (graph_batch_kernel.hpp's Group): Dot steps whose pairs each read a
+// lane slot and a uniform node, the same lane slots in the same order (the
+// layer's inputs, each once), each uniform node read by that step alone and
+// summed plainly in registers. Run at its first member, a group gives every
+// value and gradient the terms its members' steps give them, in the same
+// order, where nothing between its first and last member reads an x_j (which
+// would get its terms between theirs), each member's start is there before
+// the first member and read by no step between the first and that member, and
+// all of them are below the first output or none.
+void Batch::Passes::group_layers() {
+    if (std::strcmp(layer_kernels().name, "steps") == 0) return;
+    Program& lanes = b.lanes_;
+    const std::size_t count = lanes.steps.size();
+    std::vector<std::uint32_t> writer(b.slots_, none);  // the step writing each lane slot
+    std::vector<std::vector<std::uint32_t>> readers(b.slots_);
+    for (std::size_t k = 0; k < count; ++k) {
+        const Step& s = lanes.steps[k];
+        if (s.kind != StepKind::op) continue;
+        if (!(s.flags & backward_only)) writer[s.out] = std::uint32_t(k);
+        for_each_operand(s, lanes.args, [&](std::uint32_t v) {
+            if (!is_uniform(v) && (readers[v].empty() || readers[v].back() != k)) readers[v].push_back(std::uint32_t(k));
+        });
+    }
+    auto read_between = [&](std::uint32_t slot, std::uint32_t from, std::uint32_t to, std::uint32_t except) {
+        const std::vector<std::uint32_t>& r = readers[slot];  // a reader in (from, to) but except
+        for (auto it = std::upper_bound(r.begin(), r.end(), from); it != r.end() && *it < to; ++it)
+            if (*it != except) return true;
+        return false;
+    };
+    std::vector<std::uint8_t> seen(c.size(), 0);  // uniform nodes read by some step's pairs
+    struct Open {
+        std::vector<std::uint32_t> members;
+    };
+    std::map<std::vector<std::uint32_t>, Open> open;  // by the x slots
+    std::vector<std::uint32_t> xs;
+    auto close = [&](const std::vector<std::uint32_t>& x, Open& o) {
+        if (o.members.size() >= 2) {
+            Group g{std::uint32_t(o.members.size()), std::uint32_t(x.size()), std::uint32_t(lanes.group_args.size()),
+                    std::uint32_t(b.packed_size_), 0};
+            const std::uint32_t index = std::uint32_t(lanes.groups.size());
+            std::vector<std::uint32_t>& a = lanes.group_args;
+            a.insert(a.end(), o.members.begin(), o.members.end());
+            a.insert(a.end(), x.begin(), x.end());
+            for (std::uint32_t k : o.members) {
+                const Step& s = lanes.steps[k];
+                const std::uint32_t first = s.x + ((s.flags & Node::fold_from_first) ? 1 : 0);
+                for (std::uint32_t j = 0; j < g.pairs; ++j) {
+                    const std::uint32_t u = lanes.args[first + 2 * j], v = lanes.args[first + 2 * j + 1];
+                    const std::uint32_t w = node_of(is_uniform(u) ? u : v);
+                    a.push_back(w);
+                    if (b.terms_of_[w] == none) continue;
+                    const TermsPlan& plan = b.terms_plans_[b.terms_of_[w]];
+                    g.terms = std::max<std::uint8_t>(g.terms, plan.before > 0 || plan.after > 1 ? 2 : 1);
+                }
+            }
+            for (std::uint32_t k : o.members)
+                a.push_back(lanes.steps[k].out);
+            for (std::uint32_t k : o.members) {
+                const Step& s = lanes.steps[k];
+                a.push_back((s.flags & Node::fold_from_first) ? lanes.args[s.x] : none);  // a lane slot, or uniform
+            }
+            if (lanes.group_of.empty()) lanes.group_of.assign(count, none);
+            for (std::uint32_t k : o.members)
+                lanes.group_of[k] = in_group;
+            lanes.group_of[o.members[0]] = index;
+            lanes.groups.push_back(g);
+            b.packed_size_ += (g.terms ? 5 : 2) * std::size_t(g.members) * g.pairs + g.members;
+        }
+        o.members.clear();
+    };
+    for (std::size_t k = 0; k < count; ++k) {
+        const Step& s = lanes.steps[k];
+        if (s.kind != StepKind::op || s.op != Op::dot || (s.flags & backward_only)) continue;
+        const bool from_first = (s.flags & Node::fold_from_first) != 0;
+        const std::uint32_t first = s.x + (from_first ? 1 : 0);
+        const std::uint32_t pairs = (s.y - (from_first ? 1 : 0)) / 2;
+        if (pairs == 0) continue;
+        xs.clear();
+        bool fits = true;
+        for (std::uint32_t j = 0; j < pairs && fits; ++j) {
+            const std::uint32_t u = lanes.args[first + 2 * j], v = lanes.args[first + 2 * j + 1];
+            if (is_uniform(u) == is_uniform(v)) fits = false;
+            const std::uint32_t w = node_of(is_uniform(u) ? u : v), x = is_uniform(u) ? v : u;
+            fits = fits && !seen[w] && std::find(xs.begin(), xs.end(), x) == xs.end();
+            xs.push_back(x);
+        }
+        const std::uint32_t start = from_first ? lanes.args[s.x] : none;
+        const bool lane_start = from_first && !is_uniform(start);
+        if (lane_start && std::find(xs.begin(), xs.end(), start) != xs.end()) fits = false;
+        if (!fits) continue;
+        for (std::uint32_t j = 0; j < pairs; ++j) {
+            const std::uint32_t u = lanes.args[first + 2 * j], v = lanes.args[first + 2 * j + 1];
+            seen[node_of(is_uniform(u) ? u : v)] = 1;
+        }
+        Open& o = open[xs];
+        if (!o.members.empty()) {
+            const std::uint32_t head = o.members.front(), last = o.members.back(), here = std::uint32_t(k);
+            bool joins = (head < b.row_steps_) == (here < b.row_steps_);
+            for (std::uint32_t x : xs)
+                joins = joins && !read_between(x, last, here, none);
+            if (lane_start)
+                joins = joins && (writer[start] == none || writer[start] < head) && !read_between(start, head, here, here);
+            if (!joins) close(xs, o);
+        }
+        if (o.members.empty() && lane_start && writer[start] != none && writer[start] >= k) continue;
+        o.members.push_back(std::uint32_t(k));
+    }
+    for (auto& [x, o] : open)
+        close(x, o);
+}
+
 // The parameters (the leaves below the first output that are not inputs) and
 // how each one's sum over the rows is made: once, times the rows, for a
 // gradient the same in every row; else from its lanes or its registers.
@@ -587,7 +704,8 @@ std::size_t Batch::plan_bytes() const {
            bytes(row_terms_) + bytes(constants_) + bytes(input_slots_) + bytes(output_places_) + bytes(lane_nodes_) +
            bytes(lane_leaves_) + bytes(summed_) + bytes(same_leaves_) + bytes(leaves_) + bytes(parameters_) +
            bytes(data_) + bytes(grad_) + bytes(low_) + bytes(parts_) + bytes(takes_parts_) + bytes(gives_same_) +
-           bytes(same_per_row_) + bytes(first_sums_);
+           bytes(same_per_row_) + bytes(first_sums_) + bytes(lanes_.groups) + bytes(lanes_.group_args) +
+           bytes(lanes_.group_of) + bytes(packed_);
 }
 
 void Batch::run(const double* rows, std::size_t count, double* out, const MapOptions& options) {
@@ -601,6 +719,7 @@ void Batch::run(const double* rows, std::size_t count, double* out, const MapOpt
     ensure_lanes(std::max<std::size_t>(1, std::min({count, max_lanes, chunk_bytes / per_lane})));
     const double seed = options.reduction == Reduction::mean ? 1.0 / double(count) : 1.0;
     if (options.backward) same_in_every_row(seed, poll);
+    pack_groups();
     run_chunks(rows, count, out, options.backward, seed, 1.0, poll);
     if (options.backward) finish_sums(rows, count, seed, poll);
 }
@@ -663,6 +782,32 @@ void Batch::same_in_every_row(double seed, Poll& poll) {
         grad_[i] = low_[i] = 0.0;
 }
 
+// The groups' weights, starts' values and the weights' row terms
+// (graph_batch_kernel.hpp's Group) from this call's uniform values, where the
+// layer kernels read them.
+void Batch::pack_groups() {
+    for (const Group& g : lanes_.groups) {
+        const std::uint32_t* a = lanes_.group_args.data() + g.first;
+        const std::size_t n = g.members, np = std::size_t(g.members) * g.pairs;
+        const std::uint32_t* weights = a + n + g.pairs;
+        const std::uint32_t* starts = weights + np + n;
+        double* packed = packed_.data() + g.packed;
+        for (std::size_t k = 0; k < np; ++k)
+            packed[k] = data_[weights[k]];
+        for (std::size_t k = 0; k < n; ++k)
+            packed[2 * np + k] = starts[k] == none || !is_uniform(starts[k]) ? 0.0 : data_[node_of(starts[k])];
+        if (!g.terms) continue;
+        double* before = packed + 2 * np + n;
+        for (std::size_t k = 0; k < np; ++k) {
+            const std::uint32_t t = terms_of_[weights[k]];
+            const RowTerms terms = t == none ? RowTerms{} : row_terms_[t];
+            before[k] = terms.before;
+            before[np + k] = terms.after[0];
+            before[2 * np + k] = terms.after[1];
+        }
+    }
+}
+
 // The rows, a chunk of stride_ at a time, one lane each: the inputs transposed
 // into their lanes, the lane steps forward, the outputs out (unless null), then
 // backward from the seed, and the sums of the parameters with lanes. Each row's
@@ -674,6 +819,7 @@ void Batch::run_chunks(const double* rows, std::size_t count, double* out, bool 
     double* grad = data + slots_ * stride;
     Memory m = memory(data, grad, scale);
     m.args = lanes_.args.data();
+    m.packed = packed_.data();
     for (std::size_t k = 0; k < lane_nodes_.size(); ++k)  // values of the uniform nodes with lanes, broadcast
         std::fill_n(data + (varying_slots_ + k) * stride, stride, data_[lane_nodes_[k]]);
     const std::size_t n_in = input_slots_.size(), n_out = output_places_.size();

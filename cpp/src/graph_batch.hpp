@@ -80,6 +80,7 @@ private:
     struct Passes;  // the constructor's passes (graph_batch.cpp)
 
     void ensure_lanes(std::size_t width);
+    void pack_groups();
     Memory memory(double* data, double* grad, double scale);
     void same_in_every_row(double seed, Poll& poll);
     void run_chunks(const double* rows, std::size_t count, double* out, bool backward, double seed, double scale,
@@ -130,6 +131,8 @@ private:
     std::vector<std::uint8_t> takes_parts_;  // per node: its gradient differs per row (it takes parts_)
     std::vector<double> same_per_row_;       // per same_leaves_: one row's gradient
     std::vector<double> first_sums_;         // per summed_: the sums before a rerun (overflow)
+    std::vector<double> packed_;             // the groups' (lanes_.groups) weights and sums over a chunk
+    std::size_t packed_size_ = 0;
     std::unique_ptr<double[]> lanes_data_;   // lanes: data, then gradients, slots_ x stride_ each
     std::size_t lanes_capacity_ = 0;
     std::size_t stride_ = 0;
