@@ -584,7 +584,8 @@ void Batch::Passes::group_layers() {
                     a.push_back(w);
                     if (b.terms_of_[w] == none) continue;
                     const TermsPlan& plan = b.terms_plans_[b.terms_of_[w]];
-                    g.terms = std::max<std::uint8_t>(g.terms, plan.before > 0 || plan.after > 1 ? 2 : 1);
+                    g.terms = std::uint8_t(g.terms | (plan.before > 0 ? 1 : 0) | (plan.after > 0 ? 2 : 0) |
+                                           (plan.after > 1 ? 4 : 0));
                 }
             }
             for (std::uint32_t k : o.members)

@@ -387,6 +387,7 @@ LayerCall layer_call(const Many& lanes, const Program& program, const Group& g, 
     const std::size_t n = g.members, p = g.pairs;
     double* packed = m.packed + g.packed;
     const double* terms = g.terms ? packed + 2 * n * p + n : nullptr;
+    const bool all = (g.terms & 4) || g.terms == 3;  // two terms after, or before and after
     return LayerCall{n,
                      p,
                      lanes.n,
@@ -399,9 +400,9 @@ LayerCall layer_call(const Many& lanes, const Program& program, const Group& g, 
                      packed + 2 * n * p,
                      packed,
                      packed + n * p,
-                     g.terms == 2 ? terms : nullptr,
-                     terms ? terms + n * p : nullptr,
-                     g.terms == 2 ? terms + 2 * n * p : nullptr};
+                     (g.terms & 1) || all ? terms : nullptr,
+                     (g.terms & 2) || all ? terms + n * p : nullptr,
+                     all ? terms + 2 * n * p : nullptr};
 }
 
 // Over one lane, or where a row's gradient is scaled (a rerun after an

@@ -59,7 +59,7 @@ struct Group {
     std::uint32_t pairs;    // then their lane slots x_j; then, member by member, each one's weights' nodes
     std::uint32_t first;
     std::uint32_t packed;  // Memory::packed from here: weights, sums, starts' values (Batch::pack_groups)
-    std::uint8_t terms;    // and the weights' RowTerms: 0 none, 1 one after alone (each weight), 2 all
+    std::uint8_t terms;    // and the weights' RowTerms: a bit each, some before (1), some after (2), two after (4)
 };
 constexpr std::uint32_t in_group = none - 1;  // Program::group_of: a member other than the first
 

@@ -36,9 +36,10 @@ struct LayerCall {
     const double* start_value;   // per member
     const double* w;             // members x pairs, member by member
     double* sums;                // members x pairs: the sums over the lanes of g_n * x_j (backward)
-    // Or, where these are not null (a weight also read by a step whose gradient is the same in every
-    // row: RowTerms), of ((before + g_n * x_j) + after0) + after1, each members x pairs; where only
-    // after0 is (no weight has terms before, nor two after), of g_n * x_j + after0.
+    // Or, where some are not null (a weight also read by a step whose gradient is the same in every
+    // row: RowTerms), each members x pairs: of ((before + g_n * x_j) + after0) + after1 where all three
+    // are; before + g_n * x_j where only before is (no weight has terms after); g_n * x_j + after0
+    // where only after0 is (no weight has terms before, nor two after).
     const double* before = nullptr;
     const double* after0 = nullptr;
     const double* after1 = nullptr;

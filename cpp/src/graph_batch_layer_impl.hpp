@@ -136,19 +136,21 @@ inline void inputs_lanes(const LayerCall& c, std::size_t b0) {
 
 // The sums over the lanes of g_n * x_j (Terms: with the weights' row terms),
 // members n0 .. n0 + N x pairs p0 .. p0 + J.
-enum class Terms { none, after, all };  // none; after0 alone; ((before + t) + after0) + after1
+// A weight's row terms: none; before alone; one after alone; ((before + t) + after0) + after1.
+enum class Terms { none, before, after, all };
 
-template <Terms T>
-inline V with_terms(V t, const LayerCall& c, std::size_t i) {
+template <Terms T, class X>
+inline X with_terms(X t, const LayerCall& c, std::size_t i) {
+    auto at = [](const double* a, std::size_t k) {
+        if constexpr (sizeof(X) == sizeof(double))
+            return a[k];
+        else
+            return splat(a[k]);
+    };
     if constexpr (T == Terms::none) return t;
-    if constexpr (T == Terms::after) return t + splat(c.after0[i]);
-    if constexpr (T == Terms::all) return ((splat(c.before[i]) + t) + splat(c.after0[i])) + splat(c.after1[i]);
-}
-template <Terms T>
-inline double with_terms(double t, const LayerCall& c, std::size_t i) {
-    if constexpr (T == Terms::none) return t;
-    if constexpr (T == Terms::after) return t + c.after0[i];
-    if constexpr (T == Terms::all) return ((c.before[i] + t) + c.after0[i]) + c.after1[i];
+    if constexpr (T == Terms::before) return at(c.before, i) + t;
+    if constexpr (T == Terms::after) return t + at(c.after0, i);
+    if constexpr (T == Terms::all) return ((at(c.before, i) + t) + at(c.after0, i)) + at(c.after1, i);
 }
 
 template <Terms T, std::size_t N, std::size_t J>
@@ -226,8 +228,10 @@ void forward(const LayerCall& c) {
 void backward(const LayerCall& c) {
     constexpr std::size_t wide = VB * L;
     // The sums first: they read x's data and the members' gradients, which the inputs' terms leave as they are.
-    if (c.before)
+    if (c.after1)
         sums<Terms::all>(c);
+    else if (c.before)
+        sums<Terms::before>(c);
     else if (c.after0)
         sums<Terms::after>(c);
     else

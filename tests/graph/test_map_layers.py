@@ -31,8 +31,8 @@ Build = Callable[[list[mg.Value]], tuple[mg.Value, list[mg.Value]]]  # inputs ->
 
 
 def mlp(width: int, depth: int, activation: str = "tanh", reg: str = "none") -> Callable[[], tuple[Build, int]]:
-    """An MLP 3 -> width x depth -> 1 of nn.Neuron (each one chain b + w0 * x0 + ...: a Dot step), with an
-    L2 term after the model, before it, or none."""
+    """An MLP 3 -> width x depth -> 1 of nn.Neuron (each one chain b + w0 * x0 + ...: a Dot step), with
+    terms on its weights (L2, L1) after the model in the order, before it, both, two before, or none."""
 
     def make() -> tuple[Build, int]:
         random.seed(width * 100 + depth)
@@ -44,14 +44,15 @@ def mlp(width: int, depth: int, activation: str = "tanh", reg: str = "none") -> 
         params = [p for layer in layers for n in layer for p in n.parameters()] + head.parameters()
 
         def build(x: list[mg.Value]) -> tuple[mg.Value, list[mg.Value]]:
-            l2 = 1e-3 * mg.sum(p * p for p in params) if reg != "none" else None
+            l2 = 1e-3 * mg.sum(p * p for p in params)
+            l1 = mg.sum(p * 1e-3 for p in params)
             h = x
             for layer in layers:
                 h = [n(h) for n in layer]
             y = head(h)
-            if l2 is None:
-                return y, params
-            return (l2 + y if reg == "before" else y + l2), params
+            # In the order, the model first: a rebuild's backward gives the L2 terms before the model's.
+            return {"none": y, "after": y + l2, "before": l2 + y, "both": (l2 + y) + l1,
+                    "two before": (l2 + l1) + y}[reg], params  # fmt: skip
 
         return build, 3
 
@@ -106,6 +107,8 @@ CASES: dict[str, Callable[[], tuple[Build, int]]] = {
     "width 16 relu, L2 after": mlp(16, 2, "relu", "after"),
     "width 17, L2 before": mlp(17, 2, "tanh", "before"),
     "width 64, L2 after": mlp(64, 2, "relu", "after"),
+    "width 12, L2 before, L1 after": mlp(12, 2, "relu", "both"),
+    "width 9, L2 and L1 before": mlp(9, 2, "tanh", "two before"),
     "not a layer": not_a_layer,
     "a parameter read twice": reads_twice,
 }
