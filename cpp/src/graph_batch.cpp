@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "graph_batch_layer.hpp"
@@ -26,6 +27,11 @@ enum class RowGradient : std::uint8_t { none, same, per_row };
 // rows a chunk (fewer run the loops too short; 256 is no faster).
 constexpr std::size_t chunk_bytes = std::size_t(1) << 20;
 constexpr std::size_t max_lanes = max_lanes_per_chunk;
+// The chunks' sums wait in a buffer of about this many bytes for their turn to be added (a round).
+constexpr std::size_t round_bytes = std::size_t(4) << 20;
+// Threads pay above about this many lane operations a call (rows x work_per_row_): each one costs
+// some 20-50 us to start and join (bench_graph.py --threads measures it).
+constexpr std::size_t thread_work = std::size_t(1) << 20;
 
 }  // namespace
 
@@ -149,6 +155,8 @@ Batch::Batch(const Capture& c) {
     same_per_row_.assign(same_leaves_.size(), 0.0);
     first_sums_.assign(summed_.size(), 0.0);
     packed_.assign(packed_size_, 0.0);
+    round_chunks_ = std::max<std::size_t>(8, round_bytes / (2 * sizeof(double) * (summed_.size() + 1)));
+    work_per_row_ = lanes_.steps.size() + lanes_.args.size();
 }
 
 // What varies per row: the inputs and every node reading something that does.
@@ -681,19 +689,42 @@ Memory Batch::memory(double* data, double* grad, double scale) {
         parts_.data(), scale, nullptr,      constants_.data()};
 }
 
-void Batch::ensure_lanes(std::size_t width) {
-    if (width <= stride_) return;
-    const std::size_t size = 2 * slots_ * width;
-    std::unique_ptr<double[]> more(new double[size ? size : 1]);  // may throw: nothing changed yet
-    lanes_data_ = std::move(more);
-    lanes_capacity_ = size;
-    stride_ = width;
-    buffer_bytes_.store(size * sizeof(double), std::memory_order_relaxed);
+std::size_t Batch::thread_count(std::size_t count, std::size_t asked) const {
+    const std::size_t cores = std::max<std::size_t>(1, std::thread::hardware_concurrency());
+    const std::size_t chunks = stride_ ? (count + stride_ - 1) / stride_ : 1;
+    std::size_t threads = std::min(asked ? asked : cores, chunks);
+    if (count * work_per_row_ < thread_work) threads = 1;  // too little work to pay for a thread
+    return std::max<std::size_t>(1, threads);
+}
+
+// Lanes of width rows for each of threads workers, and the round's chunk sums.
+// May throw (bad_alloc): then nothing changed.
+void Batch::ensure_buffers(std::size_t width, std::size_t threads) {
+    const std::size_t n = data_.size();
+    if (!chunk_sums_) chunk_sums_.reset(new double[2 * round_chunks_ * (summed_.size() + 1)]);
+    if (width > stride_ || threads > worker_count_) {
+        const std::size_t w = std::max(width, stride_), count = std::max(threads, worker_count_);
+        const std::size_t doubles = 2 * slots_ * w + 2 * n + packed_size_ + 1;
+        std::unique_ptr<Worker[]> more(new Worker[count]);
+        for (std::size_t k = 0; k < count; ++k)
+            more[k].memory.reset(new double[doubles]);
+        workers_ = std::move(more);
+        worker_count_ = count;
+        worker_doubles_ = doubles;
+        stride_ = w;
+    }
+    buffer_bytes_.store((worker_count_ * worker_doubles_ + 2 * round_chunks_ * (summed_.size() + 1)) * sizeof(double),
+                        std::memory_order_relaxed);
 }
 
 void Batch::forget_buffers() noexcept {
-    (void)lanes_data_.release();  // another thread's map may have been changing them: not freed
-    lanes_capacity_ = 0;
+    // another thread's map may have been changing them: not freed
+    if (workers_)
+        for (std::size_t k = 0; k < worker_count_; ++k)
+            (void)workers_[k].memory.release();
+    (void)workers_.release();
+    (void)chunk_sums_.release();
+    worker_count_ = worker_doubles_ = 0;
     stride_ = 0;
     buffer_bytes_.store(0, std::memory_order_relaxed);
 }
@@ -717,11 +748,14 @@ void Batch::run(const double* rows, std::size_t count, double* out, const MapOpt
     Poll poll;
     forward_steps(uniform_, 0, uniform_.steps.size(), uniform, 1, 1, poll);  // what does not vary: once
     const std::size_t per_lane = 2 * sizeof(double) * (slots_ ? slots_ : 1);
-    ensure_lanes(std::max<std::size_t>(1, std::min({count, max_lanes, chunk_bytes / per_lane})));
+    const std::size_t width = std::max<std::size_t>(1, std::min({count, max_lanes, chunk_bytes / per_lane}));
+    ensure_buffers(width, 1);
+    const std::size_t threads = thread_count(count, options.threads);
+    ensure_buffers(width, threads);
     const double seed = options.reduction == Reduction::mean ? 1.0 / double(count) : 1.0;
     if (options.backward) same_in_every_row(seed, poll);
     pack_groups();
-    run_chunks(rows, count, out, options.backward, seed, 1.0, poll);
+    run_chunks(rows, count, out, options.backward, seed, 1.0, poll, threads);
     if (options.backward) finish_sums(rows, count, seed, poll);
 }
 
@@ -733,7 +767,7 @@ void Batch::run(const double* rows, std::size_t count, double* out, const MapOpt
 // nodes whose gradient differs per row are kept one by one (parts_).
 void Batch::same_in_every_row(double seed, Poll& poll) {
     if (!same_order_.empty() || !same_leaves_.empty()) std::fill(grad_.begin(), grad_.end(), 0.0);
-    double* data = lanes_data_.get();
+    double* data = workers_[0].memory.get();
     double* grad = data + slots_;  // one lane: stride 1
     if (first_slot_ != none && phantom_row_) {
         std::fill_n(data, varying_slots_, std::numeric_limits<double>::quiet_NaN());
@@ -809,45 +843,124 @@ void Batch::pack_groups() {
     }
 }
 
-// The rows, a chunk of stride_ at a time, one lane each: the inputs transposed
-// into their lanes, the lane steps forward, the outputs out (unless null), then
-// backward from the seed, and the sums of the parameters with lanes. Each row's
-// gradient terms are multiplied by scale before they are summed.
+struct Batch::Chunk {
+    const double* rows;
+    std::size_t count, stride;
+    double* out;
+    bool backward;
+    double seed, scale;
+};
+
+// The rows, a chunk of stride_ at a time, one lane each, split among threads
+// (the caller's the one that polls for an interrupt: it stops the others), a
+// round of chunks at a time: then the round's sums are added in the chunks'
+// order, so that the sums are the same bits whatever the threads. A chunk's
+// rows are the inputs transposed into their lanes, the lane steps forward, the
+// outputs out (unless null), then backward from the seed, and the sums of the
+// parameters with lanes. Each row's gradient terms are multiplied by scale
+// before they are summed: a rerun (sum_again_scaled) has one row a chunk.
 void Batch::run_chunks(const double* rows, std::size_t count, double* out, bool backward, double seed, double scale,
-                       Poll& poll) {
-    const std::size_t stride = scale == 1.0 ? stride_ : 1;  // a rerun: one row a chunk (sum_again_scaled)
-    double* data = lanes_data_.get();
+                       Poll& poll, std::size_t threads) {
+    const Chunk chunk{rows, count, scale == 1.0 ? stride_ : 1, out, backward, seed, scale};
+    const std::size_t chunks = (count + chunk.stride - 1) / chunk.stride, n = data_.size();
+    for (std::size_t k = 0; k < threads; ++k) {
+        double* sums = workers_[k].memory.get() + 2 * slots_ * stride_;
+        for (std::uint32_t i : summed_)
+            sums[i] = sums[n + i] = 0.0;
+    }
+    for (std::size_t first = 0; first < chunks; first += round_chunks_) {
+        const std::size_t last = std::min(chunks, first + round_chunks_);
+        std::atomic<std::size_t> next{first};
+        std::atomic<bool> stop{false};
+        auto work = [&](std::size_t k, Poll& p) {
+            for (std::size_t c; !stop.load(std::memory_order_relaxed) && (c = next.fetch_add(1)) < last;)
+                run_chunk(chunk, workers_[k], c, c - first, p);
+        };
+        const std::size_t helpers = std::min(threads, last - first) - 1;
+        if (helpers == 0) {
+            work(0, poll);
+        } else {
+            std::vector<std::thread> pool;
+            struct Join {  // also when the caller's part throws (an interrupt): the others stop first
+                std::vector<std::thread>& pool;
+                std::atomic<bool>& stop;
+                ~Join() {
+                    stop.store(true, std::memory_order_relaxed);
+                    for (std::thread& t : pool)
+                        t.join();
+                }
+            } join{pool, stop};
+            pool.reserve(helpers);
+            for (std::size_t k = 1; k <= helpers; ++k)
+                pool.emplace_back([&work, k] {
+                    Poll quiet(false);
+                    work(k, quiet);
+                });
+            work(0, poll);
+        }
+        if (backward) add_chunk_sums(last - first);
+    }
+}
+
+void Batch::run_chunk(const Chunk& chunk, Worker& worker, std::size_t index, std::size_t slot, Poll& poll) {
+    const std::size_t stride = chunk.stride, n = data_.size();
+    double* data = worker.memory.get();
     double* grad = data + slots_ * stride;
-    Memory m = memory(data, grad, scale);
+    double* sums = data + 2 * slots_ * stride_;  // per node, then their errors
+    Memory m = memory(data, grad, chunk.scale);
+    m.uniform_grad = sums;
+    m.uniform_low = sums + n;
     m.args = lanes_.args.data();
     m.packed = packed_.data();
+    m.sums = sums + 2 * n;
+    poll.now();  // before each chunk too: a call of few steps over many rows
     for (std::size_t k = 0; k < lane_nodes_.size(); ++k)  // values of the uniform nodes with lanes, broadcast
         std::fill_n(data + (varying_slots_ + k) * stride, stride, data_[lane_nodes_[k]]);
     const std::size_t n_in = input_slots_.size(), n_out = output_places_.size();
-    for (std::size_t row = 0; row < count; row += stride) {
-        poll_interrupt();  // before each chunk too: a call of few steps over many rows
-        const std::size_t lanes = std::min(stride, count - row);
-        for (std::size_t k = 0; k < n_in; ++k) {
-            double* lane = data + input_slots_[k] * stride;
+    const std::size_t row = index * stride, lanes = std::min(stride, chunk.count - row);
+    for (std::size_t k = 0; k < n_in; ++k) {
+        double* lane = data + input_slots_[k] * stride;
+        for (std::size_t b = 0; b < lanes; ++b)
+            lane[b] = chunk.rows[(row + b) * n_in + k];
+    }
+    forward_steps(lanes_, 0, lanes_.steps.size(), m, stride, lanes, poll);
+    if (chunk.out) {
+        for (std::size_t j = 0; j < n_out; ++j) {
+            const std::uint32_t o = output_places_[j];
             for (std::size_t b = 0; b < lanes; ++b)
-                lane[b] = rows[(row + b) * n_in + k];
+                chunk.out[(row + b) * n_out + j] = is_uniform(o) ? data_[node_of(o)] : data[o * stride + b];
         }
-        forward_steps(lanes_, 0, lanes_.steps.size(), m, stride, lanes, poll);
-        if (out) {
-            for (std::size_t j = 0; j < n_out; ++j) {
-                const std::uint32_t o = output_places_[j];
-                for (std::size_t b = 0; b < lanes; ++b)
-                    out[(row + b) * n_out + j] = is_uniform(o) ? data_[node_of(o)] : data[o * stride + b];
-            }
+    }
+    if (!chunk.backward) return;
+    std::fill_n(grad, slots_ * stride, 0.0);
+    if (first_slot_ != none) std::fill_n(grad + first_slot_ * stride, lanes, chunk.seed);
+    // Only the steps below the first output: another output's step would pass on a zero
+    // gradient, and 0 * inf is nan.
+    backward_steps(lanes_, row_steps_, m, stride, lanes, poll);
+    for (std::uint32_t s : lane_leaves_)
+        add_lanes_to_uniform(m, lane_nodes_[s - varying_slots_], grad + s * stride, lanes);
+    double* kept = chunk_sums_.get() + 2 * slot * summed_.size();
+    for (std::size_t j = 0; j < summed_.size(); ++j) {
+        const std::uint32_t i = summed_[j];
+        kept[2 * j] = sums[i];
+        kept[2 * j + 1] = sums[n + i];
+        sums[i] = sums[n + i] = 0.0;
+    }
+}
+
+// The round's chunk sums into grad_ and low_, chunk by chunk, in order: each
+// add's rounding error kept (TwoSum), as add_to_uniform keeps it.
+void Batch::add_chunk_sums(std::size_t chunks) {
+    for (std::size_t c = 0; c < chunks; ++c) {
+        const double* kept = chunk_sums_.get() + 2 * c * summed_.size();
+        for (std::size_t j = 0; j < summed_.size(); ++j) {
+            const std::uint32_t i = summed_[j];
+            const double into = grad_[i], s = kept[2 * j];
+            const double t = into + s;
+            const double s_part = t - into;
+            low_[i] += ((into - (t - s_part)) + (s - s_part)) + kept[2 * j + 1];
+            grad_[i] = t;
         }
-        if (!backward) continue;
-        std::fill_n(grad, slots_ * stride, 0.0);
-        if (first_slot_ != none) std::fill_n(grad + first_slot_ * stride, lanes, seed);
-        // Only the steps below the first output: another output's step would pass on a zero
-        // gradient, and 0 * inf is nan.
-        backward_steps(lanes_, row_steps_, m, stride, lanes, poll);
-        for (std::uint32_t slot : lane_leaves_)
-            add_lanes_to_uniform(m, lane_nodes_[slot - varying_slots_], grad + slot * stride, lanes);
     }
 }
 
@@ -877,7 +990,7 @@ void Batch::sum_again_scaled(const double* rows, std::size_t count, double seed,
         first_sums_[j] = grad_[summed_[j]];
         grad_[summed_[j]] = low_[summed_[j]] = 0.0;
     }
-    run_chunks(rows, count, nullptr, true, seed, std::ldexp(1.0, -k), poll);
+    run_chunks(rows, count, nullptr, true, seed, std::ldexp(1.0, -k), poll, 1);
     for (std::size_t j = 0; j < summed_.size(); ++j) {
         const std::uint32_t i = summed_[j];
         if (std::isfinite(first_sums_[j])) {

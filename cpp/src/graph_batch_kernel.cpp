@@ -385,7 +385,7 @@ void run_backward(const Lanes& lanes, const Step& s, const Memory& m) {
 LayerCall layer_call(const Many& lanes, const Program& program, const Group& g, const Memory& m) {
     const std::uint32_t* a = program.group_args.data() + g.first;
     const std::size_t n = g.members, p = g.pairs;
-    double* packed = m.packed + g.packed;
+    const double* packed = m.packed + g.packed;
     const double* terms = g.terms ? packed + 2 * n * p + n : nullptr;
     const bool all = (g.terms & 4) || g.terms == 3;  // two terms after, or before and after
     return LayerCall{n,
@@ -399,7 +399,7 @@ LayerCall layer_call(const Many& lanes, const Program& program, const Group& g, 
                      a + n + p + n * p + n,
                      packed + 2 * n * p,
                      packed,
-                     packed + n * p,
+                     m.sums + g.packed + n * p,
                      (g.terms & 1) || all ? terms : nullptr,
                      (g.terms & 2) || all ? terms + n * p : nullptr,
                      all ? terms + 2 * n * p : nullptr};

@@ -94,22 +94,30 @@ struct Memory {
     double scale;               // each row's gradient is multiplied by it before it is summed (a power of 2)
     const std::uint32_t* args;  // the n-ary steps' operands
     const double* constants;    // pow_const's exponents
-    double* packed = nullptr;   // the groups' weights (Group::packed), then their sums over a chunk of lanes
+    const double* packed = nullptr;  // the groups' weights and their RowTerms (Group::packed)
+    double* sums = nullptr;          // the groups' sums over a chunk of lanes, also from Group::packed
 };
 
 // Counts the work (lane-steps) done since the last poll for an interrupt.
+// A Poll that does not poll (polls false) is a helper thread's: only the
+// calling thread looks for an interrupt, and stops the others.
 class Poll {
 public:
+    explicit Poll(bool polls = true) : polls_(polls) {}
     void work(std::size_t lane_steps) {
         done_ += lane_steps;
         if (done_ >= interrupt_interval) {
             done_ = 0;
-            poll_interrupt();
+            if (polls_) poll_interrupt();
         }
+    }
+    void now() {
+        if (polls_) poll_interrupt();
     }
 
 private:
     std::size_t done_ = 0;
+    bool polls_;
 };
 
 // The steps program.steps[begin .. end) forward over `lanes` lanes of `stride`
