@@ -707,7 +707,7 @@ void Batch::ensure_buffers(std::size_t width, std::size_t threads) {
         const std::size_t doubles = 2 * slots_ * w + 2 * n + packed_size_ + 1;
         std::unique_ptr<Worker[]> more(new Worker[count]);
         for (std::size_t k = 0; k < count; ++k)
-            more[k].memory.reset(new double[doubles]);
+            more[k].memory.reset(new double[doubles]());  // zeros: what padded lanes read first
         workers_ = std::move(more);
         worker_count_ = count;
         worker_doubles_ = doubles;
@@ -748,7 +748,10 @@ void Batch::run(const double* rows, std::size_t count, double* out, const MapOpt
     Poll poll;
     forward_steps(uniform_, 0, uniform_.steps.size(), uniform, 1, 1, poll);  // what does not vary: once
     const std::size_t per_lane = 2 * sizeof(double) * (slots_ ? slots_ : 1);
-    const std::size_t width = std::max<std::size_t>(1, std::min({count, max_lanes, chunk_bytes / per_lane}));
+    // Chunks of a multiple of 8 rows (the layers' blocks), but one chunk of fewer rows, its lanes padded.
+    std::size_t width = std::min(max_lanes, chunk_bytes / per_lane);
+    width = width >= 8 ? width / 8 * 8 : std::max<std::size_t>(1, width);
+    if (count < width) width = std::max<std::size_t>(1, (count + 7) / 8 * 8);
     ensure_buffers(width, 1);
     const std::size_t threads = thread_count(count, options.threads);
     ensure_buffers(width, threads);

@@ -27,7 +27,9 @@
 namespace micrograd::graph_detail {
 
 struct LayerCall {
-    std::size_t members, pairs, lanes, stride;
+    // lanes: the rows of the chunk; padded (lanes up to a multiple of 8, within stride): the lanes the
+    // products run over, those past lanes computed and never read (no sum reads them).
+    std::size_t members, pairs, lanes, padded, stride;
     double* data;  // lanes: value v of lane b at data[v * stride + b]
     double* grad;
     const std::uint32_t* x;      // the pairs' lane slots

@@ -6,6 +6,7 @@
 // another file's (the linker merges inline functions across files).
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>  // integral_constant: no inline functions of its own
 
 #include "graph_batch_layer.hpp"
 
@@ -83,13 +84,27 @@ inline void forward_lane(const LayerCall& c, std::size_t n, std::size_t b) {
     c.data[c.out[n] * c.stride + b] = acc;
 }
 
+// f(std::integral_constant<R>) for the rest r < Max of a count after its blocks of Max: one block of r,
+// not r blocks of one (each a chain of adds waiting on the one before).
+template <std::size_t Max, class F>
+inline void rest(std::size_t r, F f) {
+    static_assert(Max <= 6, "blocks of at most 6");
+    switch (r) {
+        case 1: f(std::integral_constant<std::size_t, 1>{}); return;
+        case 2: if constexpr (Max > 2) f(std::integral_constant<std::size_t, 2>{}); return;
+        case 3: if constexpr (Max > 3) f(std::integral_constant<std::size_t, 3>{}); return;
+        case 4: if constexpr (Max > 4) f(std::integral_constant<std::size_t, 4>{}); return;
+        case 5: if constexpr (Max > 5) f(std::integral_constant<std::size_t, 5>{}); return;
+        default: return;
+    }
+}
+
 template <std::size_t W>
 inline void forward_lanes(const LayerCall& c, std::size_t b0) {
     std::size_t n = 0;
     for (; n + NB <= c.members; n += NB)
         forward_block<NB, W>(c, n, b0);
-    for (; n < c.members; ++n)
-        forward_block<1, W>(c, n, b0);
+    rest<NB>(c.members - n, [&](auto r) { forward_block<decltype(r)::value, W>(c, n, b0); });
 }
 
 // x_j's gradients, pairs p0 .. p0 + J over lanes b0 .. b0 + W * L: the terms
@@ -130,8 +145,7 @@ inline void inputs_lanes(const LayerCall& c, std::size_t b0) {
     std::size_t p = 0;
     for (; p + NB <= c.pairs; p += NB)
         inputs_block<NB, W>(c, p, b0);
-    for (; p < c.pairs; ++p)
-        inputs_block<1, W>(c, p, b0);
+    rest<NB>(c.pairs - p, [&](auto r) { inputs_block<decltype(r)::value, W>(c, p, b0); });
 }
 
 // The sums over the lanes of g_n * x_j (Terms: with the weights' row terms),
@@ -198,8 +212,7 @@ inline void sums_rows(const LayerCall& c, std::size_t n0) {
     std::size_t p = 0;
     for (; p + SJ <= c.pairs; p += SJ)
         sums_block<T, N, SJ>(c, n0, p);
-    for (; p < c.pairs; ++p)
-        sums_block<T, N, 1>(c, n0, p);
+    rest<SJ>(c.pairs - p, [&](auto r) { sums_block<T, N, decltype(r)::value>(c, n0, p); });
 }
 
 template <Terms T>
@@ -207,8 +220,7 @@ inline void sums(const LayerCall& c) {
     std::size_t n = 0;
     for (; n + SN <= c.members; n += SN)
         sums_rows<T, SN>(c, n);
-    for (; n < c.members; ++n)
-        sums_rows<T, 1>(c, n);
+    rest<SN>(c.members - n, [&](auto r) { sums_rows<T, decltype(r)::value>(c, n); });
 }
 
 }  // namespace
@@ -216,9 +228,9 @@ inline void sums(const LayerCall& c) {
 void forward(const LayerCall& c) {
     constexpr std::size_t wide = VB * L;
     std::size_t b = 0;
-    for (; b + wide <= c.lanes; b += wide)
+    for (; b + wide <= c.padded; b += wide)
         forward_lanes<VB>(c, b);
-    for (; b + L <= c.lanes; b += L)
+    for (; b + L <= c.padded; b += L)
         forward_lanes<1>(c, b);
     for (std::size_t n = 0; n < c.members; ++n)
         for (std::size_t r = b; r < c.lanes; ++r)
@@ -237,9 +249,9 @@ void backward(const LayerCall& c) {
     else
         sums<Terms::none>(c);
     std::size_t b = 0;
-    for (; b + wide <= c.lanes; b += wide)
+    for (; b + wide <= c.padded; b += wide)
         inputs_lanes<VB>(c, b);
-    for (; b + L <= c.lanes; b += L)
+    for (; b + L <= c.padded; b += L)
         inputs_lanes<1>(c, b);
     for (std::size_t p = 0; p < c.pairs; ++p)
         for (std::size_t r = b; r < c.lanes; ++r)
