@@ -312,7 +312,16 @@ def peak_gflops() -> dict[str, float] | None:
         source.write_text(PEAK_C, encoding="utf-8")
         for name, contract in (("fma", "fast"), ("mul+add", "off")):
             exe = Path(tmp, f"peak-{contract}")
-            cmd = [compiler, "-O2", "-march=native", f"-ffp-contract={contract}", "-pthread", str(source), "-o", str(exe)]
+            cmd = [
+                compiler,
+                "-O2",
+                "-march=native",
+                f"-ffp-contract={contract}",
+                "-pthread",
+                str(source),
+                "-o",
+                str(exe),
+            ]
             if subprocess.run(cmd, capture_output=True, check=False).returncode != 0:
                 return None
             for label, threads in (("1 core", 1), ("all cores", os.cpu_count() or 1)):
@@ -367,12 +376,17 @@ GRID = ((100, 16), (1_000, 16), (10_000, 16), (100, 64), (1_000, 64))
 
 
 def grid(repeat: int) -> dict[str, Any]:
-    print("5. the grid (issue 19): ms per step, median; map's GFLOP/s; ratios map / JAX jit and map / PyTorch")
+    print(
+        "5. the grid (issue 19): ms per step, median; map's GFLOP/s; ratios map / JAX jit and map / PyTorch"
+    )
     peak = peak_gflops()
     if peak is None:
         print("   peak probe: no C compiler (cc) found")
     else:
-        print("   this machine's double-precision peak (GFLOP/s): " + ", ".join(f"{k} {v:.1f}" for k, v in peak.items()))
+        print(
+            "   this machine's double-precision peak (GFLOP/s): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in peak.items())
+        )
     print(f"   {'rows':>7} {'width':>5} {'map':>8} {'GFLOP/s':>8} {'torch 1':>8} {'torch N':>8} {'JAX jit':>8} "
           f"{'/JAX':>6} {'/torch 1':>8}")  # fmt: skip
     found = []
@@ -456,7 +470,9 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, help="draw the demo step and the scaling into this image")
     parser.add_argument("--json", type=Path, help="write the demo step's and the scaling's figures here")
     parser.add_argument("--replot", type=Path, help="measure nothing: --plot the figures of this --json file")
-    parser.add_argument("--grid", action="store_true", help="measure only 5., the grid against PyTorch and JAX")
+    parser.add_argument(
+        "--grid", action="store_true", help="measure only 5., the grid against PyTorch and JAX"
+    )
     args = parser.parse_args()
     if args.replot:
         if not args.plot:
@@ -473,7 +489,9 @@ def main() -> None:
     if args.grid:
         found = grid(args.repeat)
         if args.json:
-            args.json.write_text(json.dumps({"machine": machine, "grid": found}, indent=1) + "\n", encoding="utf-8")
+            args.json.write_text(
+                json.dumps({"machine": machine, "grid": found}, indent=1) + "\n", encoding="utf-8"
+            )
         return
     results: Results = {"machine": f"{machine}, {platform.machine()}", "demo": demo_step(args.repeat)}
     replay_cost(args.repeat)

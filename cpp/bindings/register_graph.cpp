@@ -382,11 +382,10 @@ void register_graph(py::module_& m) {
                const std::optional<py::int_>& threads) {
                 // For the stub: a float per row, or a list of floats per row (several outputs).
                 using Rows = py::typing::List<py::typing::Union<py::float_, py::typing::List<py::float_>>>;
-                return Rows(g->map(rows, MapOptions{backward, reduction_from(std::string(reduction)),
-                                                    threads_from(threads)}));
+                return Rows(
+                    g->map(rows, MapOptions{backward, reduction_from(std::string(reduction)), threads_from(threads)}));
             },
-            py::arg("rows"), py::arg("backward") = false, py::arg("reduction") = "sum",
-            py::arg("threads") = py::none(),
+            py::arg("rows"), py::arg("backward") = false, py::arg("reduction") = "sum", py::arg("threads") = py::none(),
             ">>> import micrograd_cpp as mg\n"
             ">>> x, w = mg.Value(0.0), mg.Value(3.0)\n"
             ">>> g = mg.Graph(w * x + 1, inputs=[x])\n"

@@ -560,7 +560,8 @@ void Batch::Passes::group_layers() {
         if (s.kind != StepKind::op) continue;
         if (!(s.flags & backward_only)) writer[s.out] = std::uint32_t(k);
         for_each_operand(s, lanes.args, [&](std::uint32_t v) {
-            if (!is_uniform(v) && (readers[v].empty() || readers[v].back() != k)) readers[v].push_back(std::uint32_t(k));
+            if (!is_uniform(v) && (readers[v].empty() || readers[v].back() != k))
+                readers[v].push_back(std::uint32_t(k));
         });
     }
     auto read_between = [&](std::uint32_t slot, std::uint32_t from, std::uint32_t to, std::uint32_t except) {
@@ -642,7 +643,8 @@ void Batch::Passes::group_layers() {
             for (std::uint32_t x : xs)
                 joins = joins && !read_between(x, last, here, none);
             if (lane_start)
-                joins = joins && (writer[start] == none || writer[start] < head) && !read_between(start, head, here, here);
+                joins =
+                    joins && (writer[start] == none || writer[start] < head) && !read_between(start, head, here, here);
             if (!joins) close(xs, o);
         }
         if (o.members.empty() && lane_start && writer[start] != none && writer[start] >= k) continue;
@@ -916,7 +918,7 @@ void Batch::run_chunk(const Chunk& chunk, Worker& worker, std::size_t index, std
     m.args = lanes_.args.data();
     m.packed = packed_.data();
     m.sums = sums + 2 * n;
-    poll.now();  // before each chunk too: a call of few steps over many rows
+    poll.now();                                           // before each chunk too: a call of few steps over many rows
     for (std::size_t k = 0; k < lane_nodes_.size(); ++k)  // values of the uniform nodes with lanes, broadcast
         std::fill_n(data + (varying_slots_ + k) * stride, stride, data_[lane_nodes_[k]]);
     const std::size_t n_in = input_slots_.size(), n_out = output_places_.size();

@@ -142,7 +142,7 @@ private:
     std::vector<double> first_sums_;         // per summed_: the sums before a rerun (overflow)
     std::vector<double> packed_;             // the groups' (lanes_.groups) weights and sums over a chunk
     std::size_t packed_size_ = 0;
-    std::unique_ptr<Worker[]> workers_;      // per thread
+    std::unique_ptr<Worker[]> workers_;  // per thread
     std::size_t worker_count_ = 0, worker_doubles_ = 0;
     std::size_t stride_ = 0;
     // Per chunk of a round of round_chunks_ chunks: each summed_ parameter's sum over the chunk's rows and

@@ -94,8 +94,9 @@ struct Memory {
     double scale;               // each row's gradient is multiplied by it before it is summed (a power of 2)
     const std::uint32_t* args;  // the n-ary steps' operands
     const double* constants;    // pow_const's exponents
-    const double* packed = nullptr;  // the groups' weights and their RowTerms (Group::packed)
-    double* sums = nullptr;          // the groups' sums over a chunk of lanes, also from Group::packed
+    // The groups' weights and their RowTerms, and their sums over a chunk of lanes (Group::packed).
+    const double* packed = nullptr;
+    double* sums = nullptr;
 };
 
 // Counts the work (lane-steps) done since the last poll for an interrupt.

@@ -48,7 +48,7 @@ struct LayerCall {
 };
 
 struct LayerKernels {
-    const char* name;  // avx512, avx2, generic, or steps (group no layers)
+    const char* name;                    // avx512, avx2, generic, or steps (group no layers)
     void (*forward)(const LayerCall&);   // each member's lanes out
     void (*backward)(const LayerCall&);  // x_j's lane gradients, and sums
 };

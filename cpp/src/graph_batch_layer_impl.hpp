@@ -37,7 +37,7 @@ static_assert(L <= 8, "eight running sums, lane b in sum b % 8");
 
 // Register blocks: members (or pairs) x vectors of lanes, and members x pairs
 // for the sums over the lanes; within the registers each set has.
-constexpr std::size_t NB = L >= 8 ? 6 : 4, VB = 2;     // forward and x's gradients
+constexpr std::size_t NB = L >= 8 ? 6 : 4, VB = 2;               // forward and x's gradients
 constexpr std::size_t SN = L >= 8 ? 4 : 2, SJ = L >= 8 ? 4 : 2;  // the sums
 
 inline bool lane_start(std::uint32_t s) { return (s >> 31) == 0; }
@@ -91,10 +91,18 @@ inline void rest(std::size_t r, F f) {
     static_assert(Max <= 6, "blocks of at most 6");
     switch (r) {
         case 1: f(std::integral_constant<std::size_t, 1>{}); return;
-        case 2: if constexpr (Max > 2) f(std::integral_constant<std::size_t, 2>{}); return;
-        case 3: if constexpr (Max > 3) f(std::integral_constant<std::size_t, 3>{}); return;
-        case 4: if constexpr (Max > 4) f(std::integral_constant<std::size_t, 4>{}); return;
-        case 5: if constexpr (Max > 5) f(std::integral_constant<std::size_t, 5>{}); return;
+        case 2:
+            if constexpr (Max > 2) f(std::integral_constant<std::size_t, 2>{});
+            return;
+        case 3:
+            if constexpr (Max > 3) f(std::integral_constant<std::size_t, 3>{});
+            return;
+        case 4:
+            if constexpr (Max > 4) f(std::integral_constant<std::size_t, 4>{});
+            return;
+        case 5:
+            if constexpr (Max > 5) f(std::integral_constant<std::size_t, 5>{});
+            return;
         default: return;
     }
 }

@@ -30,7 +30,9 @@ ISAS = ("generic", "avx2", "avx512", "")  # "": the running CPU's pick
 Build = Callable[[list[mg.Value]], tuple[mg.Value, list[mg.Value]]]  # inputs -> (output, parameters)
 
 
-def mlp(width: int, depth: int, activation: str = "tanh", reg: str = "none") -> Callable[[], tuple[Build, int]]:
+def mlp(
+    width: int, depth: int, activation: str = "tanh", reg: str = "none"
+) -> Callable[[], tuple[Build, int]]:
     """An MLP 3 -> width x depth -> 1 of nn.Neuron (each one chain b + w0 * x0 + ...: a Dot step), with
     terms on its weights (L2, L1) after the model in the order, before it, both, two before, or none."""
 
@@ -142,7 +144,8 @@ def run_cases(mean_too: bool = True) -> dict[str, list[list[str]]]:
                     p.grad = 0.0
                 values = graph.map(rows_for(name, n_in, count), backward=True, reduction=reduction)
                 found[f"{name}, {count} rows, {reduction}"] = [
-                    [float(v).hex() for v in values], [p.grad.hex() for p in params]
+                    [float(v).hex() for v in values],
+                    [p.grad.hex() for p in params],
                 ]
     return found
 
@@ -202,7 +205,9 @@ def test_values_are_a_rebuilds_and_gradients_within_highams_bound_of_the_exact_s
             if not all(math.isfinite(g) for g in column):
                 continue  # a row's own inf or nan: the rebuild's, checked by the steps' own tests
             exact = sum((Fraction(g) for g in column), Fraction(0))
-            bound = count * sys.float_info.epsilon * sum(abs(g) for g in column) + 2 * abs(float(exact)) * 2**-52
+            bound = (
+                count * sys.float_info.epsilon * sum(abs(g) for g in column) + 2 * abs(float(exact)) * 2**-52
+            )
             assert abs(Fraction(ours) - exact) <= Fraction(bound), (k, ours, float(exact))
 
 
@@ -210,7 +215,7 @@ def test_a_layer_over_rows_in_blocks_and_tails_is_exact_for_every_row_count_1_to
     """Rows 1 .. 40: every split of a chunk into blocks of 16 and 8 lanes and a tail, against a rebuild."""
     build, n_in = mlp(13, 2, "relu", "after")()
     x = [mg.Value(0.0) for _ in range(n_in)]
-    y, params = build(x)
+    y, _ = build(x)
     graph = mg.Graph(y, inputs=x)
     for count in range(1, 41):
         rows = rows_for("blocks", n_in, count)

@@ -51,7 +51,9 @@ def test_values_and_gradients_are_the_same_bits_for_every_thread_count(width, co
 def test_an_overflow_rerun_is_the_same_bits_with_threads():
     """Rows whose gradients meet past the largest double in a running sum: the scaled rerun."""
     x, w = mg.Value(0.0), mg.Value(1.0)
-    graph = mg.Graph(mg.sum([w * x * 1e307 for _ in range(3)] + [x.tanh() * w for _ in range(200)]), inputs=[x])
+    graph = mg.Graph(
+        mg.sum([w * x * 1e307 for _ in range(3)] + [x.tanh() * w for _ in range(200)]), inputs=[x]
+    )
     rows = [[(-1.0) ** k * 1.5] for k in range(6_000)] + [[0.5]] * 3
     found = []
     for threads in (1, 2, 4):
