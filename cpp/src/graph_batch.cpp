@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -896,11 +897,16 @@ void Batch::run_chunks(const double* rows, std::size_t count, double* out, bool 
                 }
             } join{pool, stop};
             pool.reserve(helpers);
-            for (std::size_t k = 1; k <= helpers; ++k)
-                pool.emplace_back([&work, k] {
-                    Poll quiet(false);
-                    work(k, quiet);
-                });
+            for (std::size_t k = 1; k <= helpers; ++k) {
+                try {
+                    pool.emplace_back([&work, k] {
+                        Poll quiet(false);
+                        work(k, quiet);
+                    });
+                } catch (const std::system_error&) {  // no thread to be had: fewer run it, the same bits
+                    break;
+                }
+            }
             work(0, poll);
         }
         if (backward) add_chunk_sums(last - first);
