@@ -387,7 +387,8 @@ LayerCall layer_call(const Many& lanes, const Program& program, const Group& g, 
     const std::size_t n = g.members, p = g.pairs;
     const double* packed = m.packed + g.packed;
     const double* terms = g.terms ? packed + 2 * n * p + n : nullptr;
-    const bool all = (g.terms & 4) || g.terms == 3;  // two terms after, or before and after
+    const bool before = (g.terms & 1) != 0, after = (g.terms & 6) != 0;
+    const bool after1 = (g.terms & 4) || (before && after);  // two terms after, or terms before and after
     return LayerCall{n,
                      p,
                      lanes.n,
@@ -401,9 +402,9 @@ LayerCall layer_call(const Many& lanes, const Program& program, const Group& g, 
                      packed + 2 * n * p,
                      packed,
                      m.sums + g.packed + n * p,
-                     (g.terms & 1) || all ? terms : nullptr,
-                     (g.terms & 2) || all ? terms + n * p : nullptr,
-                     all ? terms + 2 * n * p : nullptr};
+                     before ? terms : nullptr,
+                     after ? terms + n * p : nullptr,
+                     after1 ? terms + 2 * n * p : nullptr};
 }
 
 // Over one lane, or where a row's gradient is scaled (a rerun after an

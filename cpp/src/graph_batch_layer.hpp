@@ -40,8 +40,9 @@ struct LayerCall {
     double* sums;                // members x pairs: the sums over the lanes of g_n * x_j (backward)
     // Or, where some are not null (a weight also read by a step whose gradient is the same in every
     // row: RowTerms), each members x pairs: of ((before + g_n * x_j) + after0) + after1 where all three
-    // are; before + g_n * x_j where only before is (no weight has terms after); g_n * x_j + after0
-    // where only after0 is (no weight has terms before, nor two after).
+    // are; before + g_n * x_j where only before is (no weight has terms after); (g_n * x_j + after0) +
+    // after1 where only the two after are (no weight has terms before), and without after1 where
+    // no weight has two after.
     const double* before = nullptr;
     const double* after0 = nullptr;
     const double* after1 = nullptr;

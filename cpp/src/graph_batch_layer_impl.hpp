@@ -158,8 +158,8 @@ inline void inputs_lanes(const LayerCall& c, std::size_t b0) {
 
 // The sums over the lanes of g_n * x_j (Terms: with the weights' row terms),
 // members n0 .. n0 + N x pairs p0 .. p0 + J.
-// A weight's row terms: none; before alone; one after alone; ((before + t) + after0) + after1.
-enum class Terms { none, before, after, all };
+// A weight's row terms: none; before alone; one after alone; two after; ((before + t) + after0) + after1.
+enum class Terms { none, before, after, after2, all };
 
 template <Terms T, class X>
 inline X with_terms(X t, const LayerCall& c, std::size_t i) {
@@ -172,6 +172,7 @@ inline X with_terms(X t, const LayerCall& c, std::size_t i) {
     if constexpr (T == Terms::none) return t;
     if constexpr (T == Terms::before) return at(c.before, i) + t;
     if constexpr (T == Terms::after) return t + at(c.after0, i);
+    if constexpr (T == Terms::after2) return (t + at(c.after0, i)) + at(c.after1, i);
     if constexpr (T == Terms::all) return ((at(c.before, i) + t) + at(c.after0, i)) + at(c.after1, i);
 }
 
@@ -248,10 +249,12 @@ void forward(const LayerCall& c) {
 void backward(const LayerCall& c) {
     constexpr std::size_t wide = VB * L;
     // The sums first: they read x's data and the members' gradients, which the inputs' terms leave as they are.
-    if (c.after1)
+    if (c.before && c.after0)
         sums<Terms::all>(c);
     else if (c.before)
         sums<Terms::before>(c);
+    else if (c.after1)
+        sums<Terms::after2>(c);
     else if (c.after0)
         sums<Terms::after>(c);
     else
