@@ -149,7 +149,9 @@ def whole_graph_step(model: MLP, X: list[list[float]], y: list[int]) -> tuple[Ca
     return step, graph
 
 
-def map_step(model: MLP, X: list[list[float]], y: list[int]) -> tuple[Callable[[], float], mg.Graph]:
+def map_step(
+    model: MLP, X: list[list[float]], y: list[int], threads: int | None = None
+) -> tuple[Callable[[], float], mg.Graph]:
     opt = SGD(model.parameters(), lr=0.1)
     x = [mg.Value(0.0), mg.Value(0.0)]
     t = mg.Value(0.0)
@@ -159,7 +161,7 @@ def map_step(model: MLP, X: list[list[float]], y: list[int]) -> tuple[Callable[[
 
     def step() -> float:
         opt.zero_grad()
-        losses = graph.map(rows, backward=True, reduction="mean")
+        losses = graph.map(rows, backward=True, reduction="mean", threads=threads)
         opt.step()
         return sum(losses) / len(losses)
 
@@ -387,22 +389,24 @@ def grid(repeat: int) -> dict[str, Any]:
             "   this machine's double-precision peak (GFLOP/s): "
             + ", ".join(f"{k} {v:.1f}" for k, v in peak.items())
         )
-    print(f"   {'rows':>7} {'width':>5} {'map':>8} {'GFLOP/s':>8} {'torch 1':>8} {'torch N':>8} {'JAX jit':>8} "
-          f"{'/JAX':>6} {'/torch 1':>8}")  # fmt: skip
+    print(f"   {'rows':>7} {'width':>5} {'map':>8} {'GFLOP/s':>8} {'map 1':>8} {'torch 1':>8} {'torch N':>8} "
+          f"{'JAX jit':>8} {'/JAX':>6} {'/torch 1':>8}")  # fmt: skip
     found = []
     threads = torch.get_num_threads()
     for rows, width in GRID:
         runs = max(5, repeat * 100 // rows)
         step, _ = map_step(*model_and_data(rows, width))
+        step_one, _ = map_step(*model_and_data(rows, width), threads=1)
         torch_one = torch_step(*model_and_data(rows, width))
         torch.set_num_threads(os.cpu_count() or 1)
         torch_all = torch_step(*model_and_data(rows, width))
         torch.set_num_threads(threads)
         jax_one = jax_step(*model_and_data(rows, width))
         # interleaved, a round of each in turn, so that the machine's load falls on all alike
-        times: dict[str, list[float]] = {"map": [], "torch 1": [], "torch N": [], "jax": []}
+        times: dict[str, list[float]] = {"map": [], "map 1": [], "torch 1": [], "torch N": [], "jax": []}
         for _ in range(5):
             times["map"].append(median_seconds(step, runs))
+            times["map 1"].append(median_seconds(step_one, runs))
             times["torch 1"].append(median_seconds(torch_one, runs))
             torch.set_num_threads(os.cpu_count() or 1)
             times["torch N"].append(median_seconds(torch_all, runs))
@@ -412,10 +416,12 @@ def grid(repeat: int) -> dict[str, Any]:
         ms = {k: statistics.median(v) * 1e3 if v else math.nan for k, v in times.items()}
         flops = 6 * (width * width + 3 * width) * rows
         gflops = flops / (ms["map"] * 1e-3) / 1e9
-        print(f"   {rows:>7,} {width:>5} {ms['map']:>8.3f} {gflops:>8.1f} {ms['torch 1']:>8.3f} {ms['torch N']:>8.3f} "
-              f"{ms['jax']:>8.3f} {ms['map'] / ms['jax']:>5.2f}x {ms['map'] / ms['torch 1']:>7.2f}x")  # fmt: skip
+        print(f"   {rows:>7,} {width:>5} {ms['map']:>8.3f} {gflops:>8.1f} {ms['map 1']:>8.3f} {ms['torch 1']:>8.3f} "
+              f"{ms['torch N']:>8.3f} {ms['jax']:>8.3f} {ms['map'] / ms['jax']:>5.2f}x "
+              f"{ms['map'] / ms['torch 1']:>7.2f}x")  # fmt: skip
         found.append({"rows": rows, "width": width, "map_ms": ms["map"], "map_gflops": gflops,
-                      "torch_1_ms": ms["torch 1"], "torch_n_ms": ms["torch N"], "jax_ms": ms["jax"]})  # fmt: skip
+                      "map_1_thread_ms": ms["map 1"], "torch_1_ms": ms["torch 1"], "torch_n_ms": ms["torch N"],
+                      "jax_ms": ms["jax"]})  # fmt: skip
     print()
     return {"peak": peak, "points": found}
 
