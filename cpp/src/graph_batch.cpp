@@ -4,13 +4,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
-#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -875,42 +877,68 @@ void Batch::run_chunks(const double* rows, std::size_t count, double* out, bool 
             sums[i] = sums[n + i] = 0.0;
     }
     for (std::size_t first = 0; first < chunks; first += round_chunks_) {
-        const std::size_t last = std::min(chunks, first + round_chunks_);
-        std::atomic<std::size_t> next{first};
-        std::atomic<bool> stop{false};
-        auto work = [&](std::size_t k, Poll& p) {
-            for (std::size_t c; !stop.load(std::memory_order_relaxed) && (c = next.fetch_add(1)) < last;)
-                run_chunk(chunk, workers_[k], c, c - first, p);
-        };
-        const std::size_t helpers = std::min(threads, last - first) - 1;
+        const std::size_t last = std::min(chunks, first + round_chunks_), helpers = std::min(threads, last - first) - 1;
         if (helpers == 0) {
-            work(0, poll);
+            for (std::size_t c = first; c < last; ++c)
+                run_chunk(chunk, workers_[0], c, c - first, poll);
         } else {
-            std::vector<std::thread> pool;
-            struct Join {  // also when the caller's part throws (an interrupt): the others stop first
-                std::vector<std::thread>& pool;
-                std::atomic<bool>& stop;
-                ~Join() {
-                    stop.store(true, std::memory_order_relaxed);
-                    for (std::thread& t : pool)
-                        t.join();
-                }
-            } join{pool, stop};
-            pool.reserve(helpers);
-            for (std::size_t k = 1; k <= helpers; ++k) {
-                try {
-                    pool.emplace_back([&work, k] {
-                        Poll quiet(false);
-                        work(k, quiet);
-                    });
-                } catch (const std::system_error&) {  // no thread to be had: fewer run it, the same bits
-                    break;
-                }
-            }
-            work(0, poll);
+            run_round(chunk, first, last, helpers, poll);
         }
         if (backward) add_chunk_sums(last - first);
     }
+}
+
+namespace {
+
+// What the caller and the helpers of a round share, on the heap: a helper that
+// starts late (a busy machine) finds every chunk taken and touches nothing else,
+// so the caller waits only for the chunks taken, never for a thread to start.
+struct Round {
+    std::atomic<std::size_t> next;
+    std::size_t last;
+    std::atomic<std::size_t> done{0};
+    std::mutex mutex;
+    std::condition_variable finished;
+    Round(std::size_t first, std::size_t end) : next(first), last(end) {}
+    void wait_for(std::size_t chunks) {
+        std::unique_lock<std::mutex> lock(mutex);
+        finished.wait(lock, [&] { return done.load() == chunks; });
+    }
+};
+
+}  // namespace
+
+// Chunks first .. last by the caller and up to helpers more threads, each
+// taking the next chunk left. If the caller's part throws (an interrupt), no
+// chunk is taken after it, and the chunks taken finish before it returns.
+void Batch::run_round(const Chunk& chunk, std::size_t first, std::size_t last, std::size_t helpers, Poll& poll) {
+    auto round = std::make_shared<Round>(first, last);
+    auto take = [this, chunk, first](Round& r, std::size_t k, Poll& p) {
+        for (std::size_t c; (c = r.next.fetch_add(1)) < r.last;) {
+            run_chunk(chunk, workers_[k], c, c - first, p);
+            r.done.fetch_add(1);
+            const std::lock_guard<std::mutex> lock(r.mutex);
+            r.finished.notify_all();
+        }
+    };
+    for (std::size_t k = 1; k <= helpers; ++k) {
+        try {
+            std::thread([round, take, k] {
+                Poll quiet(false);
+                take(*round, k, quiet);
+            }).detach();
+        } catch (...) {  // no thread to be had: fewer run the chunks, the same bits
+            break;
+        }
+    }
+    try {
+        take(*round, 0, poll);
+    } catch (...) {
+        const std::size_t taken = std::min(round->next.exchange(last), last) - first;
+        round->wait_for(taken - 1);  // all but the caller's own
+        throw;
+    }
+    round->wait_for(last - first);
 }
 
 void Batch::run_chunk(const Chunk& chunk, Worker& worker, std::size_t index, std::size_t slot, Poll& poll) {

@@ -92,6 +92,7 @@ private:
     void same_in_every_row(double seed, Poll& poll);
     void run_chunks(const double* rows, std::size_t count, double* out, bool backward, double seed, double scale,
                     Poll& poll, std::size_t threads);
+    void run_round(const Chunk& chunk, std::size_t first, std::size_t last, std::size_t helpers, Poll& poll);
     void run_chunk(const Chunk& chunk, Worker& worker, std::size_t index, std::size_t slot, Poll& poll);
     void add_chunk_sums(std::size_t chunks);
     void finish_sums(const double* rows, std::size_t count, double seed, Poll& poll);
