@@ -379,7 +379,10 @@ GRID = ((100, 16), (1_000, 16), (10_000, 16), (100, 64), (1_000, 64))
 
 def grid(repeat: int) -> dict[str, Any]:
     print(
-        "5. the grid (issue 19): ms per step, median; map's GFLOP/s; ratios map / JAX jit and map / PyTorch"
+        "5. the grid (issue 19): ms per step, median; map (its default threads) and its GFLOP/s, map on one"
+    )
+    print(
+        "   thread, PyTorch on one thread and on all, JAX jit (its default threads); ratios of map to JAX, PyTorch"
     )
     peak = peak_gflops()
     if peak is None:
