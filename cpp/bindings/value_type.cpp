@@ -18,6 +18,7 @@
 namespace micrograd::python {
 
 PyTypeObject* value_type = nullptr;
+PyTypeObject* custom_value_type = nullptr;
 
 namespace {
 
@@ -266,7 +267,9 @@ struct WrapperFreeList {
 
 void value_dealloc(PyObject* self) {
     PyTypeObject* type = Py_TYPE(self);
-    release(node_of(self));  // frees the graph below it too, iteratively, when this was its last owner
+    Node* node = node_of(self);
+    node->handle = nullptr;  // no longer its Python object
+    release(node);  // frees the graph below it too, iteratively, when this was its last owner
     if (free_wrappers.size < WrapperFreeList::capacity)
         free_wrappers.items[free_wrappers.size++] = self;
     else
@@ -456,6 +459,11 @@ PyType_Slot value_slots[] = {
 }  // namespace
 
 PyObject* wrap(Node* node) {
+    if (auto* existing = static_cast<PyObject*>(node->handle)) {  // one Python object per node
+        Py_INCREF(existing);
+        release(node);  // never its last reference: the existing Value holds one
+        return existing;
+    }
     auto* self = static_cast<PyValue*>(free_wrappers.size > 0 ? free_wrappers.items[--free_wrappers.size]
                                                               : PyObject_Malloc(sizeof(PyValue)));
     if (!self) {
@@ -464,6 +472,7 @@ PyObject* wrap(Node* node) {
     }
     PyObject_Init(reinterpret_cast<PyObject*>(self), value_type);
     self->node = node;
+    node->handle = self;
     return reinterpret_cast<PyObject*>(self);
 }
 

@@ -37,12 +37,14 @@ constexpr Arity arity(Op op) {
     return Arity::leaf;
 }
 
-// A node is 40 bytes: two doubles, two operand slots, a reference count and
-// the op. No closure, no heap object per node; the op code selects the local
-// derivative (see ops.hpp). An n-ary node (dot, sum) keeps its operands in an
-// array of its own. Nodes are shared through an intrusive, non-atomic reference
-// count: the core is not synchronised, its callers serialise access (the Python
-// binding holds the GIL).
+// A node is 48 bytes: two doubles, two operand slots, a handle, a reference
+// count, the op, its flags and the index of the block holding it. No closure,
+// no heap object per node; the op code selects the local derivative (see
+// ops.hpp). An n-ary node (dot, sum) keeps its operands in an array of its own.
+// Nodes are shared through an intrusive, non-atomic reference count: the core
+// is not synchronised, its callers serialise access (the Python binding holds
+// the GIL). Nodes come from blocks of the node pool (node.cpp): 48 bytes each,
+// where the system allocator would take 64 for a 48-byte object.
 struct Node {
     double data;
     union {
@@ -58,9 +60,14 @@ struct Node {
         double exponent;    // the constant k of Op::pow_const
         std::size_t count;  // Arity::nary: number of operands (>= 1)
     };
+    // Whoever owns the node's user-facing object may keep it here (the Python binding: the node's
+    // one Python Value, so that every way to reach a node gives the same object). Opaque to the
+    // core, which never reads it.
+    void* handle = nullptr;
     std::uint32_t refs = 1;
     Op op;
     std::uint8_t flags = 0;
+    std::uint16_t block = 0;  // the node pool's: the block this node lives in (node.cpp)
 
     enum Flag : std::uint8_t {
         visited = 1,  // marks of a graph walk (graph.cpp), clear between walks
@@ -91,7 +98,7 @@ struct Node {
     }
 };
 
-static_assert(sizeof(Node) <= 40, "a node must stay compact: data, grad, two links, count, op");
+static_assert(sizeof(Node) <= 48, "a node must stay compact: data, grad, two links, a handle, count, op");
 
 // Reference counting. A new node starts with one reference, owned by its
 // creator. release() frees every node whose count reaches zero, iteratively:
@@ -114,5 +121,7 @@ inline void release(Node* node) noexcept {
 
 // Number of nodes alive in this process (for leak tests and memory reports).
 std::uint64_t live_node_count() noexcept;
+// Bytes the node pool holds from the system: its blocks, in use or kept for reuse (memory reports).
+std::uint64_t node_pool_bytes() noexcept;
 
 }  // namespace micrograd
