@@ -219,40 +219,106 @@ int label_from(PyObject* obj, Node* node) {
 
 // Value()'s arguments as given (borrowed), null for one not given: parsed first, by value_new (for
 // Value.__new__, with a tuple and a dict) or value_vectorcall (for Value(...)), then made into a
-// Value by make_value.
+// Value by make_value. Two constructors in one, told apart by the third argument:
+//   micrograd's  Value(data, _children=(), _op='', label='')   a str: an op's name
+//   microgpt's   Value(data, children=(), local_grads=())       numbers: the local derivatives
+// `children` is `_children`'s other name; a second positional str is a label (the form this
+// constructor had before it took micrograd's, Value(data, label)).
 struct ValueArguments {
     PyObject* data = nullptr;
+    PyObject* children = nullptr;
+    PyObject* op = nullptr;
+    PyObject* local_grads = nullptr;
     PyObject* label = nullptr;
 };
-const char* value_argument_names[] = {"data", "label", nullptr};  // null-terminated for PyArg_Parse*
+// In their positional order, then the keyword-only other names (null-terminated for PyArg_Parse*).
+const char* value_argument_names[] = {"data", "_children", "_op", "label", "children", "local_grads", nullptr};
+constexpr Py_ssize_t value_positional = 4;
 
-// A new leaf holding data, labelled.
+// The parsed arguments (given[k] for value_argument_names[k]; nargs of them positional) as a ValueArguments.
+bool sort_arguments(PyObject* const* given, Py_ssize_t nargs, ValueArguments& out) {
+    out.data = given[0];
+    out.children = given[1];
+    out.label = given[3];
+    if (given[4]) {
+        if (out.children) {
+            PyErr_SetString(PyExc_TypeError, "Value() got both _children and children (two names for one argument)");
+            return false;
+        }
+        out.children = given[4];
+    }
+    if (out.children && !out.label && nargs == 2 && PyUnicode_Check(out.children)) {  // Value(data, label)
+        out.label = out.children;
+        out.children = nullptr;
+    }
+    out.local_grads = given[5];
+    PyObject* third = given[2];
+    if (third) {
+        const bool positional = nargs >= 3;
+        if (PyUnicode_Check(third)) {
+            out.op = third;
+        } else if (!positional) {
+            PyErr_Format(PyExc_TypeError, "Value() _op must be a str (the op's name), not %.200s",
+                         Py_TYPE(third)->tp_name);
+            return false;
+        } else if (out.local_grads) {
+            PyErr_SetString(PyExc_TypeError, "Value() got multiple values for argument 'local_grads'");
+            return false;
+        } else {
+            out.local_grads = third;  // not a str: microgpt's local gradients
+        }
+    }
+    return true;
+}
+
+// A new Value: a leaf, or a node of a custom op (custom_value.hpp) when it has children.
 PyObject* make_value(const ValueArguments& given) {
     double data;
     if (real_or_type_error(given.data, &data, "Value() data") < 0) return nullptr;
-    return guarded([&]() -> PyObject* {
-        PyObject* self = wrap(make_leaf(data));
-        if (self && given.label && label_from(given.label, node_of(self)) < 0) Py_CLEAR(self);
-        return self;
-    });
+    if (given.label && !PyUnicode_Check(given.label))
+        return PyErr_Format(PyExc_TypeError, "label must be a str, not %.200s", Py_TYPE(given.label)->tp_name);
+    PyObject* self = nullptr;
+    if (given.children || given.local_grads) {
+        self = make_custom_value(data, given.children, given.op, given.local_grads);
+    } else {
+        self = guarded([&] { return wrap(make_leaf(data)); });
+        if (self && given.op && set_op_name_from(given.op, node_of(self)) < 0) Py_CLEAR(self);
+    }
+    if (self && given.label && label_from(given.label, node_of(self)) < 0) Py_CLEAR(self);
+    return self;
 }
 
 PyObject* value_new(PyTypeObject* /*type*/, PyObject* args, PyObject* kwargs) {
-    ValueArguments given;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:Value", const_cast<char**>(value_argument_names), &given.data,
-                                     &given.label))
+    PyObject* given[6] = {};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOOOO:Value", const_cast<char**>(value_argument_names), &given[0],
+                                     &given[1], &given[2], &given[3], &given[4], &given[5]))
         return nullptr;
-    return make_value(given);
+    const Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (nargs > value_positional)
+        return PyErr_Format(PyExc_TypeError, "Value() takes at most %zd positional arguments (%zd given)",
+                            value_positional, nargs);
+    ValueArguments sorted;
+    if (!sort_arguments(given, nargs, sorted)) return nullptr;
+    return make_value(sorted);
 }
 
 // Value(x) is called once per input in micrograd-style code: the vectorcall
 // protocol skips building an argument tuple (48 -> 20 ns).
 PyObject* value_vectorcall(PyObject* /*type*/, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
     const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs == 1 && !kwnames) return make_value({args[0], nullptr});  // Value(x): nothing to parse
-    PyObject* given[2];
-    if (!parse_arguments("Value", args, nargs, kwnames, value_argument_names, 2, 1, given)) return nullptr;
-    return make_value({given[0], given[1]});
+    if (nargs == 1 && !kwnames) {  // Value(x): nothing to parse
+        ValueArguments given;
+        given.data = args[0];
+        return make_value(given);
+    }
+    if (nargs > value_positional)
+        return PyErr_Format(PyExc_TypeError, "Value() takes at most %zd positional arguments (%zd given)",
+                            value_positional, nargs);
+    PyObject* given[6];
+    if (!parse_arguments("Value", args, nargs, kwnames, value_argument_names, 6, 1, given)) return nullptr;
+    ValueArguments sorted;
+    if (!sort_arguments(given, nargs, sorted)) return nullptr;
+    return make_value(sorted);
 }
 
 // --- lifetime, identity, printing ---------------------------------------------
@@ -283,10 +349,49 @@ Py_hash_t value_hash(PyObject* self) {
     return h == -1 ? -2 : h;
 }
 
+// == and != compare nodes. An order (<, <=, >, >=) is refused with a pointer to .data: a silent
+// answer would be a plain bool, outside the graph, and micrograd refuses them too.
 PyObject* value_richcompare(PyObject* x, PyObject* y, int op) {
-    if (!is_value(x) || !is_value(y) || (op != Py_EQ && op != Py_NE)) return not_implemented();
-    const bool same = node_of(x) == node_of(y);
-    return PyBool_FromLong((op == Py_EQ) == same);
+    if (op == Py_EQ || op == Py_NE) {
+        if (!is_value(x) || !is_value(y)) return not_implemented();
+        const bool same = node_of(x) == node_of(y);
+        return PyBool_FromLong((op == Py_EQ) == same);
+    }
+    static const char* const symbols[] = {"<", "<=", "==", "!=", ">", ">="};
+    const char* symbol = symbols[op];
+    return PyErr_Format(PyExc_TypeError,
+                        "'%s' between Values is not defined: compare the numbers they hold, as in a.data %s b.data "
+                        "(a comparison has no gradient, so it cannot be part of the graph)",
+                        symbol, symbol);
+}
+
+// float(v), int(v), round(v) and v.item() would give a plain number that has left the graph: each is
+// a TypeError saying to read .data, the number, on purpose.
+PyObject* refuse_conversion(const char* spelling) {
+    return PyErr_Format(PyExc_TypeError,
+                        "%s: a Value is a node of a graph, not a number; use v.data, the number it holds "
+                        "(a number taken from it has no gradient)",
+                        spelling);
+}
+PyObject* value_float(PyObject* /*self*/) { return refuse_conversion("float() of a Value"); }
+PyObject* value_int(PyObject* /*self*/) { return refuse_conversion("int() of a Value"); }
+PyObject* value_round(PyObject* /*self*/, PyObject* const* /*args*/, Py_ssize_t /*nargs*/) {
+    return refuse_conversion("round() of a Value");
+}
+PyObject* value_item(PyObject* /*self*/, PyObject* /*unused*/) {
+    return refuse_conversion("Value.item() (a Value is one scalar, not a tensor)");
+}
+
+// format(v, spec) and f"{v:.2f}" format v.data; an empty spec is str(v), as for any object.
+PyObject* value_format(PyObject* self, PyObject* spec) {
+    if (!PyUnicode_Check(spec))
+        return PyErr_Format(PyExc_TypeError, "format spec must be a str, not %.200s", Py_TYPE(spec)->tp_name);
+    if (PyUnicode_GET_LENGTH(spec) == 0) return PyObject_Str(self);
+    PyObject* data = PyFloat_FromDouble(node_of(self)->data);
+    if (!data) return nullptr;
+    PyObject* out = PyObject_Format(data, spec);
+    Py_DECREF(data);
+    return out;
 }
 
 PyObject* float_repr(double x) {
@@ -390,6 +495,13 @@ const PyMethodDef fixed_methods[] = {
     {"_repr_svg_", repr_svg_method, METH_NOARGS,
      PyDoc_STR("_repr_svg_($self, /)\n--\n\nThe graph as SVG for Jupyter (micrograd_cpp.viz), or None when Graphviz "
                "is missing\nor the graph is too large to draw.")},
+    {"__format__", value_format, METH_O,
+     PyDoc_STR("__format__($self, format_spec, /)\n--\n\nformat(v, spec) formats v.data (f\"{v:.2f}\"); an empty "
+               "spec gives str(v).")},
+    {"__round__", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(value_round)), METH_FASTCALL,
+     PyDoc_STR("__round__($self, ndigits=None, /)\n--\n\nA TypeError: round(v.data) rounds the number.")},
+    {"item", value_item, METH_NOARGS,
+     PyDoc_STR("item($self, /)\n--\n\nA TypeError: a Value is not a tensor; v.data is its number.")},
     {"__reduce__", value_reduce, METH_NOARGS,
      PyDoc_STR("__reduce__($self, /)\n--\n\nPickles a Value as a leaf: data, label and grad.")},
     {"__setstate__", value_setstate, METH_O,
@@ -453,6 +565,8 @@ PyType_Slot value_slots[] = {
     {Py_nb_power, reinterpret_cast<void*>(power_slot)},
     {Py_nb_negative, reinterpret_cast<void*>(unary_slot<Op::neg>)},
     {Py_nb_absolute, reinterpret_cast<void*>(unary_slot<Op::abs>)},
+    {Py_nb_float, reinterpret_cast<void*>(value_float)},
+    {Py_nb_int, reinterpret_cast<void*>(value_int)},
     {0, nullptr},
 };
 

@@ -1,5 +1,6 @@
 #include "micrograd/node.hpp"
 
+#include <cstdint>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -197,6 +198,12 @@ void return_memory_after(std::uint64_t freed) noexcept {
 #endif
 }
 
+// The operand array of a node being made, freed unless handed over.
+struct FreeOperands {
+    void operator()(void* array) const noexcept { ::operator delete(array); }
+};
+using OperandArray = std::unique_ptr<void, FreeOperands>;
+
 // Takes one more reference to each of nodes[0 .. count); on overflow takes none and throws.
 void retain_all(Node* const* nodes, std::size_t count) {
     std::size_t done = 0;
@@ -225,15 +232,22 @@ Node* new_node(Op op, double data, Node* lhs, Node* rhs) {
     return node;
 }
 
-Node* new_nary_node(Op op, Node* const* operands, std::size_t count) {
+Node* new_nary_node(Op op, Node* const* operands, std::size_t count, const double* locals) {
     if (count == 0) throw std::invalid_argument("an n-ary node needs at least one operand");
-    std::unique_ptr<Node*[]> array(new Node*[count]);
+    const bool local = arity(op) == Arity::local;
+    const std::size_t each = sizeof(Node*) + (local ? sizeof(double) : 0);
+    if (count > SIZE_MAX / each) throw std::bad_alloc();
+    OperandArray array(::operator new(count * each));  // the operands, then (Arity::local) their derivatives
+    auto** slots = static_cast<Node**>(array.get());
     for (std::size_t i = 0; i < count; ++i)
-        array[i] = operands[i];
+        new (slots + i) Node*(operands[i]);
+    if (local)
+        for (std::size_t i = 0; i < count; ++i)
+            new (reinterpret_cast<double*>(slots + count) + i) double(locals[i]);
     std::uint16_t block;
     void* memory = pool().take(block);
     try {
-        retain_all(array.get(), count);
+        retain_all(slots, count);
     } catch (...) {
         auto* unused = new (memory) Node(Op::leaf, 0.0, nullptr, nullptr);
         unused->block = block;
@@ -242,7 +256,7 @@ Node* new_nary_node(Op op, Node* const* operands, std::size_t count) {
     }
     auto* node = new (memory) Node(op, 0.0, nullptr, nullptr);
     node->block = block;
-    node->operands = array.release();
+    node->operands = static_cast<Node**>(array.release());
     node->count = count;
     ++live_nodes;
     return node;
@@ -265,8 +279,8 @@ void destroy_unreferenced(Node* node) noexcept {
                 dying = child;
             }
         });
-        if (arity(node->op) == Arity::nary) delete[] node->operands;
-        if (node->test(Node::has_label)) forget_label(node);
+        if (arity(node->op) >= Arity::nary) ::operator delete(node->operands);
+        if (node->test(Node::has_label) || node->test(Node::has_name)) forget_texts(node);
         nodes.give(node);
         ++freed;
         if (!dying) break;

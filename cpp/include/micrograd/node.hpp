@@ -13,7 +13,8 @@ namespace micrograd {
 enum class Op : std::uint8_t {
     leaf,
 #define MICROGRAD_ENUM(id, ...) id,
-    MICROGRAD_OPS(MICROGRAD_ENUM)
+    MICROGRAD_OPS(MICROGRAD_ENUM)  //
+    MICROGRAD_USER_OPS(MICROGRAD_ENUM)
 #undef MICROGRAD_ENUM
 };
 
@@ -24,6 +25,8 @@ enum class Arity : std::uint8_t {
     binary,  // lhs, rhs
     scalar,  // lhs and the constant `exponent` (x ** k)
     nary,    // operands[0 .. count)
+    local,   // operands[0 .. count) and their local derivatives, locals()[0 .. count)
+    custom,  // operands[0 .. count)
 };
 
 constexpr Arity arity(Op op) {
@@ -32,6 +35,7 @@ constexpr Arity arity(Op op) {
 #define MICROGRAD_ARITY(id, Struct, arity_, ...) \
     case Op::id: return Arity::arity_;
             MICROGRAD_OPS(MICROGRAD_ARITY)
+            MICROGRAD_USER_OPS(MICROGRAD_ARITY)
 #undef MICROGRAD_ARITY
     }
     return Arity::leaf;
@@ -53,12 +57,12 @@ struct Node {
     };
     union {
         Node* lhs = nullptr;  // first operand; null for a leaf
-        Node** operands;      // Arity::nary: `count` operands (repeats allowed), owned by the node
+        Node** operands;      // Arity::nary, local, custom: `count` operands (repeats allowed), owned by the node
     };
     union {
         Node* rhs;          // second operand of a binary op, else null
         double exponent;    // the constant k of Op::pow_const
-        std::size_t count;  // Arity::nary: number of operands (>= 1)
+        std::size_t count;  // Arity::nary, local, custom: number of operands (>= 1)
     };
     // Whoever owns the node's user-facing object may keep it here (the Python binding: the node's
     // one Python Value, so that every way to reach a node gives the same object). Opaque to the
@@ -75,6 +79,7 @@ struct Node {
         has_label = 4,         // a label is stored in the side table (label.hpp)
         integer_exponent = 8,  // the exponent of pow_const was given as an integer
         fold_from_first = 16,  // Op::sum, Op::dot: the first operand is the fold's start (not Python's 0)
+        has_name = 32,         // an op's name given when the node was made, in the side table (label.hpp)
     };
 
     Node(Op op_, double data_, Node* lhs_, Node* rhs_) : data(data_), lhs(lhs_), rhs(rhs_), op(op_) {}
@@ -83,12 +88,16 @@ struct Node {
     bool test(Flag f) const { return (flags & f) != 0; }
     void set(Flag f, bool on) { flags = on ? std::uint8_t(flags | f) : std::uint8_t(flags & ~f); }
 
+    // Arity::local: the local derivative of each operand, locals()[i] for operands[i] (the node
+    // holds them in its operand array, after the operands).
+    const double* locals() const { return reinterpret_cast<const double*>(operands + count); }
+
     // Calls visit(child) for each operand, first operand first (an operand used
     // twice is visited twice).
     template <class F>
     void for_each_child(F&& visit) const {
         const Arity kind = arity(op);
-        if (kind == Arity::nary) {
+        if (kind >= Arity::nary) {  // nary, local, custom: an array
             for (std::size_t i = 0; i < count; ++i)
                 visit(operands[i]);
             return;
@@ -105,8 +114,10 @@ static_assert(sizeof(Node) <= 48, "a node must stay compact: data, grad, two lin
 // dropping the root of a 10-million-node chain does not recurse, and freeing
 // allocates nothing.
 Node* new_node(Op op, double data, Node* lhs, Node* rhs);  // retains lhs and rhs
-// An n-ary node over operands[0 .. count), count >= 1; retains each operand once per use.
-Node* new_nary_node(Op op, Node* const* operands, std::size_t count);
+// A node whose operands are in an array of its own (Arity::nary, local, custom), over
+// operands[0 .. count), count >= 1; retains each operand once per use. For Arity::local, locals
+// holds the local derivative of each operand (copied into the node).
+Node* new_nary_node(Op op, Node* const* operands, std::size_t count, const double* locals = nullptr);
 void destroy_unreferenced(Node* node) noexcept;  // frees node and what it alone held
 [[noreturn]] void throw_reference_overflow();
 
