@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "arguments.hpp"
+#include "custom_value.hpp"
 #include "guarded.hpp"
 #include "micrograd/graph.hpp"
 #include "micrograd/label.hpp"
@@ -160,6 +161,10 @@ PyObject* get_prev(PyObject* self, void*) {
 // micrograd's op names; a constant power prints its exponent as Python would ("**2", "**0.5").
 PyObject* get_op(PyObject* self, void*) {
     const Node* node = node_of(self);
+    if (node->test(Node::has_name)) {  // the name a custom op's node was made with
+        const std::string& given = op_name(node);
+        return PyUnicode_DecodeUTF8(given.data(), Py_ssize_t(given.size()), "strict");
+    }
     const std::string_view name = ops::name(node->op);
     PyObject* text = PyUnicode_FromStringAndSize(name.data(), Py_ssize_t(name.size()));
     if (!text || node->op != Op::pow_const) return text;
@@ -282,7 +287,8 @@ PyObject* make_value(const ValueArguments& given) {
         self = make_custom_value(data, given.children, given.op, given.local_grads);
     } else {
         self = guarded([&] { return wrap(make_leaf(data)); });
-        if (self && given.op && set_op_name_from(given.op, node_of(self)) < 0) Py_CLEAR(self);
+        if (self && given.op && PyUnicode_GET_LENGTH(given.op) > 0 && set_op_name_from(given.op, node_of(self)) < 0)
+            Py_CLEAR(self);
     }
     if (self && given.label && label_from(given.label, node_of(self)) < 0) Py_CLEAR(self);
     return self;
@@ -458,6 +464,15 @@ PyGetSetDef value_getset[] = {
     {"_children", get_children, nullptr,
      PyDoc_STR("The operands in order (first operand first), a tuple of Values; an operand used twice is there twice."),
      nullptr},
+    {"_backward", get_backward, set_backward,
+     PyDoc_STR("This node's chain-rule step, a callable: _backward() adds each local derivative times self.grad to\n"
+               "its operand's grad, once (micrograd's; nothing for a leaf). On a custom node (Value(data, children,\n"
+               "'op')) it is the function assigned to it, which backward() calls in topological order."),
+     nullptr},
+    {"_local_grads", get_local_grads, nullptr,
+     PyDoc_STR("The local derivatives at the current data, one per operand in _children order, a tuple of floats\n"
+               "(microgpt's); () for a leaf, None for a custom node whose backward is Python code."),
+     nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
@@ -466,7 +481,7 @@ PyGetSetDef value_getset[] = {
 PyObject* value_reduce(PyObject* self, PyObject* /*unused*/) {
     const Node* node = node_of(self);
     const std::string& text = label(node);
-    return Py_BuildValue("(O(ds#)d)", reinterpret_cast<PyObject*>(Py_TYPE(self)), node->data, text.data(),
+    return Py_BuildValue("(O(ds#)d)", reinterpret_cast<PyObject*>(value_type), node->data, text.data(),
                          Py_ssize_t(text.size()), node->grad);
 }
 
@@ -540,10 +555,16 @@ PyMethodDef* method_table() {
 }
 
 PyType_Slot value_slots[] = {
-    {Py_tp_doc, const_cast<char*>("Value(data, label='')\n--\n\n"
+    {Py_tp_doc, const_cast<char*>("Value(data, _children=(), _op='', label='')\n--\n\n"
                                   "A scalar in a differentiable expression graph.\n\n"
                                   "data: a real number (int, float, or any object with __float__, such as NumPy "
-                                  "scalars).\nlabel: an optional name, shown in repr and graph drawings.\n\n"
+                                  "scalars).\nlabel: an optional name, shown in repr and graph drawings.\n"
+                                  "Value(data, label) and Value(data, label='a') make a leaf.\n\n"
+                                  "Custom ops, two constructors told apart by the third argument:\n"
+                                  "micrograd's Value(data, _children, _op) (a str) makes a node of the op named _op\n"
+                                  "whose backward is the function assigned to out._backward;\n"
+                                  "microgpt's Value(data, children, local_grads) (numbers, one per child) makes a\n"
+                                  "node whose backward adds local_grads[i] * out.grad to children[i].grad, in C++.\n\n"
                                   "Operators: + - * / ** and unary -, with a Value or a real number on either side;\n"
                                   "abs(v).\n\n"
                                   "Comparisons: `a == b` and `a != b` compare nodes, not values: true when both are\n"
@@ -578,6 +599,7 @@ PyObject* wrap(Node* node) {
         release(node);  // never its last reference: the existing Value holds one
         return existing;
     }
+    if (node->op == Op::custom) return wrap_custom(node);  // a GC-tracked Value (custom_value.hpp)
     auto* self = static_cast<PyValue*>(free_wrappers.size > 0 ? free_wrappers.items[--free_wrappers.size]
                                                               : PyObject_Malloc(sizeof(PyValue)));
     if (!self) {
@@ -614,6 +636,11 @@ PyObject* create_value_type() {
     if (!type) return nullptr;
     value_type = reinterpret_cast<PyTypeObject*>(type);
     value_type->tp_vectorcall = value_vectorcall;
+    if (create_custom_value_type() < 0) {
+        Py_DECREF(type);
+        value_type = nullptr;
+        return nullptr;
+    }
 #if PY_VERSION_HEX < 0x030A0000
     // Python 3.9's PyType_FromSpec keeps the docstring without its signature line, so
     // inspect.signature(Value) and help() lose "Value(data, label='')": put it back (the type frees

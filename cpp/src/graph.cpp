@@ -2,6 +2,10 @@
 
 #include <memory>
 #include <stdexcept>
+#include <string>
+
+#include "micrograd/label.hpp"
+#include "micrograd/ops.hpp"
 
 #include "micrograd/interrupt.hpp"
 
@@ -45,6 +49,19 @@ thread_local bool in_custom_backward = false;
 }  // namespace
 
 void set_custom_backward(CustomBackward hook) noexcept { custom_hook = hook; }
+
+void refuse_custom_op(const Node& node) {
+    const std::string& given = op_name(&node);
+    const std::string shown = given.empty() ? std::string(ops::name(node.op)) : given;
+    if (node.op == Op::custom)
+        throw custom_op_refused("Graph: the graph has a node of the custom op '" + shown +
+                                "' whose backward is Python code (its _backward): a Graph cannot replay it; call "
+                                "backward() on it instead");
+    throw custom_op_refused("Graph: the graph has a node of local gradients (op '" + shown +
+                            "', Value(data, children, local_grads)): its data and local derivatives are numbers "
+                            "given when it was made, so a Graph cannot recompute them at new inputs; build the "
+                            "graph from built-in ops, or call backward() on it");
+}
 
 void ops::custom_backward(const Node& node) {
     if (!custom_hook) return;

@@ -31,6 +31,7 @@ namespace micrograd {
 namespace {
 
 std::uint64_t live_nodes = 0;
+CustomRelease custom_release = nullptr;
 
 // The node pool. Nodes are carved from blocks of 256 KiB (5,460 nodes of 48 bytes each, where
 // malloc would round a 48-byte object up to a 64-byte chunk). Each block counts its live nodes
@@ -235,12 +236,15 @@ Node* new_node(Op op, double data, Node* lhs, Node* rhs) {
 Node* new_nary_node(Op op, Node* const* operands, std::size_t count, const double* locals) {
     if (count == 0) throw std::invalid_argument("an n-ary node needs at least one operand");
     const bool local = arity(op) == Arity::local;
+    const bool custom = arity(op) == Arity::custom;
     const std::size_t each = sizeof(Node*) + (local ? sizeof(double) : 0);
-    if (count > SIZE_MAX / each) throw std::bad_alloc();
-    OperandArray array(::operator new(count * each));  // the operands, then (Arity::local) their derivatives
+    if (count > SIZE_MAX / each - 1) throw std::bad_alloc();
+    // The operands, then (Arity::local) their derivatives or (Arity::custom) the payload.
+    OperandArray array(::operator new(count * each + (custom ? sizeof(void*) : 0)));
     auto** slots = static_cast<Node**>(array.get());
     for (std::size_t i = 0; i < count; ++i)
         new (slots + i) Node*(operands[i]);
+    if (custom) new (slots + count) void*(nullptr);
     if (local)
         for (std::size_t i = 0; i < count; ++i)
             new (reinterpret_cast<double*>(slots + count) + i) double(locals[i]);
@@ -279,6 +283,7 @@ void destroy_unreferenced(Node* node) noexcept {
                 dying = child;
             }
         });
+        if (node->op == Op::custom && node->payload() && custom_release) custom_release(node->payload());
         if (arity(node->op) >= Arity::nary) ::operator delete(node->operands);
         if (node->test(Node::has_label) || node->test(Node::has_name)) forget_texts(node);
         nodes.give(node);
@@ -292,6 +297,8 @@ void destroy_unreferenced(Node* node) noexcept {
 }
 
 std::uint64_t live_node_count() noexcept { return live_nodes; }
+
+void set_custom_release(CustomRelease hook) noexcept { custom_release = hook; }
 
 std::uint64_t node_pool_bytes() noexcept { return pool().bytes(); }
 

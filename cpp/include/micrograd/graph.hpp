@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <stdexcept>
 #include <vector>
 
 #include "micrograd/node.hpp"
@@ -48,6 +49,15 @@ Node* make_custom(double data, Node* const* operands, std::size_t count);
 // of the walk that called it.
 using CustomBackward = void (*)(const Node& node);
 void set_custom_backward(CustomBackward hook) noexcept;
+
+// What a captured graph (graph_replay.hpp) throws for a node of a user's op: it cannot replay one. A
+// custom node's backward is code; a local_grads node's data and derivatives were given as numbers,
+// which a forward() at new inputs could not recompute. The binding makes it a TypeError.
+class custom_op_refused : public std::logic_error {
+public:
+    using std::logic_error::logic_error;
+};
+[[noreturn]] void refuse_custom_op(const Node& node);
 
 // Every node reachable from root, each once, operands before the nodes using
 // them (root last). The walks of this file may be interrupted (interrupt.hpp):

@@ -91,6 +91,10 @@ struct Node {
     // Arity::local: the local derivative of each operand, locals()[i] for operands[i] (the node
     // holds them in its operand array, after the operands).
     const double* locals() const { return reinterpret_cast<const double*>(operands + count); }
+    // Arity::custom: what the node's maker keeps with it (the Python binding: the backward
+    // assigned to it), in its operand array after the operands; null until set. When the node is
+    // freed, the custom-release hook (set_custom_release) is given it.
+    void*& payload() const { return reinterpret_cast<void**>(operands)[count]; }
 
     // Calls visit(child) for each operand, first operand first (an operand used
     // twice is visited twice).
@@ -119,6 +123,11 @@ Node* new_node(Op op, double data, Node* lhs, Node* rhs);  // retains lhs and rh
 // holds the local derivative of each operand (copied into the node).
 Node* new_nary_node(Op op, Node* const* operands, std::size_t count, const double* locals = nullptr);
 void destroy_unreferenced(Node* node) noexcept;  // frees node and what it alone held
+// Called with the payload of each Arity::custom node freed while it is set (not null), after the
+// node's operands are released and before its memory is; it must not throw. Set once, by whoever
+// keeps payloads (the Python binding).
+using CustomRelease = void (*)(void* payload) noexcept;
+void set_custom_release(CustomRelease hook) noexcept;
 [[noreturn]] void throw_reference_overflow();
 
 inline void retain(Node* node) {
