@@ -203,7 +203,7 @@ PyObject* repr_svg_method(PyObject* self, PyObject* /*unused*/) {
     return out;
 }
 
-// --- construction: Value(data, label='') ------------------------------------
+// --- construction: Value(data, _children=(), _op='', label='') ------------------------------------
 
 int label_from(PyObject* obj, Node* node) {
     if (!PyUnicode_Check(obj)) {
@@ -555,7 +555,7 @@ PyMethodDef* method_table() {
 }
 
 PyType_Slot value_slots[] = {
-    {Py_tp_doc, const_cast<char*>("Value(data, _children=(), _op='', label='')\n--\n\n"
+    {Py_tp_doc, const_cast<char*>("Value(data, _children=(), _op='', label='', *, children=(), local_grads=())\n--\n\n"
                                   "A scalar in a differentiable expression graph.\n\n"
                                   "data: a real number (int, float, or any object with __float__, such as NumPy "
                                   "scalars).\nlabel: an optional name, shown in repr and graph drawings.\n"
@@ -643,7 +643,7 @@ PyObject* create_value_type() {
     }
 #if PY_VERSION_HEX < 0x030A0000
     // Python 3.9's PyType_FromSpec keeps the docstring without its signature line, so
-    // inspect.signature(Value) and help() lose "Value(data, label='')": put it back (the type frees
+    // inspect.signature(Value) and help() lose the constructor's signature: put it back (the type frees
     // tp_doc with PyObject_Free, so a copy made with PyObject_Malloc).
     for (PyType_Slot* slot = value_slots; slot->slot; ++slot) {
         if (slot->slot != Py_tp_doc) continue;
