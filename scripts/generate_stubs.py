@@ -43,10 +43,12 @@ class _pybind11_type(type): ..."""
 # first line of each gets the member's docstring, when it has one of its own.
 C_API_MEMBERS: dict[str, list[str]] = {
     "__new__": [
-        "def __new__(\n    cls,\n    data: _Real,\n    _children: collections.abc.Iterable[Value] | str = (),\n"
-        '    _op: str | collections.abc.Iterable[_Real] = "",\n    label: str = "",\n    *,\n'
-        "    children: collections.abc.Iterable[Value] = (),\n    local_grads: collections.abc.Iterable[_Real] = (),\n"
-        ") -> Value"
+        (
+            "def __new__(\n    cls,\n    data: _Real,\n    _children: collections.abc.Iterable[Value] | str = (),\n"
+            '    _op: str | collections.abc.Iterable[_Real] = "",\n    label: str = "",\n    *,\n'
+            "    children: collections.abc.Iterable[Value] = (),\n    local_grads: collections.abc.Iterable[_Real] = (),\n"
+            ") -> Value"
+        )
     ],
     "data": ["@property\ndef data(self) -> float", "@data.setter\ndef data(self, value: _Real) -> None"],
     "grad": ["@property\ndef grad(self) -> float", "@grad.setter\ndef grad(self, value: _Real) -> None"],
@@ -222,7 +224,9 @@ def imports(stub: str) -> tuple[list[str], list[str]]:
     """Imports for the dotted names in the stub's code (typing.SupportsFloat, numpy.ndarray, ...),
     the standard library's and the others', sorted as ruff's isort wants them."""
     code = re.sub(r'"""(?:.|\n)*?"""', "", stub)  # not in docstrings,
-    code = re.sub(r"^\s*(#.*|@\w+\.(setter|deleter))$", "", code, flags=re.MULTILINE)  # nor comments, @data.setter
+    code = re.sub(
+        r"^\s*(#.*|@\w+\.(setter|deleter))$", "", code, flags=re.MULTILINE
+    )  # nor comments, @data.setter
     modules = {match[1] for match in re.finditer(r"\b([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.[A-Za-z_]\w*", code)}
     standard = {module for module in modules if module.partition(".")[0] in STANDARD_LIBRARY}
     return [f"import {m}" for m in sorted(standard)], [f"import {m}" for m in sorted(modules - standard)]

@@ -117,8 +117,7 @@ PyObject* as_sequence(PyObject* obj, const char* what) {
     PyObject* out = PySequence_Fast(obj, "");
     if (!out && PyErr_ExceptionMatches(PyExc_TypeError)) {
         PyErr_Clear();
-        return PyErr_Format(PyExc_TypeError, "Value() %s must be a sequence, not %.200s", what,
-                            Py_TYPE(obj)->tp_name);
+        return PyErr_Format(PyExc_TypeError, "Value() %s must be a sequence, not %.200s", what, Py_TYPE(obj)->tp_name);
     }
     return out;
 }

@@ -7,12 +7,12 @@
 #include <vector>
 
 #include "casters.hpp"
+#include "guarded.hpp"
 #include "micrograd/graph.hpp"
 #include "micrograd/ops.hpp"
 #include "micrograd/value.hpp"
 #include "module_functions.hpp"
 #include "register.hpp"
-#include "guarded.hpp"
 #include "value_type.hpp"
 
 namespace py = pybind11;

@@ -341,7 +341,7 @@ void value_dealloc(PyObject* self) {
     PyTypeObject* type = Py_TYPE(self);
     Node* node = node_of(self);
     node->handle = nullptr;  // no longer its Python object
-    release(node);  // frees the graph below it too, iteratively, when this was its last owner
+    release(node);           // frees the graph below it too, iteratively, when this was its last owner
     if (free_wrappers.size < WrapperFreeList::capacity)
         free_wrappers.items[free_wrappers.size++] = self;
     else

@@ -240,7 +240,7 @@ Node* new_nary_node(Op op, Node* const* operands, std::size_t count, const doubl
     const std::size_t each = sizeof(Node*) + (local ? sizeof(double) : 0);
     if (count > SIZE_MAX / each - 1) throw std::bad_alloc();
     // The operands, then (Arity::local) their derivatives or (Arity::custom) the payload.
-    OperandArray array(::operator new(count * each + (custom ? sizeof(void*) : 0)));
+    OperandArray array(::operator new(count* each + (custom ? sizeof(void*) : 0)));
     auto** slots = static_cast<Node**>(array.get());
     for (std::size_t i = 0; i < count; ++i)
         new (slots + i) Node*(operands[i]);

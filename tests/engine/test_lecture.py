@@ -256,7 +256,7 @@ LECTURE = textwrap.dedent(
 
 def run_lecture(value_class):
     scope = {"Value": value_class, "random": random, "math": math}
-    exec(compile(LECTURE, "lecture", "exec"), scope)
+    exec(compile(LECTURE, "lecture", "exec"), scope)  # noqa: S102 - the lecture's cells, run as a notebook runs them
     return scope
 
 

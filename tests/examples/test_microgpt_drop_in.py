@@ -11,12 +11,14 @@ from support import ROOT
 
 import micrograd_cpp as mg
 
-spec = importlib.util.spec_from_file_location("names_gpt_reference", ROOT / "tests" / "examples" / "test_names_gpt.py")
+spec = importlib.util.spec_from_file_location(
+    "names_gpt_reference", ROOT / "tests" / "examples" / "test_names_gpt.py"
+)
 reference = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(reference)
 
 
-def microgpt(Value, docs, steps):  # noqa: N803 - the class, as microgpt's code names it
+def microgpt(Value, docs, steps):
     """microgpt's model (one layer, a small width) and Adam; its MLP's activation is a new op."""
 
     def silu(x):  # the op a fork adds: value and local gradient, microgpt's way
@@ -65,7 +67,9 @@ def microgpt(Value, docs, steps):  # noqa: N803 - the class, as microgpt's code 
             q_h = q[hs : hs + head_dim]
             k_h = [ki[hs : hs + head_dim] for ki in keys]
             v_h = [vi[hs : hs + head_dim] for vi in values]
-            attn_logits = [sum(q_h[j] * k_h[t][j] for j in range(head_dim)) / head_dim**0.5 for t in range(len(k_h))]
+            attn_logits = [
+                sum(q_h[j] * k_h[t][j] for j in range(head_dim)) / head_dim**0.5 for t in range(len(k_h))
+            ]
             attn_weights = softmax(attn_logits)
             x_attn.extend(sum(attn_weights[t] * v_h[t][j] for t in range(len(v_h))) for j in range(head_dim))
         x = linear(x_attn, sd["attn_wo"])

@@ -107,7 +107,10 @@ def test_pybind11_classes_are_documented_with_named_arguments():
 
 
 def test_constructor_signature():
-    assert str(inspect.signature(mg.Value)) == "(data, _children=(), _op='', label='', *, children=(), local_grads=())"
+    assert (
+        str(inspect.signature(mg.Value))
+        == "(data, _children=(), _op='', label='', *, children=(), local_grads=())"
+    )
 
 
 def test_the_package_ships_its_types():
