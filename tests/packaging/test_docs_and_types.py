@@ -45,7 +45,7 @@ def test_help_explains_tanh():
 
 def test_help_on_value_shows_the_constructor_and_members():
     text = pydoc.render_doc(mg.Value, renderer=pydoc.plaintext)
-    assert "Value(data, _children=(), _op='', label='')" in text
+    assert "Value(data, _children=(), _op='', label=''" in text
     for name in ("backward", "zero_grad", "tanh", "data", "grad", "label"):
         assert name in text
 
