@@ -330,7 +330,8 @@ def test_closure_cycles_are_collected_and_rss_stays_flat():
     del y
     gc.collect()
     assert mg._core.live_node_count() <= nodes
-    assert rss_kib() - before < 4096
+    if not mg._core.sanitized:  # ASan's allocator keeps freed memory: RSS says nothing there
+        assert rss_kib() - before < 4096
 
 
 def test_grad_and_graph_refuse_a_closure_node_with_a_type_error():
