@@ -4,10 +4,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "micrograd/interrupt.hpp"
 #include "micrograd/label.hpp"
 #include "micrograd/ops.hpp"
-
-#include "micrograd/interrupt.hpp"
 
 namespace micrograd {
 
