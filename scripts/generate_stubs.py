@@ -42,13 +42,26 @@ class _pybind11_type(type): ..."""
 # Stub lines of Value's C-API members (value_type.cpp), in the order they are printed. The
 # first line of each gets the member's docstring, when it has one of its own.
 C_API_MEMBERS: dict[str, list[str]] = {
-    "__new__": ['def __new__(cls, data: _Real, label: str = "") -> Value'],
+    "__new__": [
+        (
+            "def __new__(\n    cls,\n    data: _Real,\n    _children: collections.abc.Iterable[Value] | str = (),\n"
+            '    _op: str | collections.abc.Iterable[_Real] = "",\n    label: str = "",\n    *,\n'
+            "    children: collections.abc.Iterable[Value] = (),\n    local_grads: collections.abc.Iterable[_Real] = (),\n"
+            ") -> Value"
+        )
+    ],
     "data": ["@property\ndef data(self) -> float", "@data.setter\ndef data(self, value: _Real) -> None"],
     "grad": ["@property\ndef grad(self) -> float", "@grad.setter\ndef grad(self, value: _Real) -> None"],
     "label": ["@property\ndef label(self) -> str", "@label.setter\ndef label(self, text: str) -> None"],
     "_op": ["@property\ndef _op(self) -> str"],
     "_prev": ["@property\ndef _prev(self) -> set[Value]"],
     "_children": ["@property\ndef _children(self) -> tuple[Value, ...]"],
+    "_backward": [
+        "@property\ndef _backward(self) -> collections.abc.Callable[[], object]",
+        "@_backward.setter\ndef _backward(self, fn: collections.abc.Callable[[], object]) -> None",
+        "@_backward.deleter\ndef _backward(self) -> None",
+    ],
+    "_local_grads": ["@property\ndef _local_grads(self) -> tuple[float, ...] | None"],
     "backward": ["def backward(self) -> None"],
     "zero_grad": ["def zero_grad(self) -> None"],
     "add": ["def add(self, other: Value | _Real, /) -> Value"],
@@ -72,6 +85,11 @@ C_API_MEMBERS: dict[str, list[str]] = {
     "__reduce__": ["def __reduce__(self) -> tuple[type[Value], tuple[float, str], float]"],
     "__setstate__": ["def __setstate__(self, grad: _Real, /) -> None"],
     "_repr_svg_": ["def _repr_svg_(self) -> str | None"],
+    "__format__": ["def __format__(self, format_spec: str, /) -> str"],
+    "__round__": ["def __round__(self, ndigits: object = None, /) -> typing.NoReturn"],
+    "__float__": ["def __float__(self) -> typing.NoReturn"],
+    "__int__": ["def __int__(self) -> typing.NoReturn"],
+    "item": ["def item(self) -> typing.NoReturn"],
 }
 C_API_FUNCTIONS: dict[str, str] = {
     "dot": "def dot(a: collections.abc.Iterable[Value | _Real], b: collections.abc.Iterable[Value | _Real]) -> Value",
@@ -206,7 +224,9 @@ def imports(stub: str) -> tuple[list[str], list[str]]:
     """Imports for the dotted names in the stub's code (typing.SupportsFloat, numpy.ndarray, ...),
     the standard library's and the others', sorted as ruff's isort wants them."""
     code = re.sub(r'"""(?:.|\n)*?"""', "", stub)  # not in docstrings,
-    code = re.sub(r"^\s*(#.*|@\w+\.setter)$", "", code, flags=re.MULTILINE)  # nor comments, @data.setter
+    code = re.sub(
+        r"^\s*(#.*|@\w+\.(setter|deleter))$", "", code, flags=re.MULTILINE
+    )  # nor comments, @data.setter
     modules = {match[1] for match in re.finditer(r"\b([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.[A-Za-z_]\w*", code)}
     standard = {module for module in modules if module.partition(".")[0] in STANDARD_LIBRARY}
     return [f"import {m}" for m in sorted(standard)], [f"import {m}" for m in sorted(modules - standard)]

@@ -118,7 +118,7 @@ bool Reading::runs_no_python() {
         Py_ssize_t numbers = 0;
         for (Py_ssize_t i = argument.index, n = Py_SIZE(argument.sequence); i < n; ++i) {
             PyObject* item = items[i];
-            if (Py_TYPE(item) == type) continue;
+            if (Py_TYPE(item) == type || is_value(item)) continue;
             if (converting_runs_python(item)) {
                 runs_no_python_ = 0;
                 return false;
@@ -178,7 +178,7 @@ bool NodeList::read(Reading& reading, std::size_t k, std::size_t limit) {
         PyTypeObject* const type = value_type;
         const Expect& expect = reading.expect(k);
         for (Py_ssize_t i = 0; i < n; ++i) {
-            if (Py_TYPE(items[i]) == type) {
+            if (Py_TYPE(items[i]) == type || is_value(items[i])) {
                 nodes_.push_back(node_of(items[i]));  // cannot reallocate: reserved
                 continue;
             }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "casters.hpp"
+#include "guarded.hpp"
 #include "micrograd/graph.hpp"
 #include "micrograd/ops.hpp"
 #include "micrograd/value.hpp"
@@ -55,6 +56,15 @@ PYBIND11_MODULE(_core, m, py::mod_gil_used(), py::multiple_interpreters::not_sup
     auto value = py::reinterpret_steal<py::object>(micrograd::python::create_value_type());
     if (!value) throw py::error_already_set();
     m.add_object("Value", value);
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const micrograd::python::python_error_set&) {
+            // the exception a custom op's backward raised is set: it is the one the caller sees
+        } catch (const micrograd::custom_op_refused& e) {
+            PyErr_SetString(PyExc_TypeError, e.what());
+        }
+    });
     if (micrograd::python::add_module_functions(m.ptr()) < 0) throw py::error_already_set();
     m.attr("OPS") = op_table(m);
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "arguments.hpp"
+#include "custom_value.hpp"
 #include "guarded.hpp"
 #include "micrograd/graph.hpp"
 #include "micrograd/label.hpp"
@@ -18,6 +19,7 @@
 namespace micrograd::python {
 
 PyTypeObject* value_type = nullptr;
+PyTypeObject* custom_value_type = nullptr;
 
 namespace {
 
@@ -159,6 +161,10 @@ PyObject* get_prev(PyObject* self, void*) {
 // micrograd's op names; a constant power prints its exponent as Python would ("**2", "**0.5").
 PyObject* get_op(PyObject* self, void*) {
     const Node* node = node_of(self);
+    if (node->test(Node::has_name)) {  // the name a custom op's node was made with
+        const std::string& given = op_name(node);
+        return PyUnicode_DecodeUTF8(given.data(), Py_ssize_t(given.size()), "strict");
+    }
     const std::string_view name = ops::name(node->op);
     PyObject* text = PyUnicode_FromStringAndSize(name.data(), Py_ssize_t(name.size()));
     if (!text || node->op != Op::pow_const) return text;
@@ -197,7 +203,7 @@ PyObject* repr_svg_method(PyObject* self, PyObject* /*unused*/) {
     return out;
 }
 
-// --- construction: Value(data, label='') ------------------------------------
+// --- construction: Value(data, _children=(), _op='', label='') ------------------------------------
 
 int label_from(PyObject* obj, Node* node) {
     if (!PyUnicode_Check(obj)) {
@@ -218,40 +224,107 @@ int label_from(PyObject* obj, Node* node) {
 
 // Value()'s arguments as given (borrowed), null for one not given: parsed first, by value_new (for
 // Value.__new__, with a tuple and a dict) or value_vectorcall (for Value(...)), then made into a
-// Value by make_value.
+// Value by make_value. Two constructors in one, told apart by the third argument:
+//   micrograd's  Value(data, _children=(), _op='', label='')   a str: an op's name
+//   microgpt's   Value(data, children=(), local_grads=())       numbers: the local derivatives
+// `children` is `_children`'s other name; a second positional str is a label (the form this
+// constructor had before it took micrograd's, Value(data, label)).
 struct ValueArguments {
     PyObject* data = nullptr;
+    PyObject* children = nullptr;
+    PyObject* op = nullptr;
+    PyObject* local_grads = nullptr;
     PyObject* label = nullptr;
 };
-const char* value_argument_names[] = {"data", "label", nullptr};  // null-terminated for PyArg_Parse*
+// In their positional order, then the keyword-only other names (null-terminated for PyArg_Parse*).
+const char* value_argument_names[] = {"data", "_children", "_op", "label", "children", "local_grads", nullptr};
+constexpr Py_ssize_t value_positional = 4;
 
-// A new leaf holding data, labelled.
+// The parsed arguments (given[k] for value_argument_names[k]; nargs of them positional) as a ValueArguments.
+bool sort_arguments(PyObject* const* given, Py_ssize_t nargs, ValueArguments& out) {
+    out.data = given[0];
+    out.children = given[1];
+    out.label = given[3];
+    if (given[4]) {
+        if (out.children) {
+            PyErr_SetString(PyExc_TypeError, "Value() got both _children and children (two names for one argument)");
+            return false;
+        }
+        out.children = given[4];
+    }
+    if (out.children && !out.label && nargs == 2 && PyUnicode_Check(out.children)) {  // Value(data, label)
+        out.label = out.children;
+        out.children = nullptr;
+    }
+    out.local_grads = given[5];
+    PyObject* third = given[2];
+    if (third) {
+        const bool positional = nargs >= 3;
+        if (PyUnicode_Check(third)) {
+            out.op = third;
+        } else if (!positional) {
+            PyErr_Format(PyExc_TypeError, "Value() _op must be a str (the op's name), not %.200s",
+                         Py_TYPE(third)->tp_name);
+            return false;
+        } else if (out.local_grads) {
+            PyErr_SetString(PyExc_TypeError, "Value() got multiple values for argument 'local_grads'");
+            return false;
+        } else {
+            out.local_grads = third;  // not a str: microgpt's local gradients
+        }
+    }
+    return true;
+}
+
+// A new Value: a leaf, or a node of a custom op (custom_value.hpp) when it has children.
 PyObject* make_value(const ValueArguments& given) {
     double data;
     if (real_or_type_error(given.data, &data, "Value() data") < 0) return nullptr;
-    return guarded([&]() -> PyObject* {
-        PyObject* self = wrap(make_leaf(data));
-        if (self && given.label && label_from(given.label, node_of(self)) < 0) Py_CLEAR(self);
-        return self;
-    });
+    if (given.label && !PyUnicode_Check(given.label))
+        return PyErr_Format(PyExc_TypeError, "label must be a str, not %.200s", Py_TYPE(given.label)->tp_name);
+    PyObject* self = nullptr;
+    if (given.children || given.local_grads) {
+        self = make_custom_value(data, given.children, given.op, given.local_grads);
+    } else {
+        self = guarded([&] { return wrap(make_leaf(data)); });
+        if (self && given.op && PyUnicode_GET_LENGTH(given.op) > 0 && set_op_name_from(given.op, node_of(self)) < 0)
+            Py_CLEAR(self);
+    }
+    if (self && given.label && label_from(given.label, node_of(self)) < 0) Py_CLEAR(self);
+    return self;
 }
 
 PyObject* value_new(PyTypeObject* /*type*/, PyObject* args, PyObject* kwargs) {
-    ValueArguments given;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:Value", const_cast<char**>(value_argument_names), &given.data,
-                                     &given.label))
+    PyObject* given[6] = {};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOOOO:Value", const_cast<char**>(value_argument_names), &given[0],
+                                     &given[1], &given[2], &given[3], &given[4], &given[5]))
         return nullptr;
-    return make_value(given);
+    const Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (nargs > value_positional)
+        return PyErr_Format(PyExc_TypeError, "Value() takes at most %zd positional arguments (%zd given)",
+                            value_positional, nargs);
+    ValueArguments sorted;
+    if (!sort_arguments(given, nargs, sorted)) return nullptr;
+    return make_value(sorted);
 }
 
 // Value(x) is called once per input in micrograd-style code: the vectorcall
 // protocol skips building an argument tuple (48 -> 20 ns).
 PyObject* value_vectorcall(PyObject* /*type*/, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
     const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs == 1 && !kwnames) return make_value({args[0], nullptr});  // Value(x): nothing to parse
-    PyObject* given[2];
-    if (!parse_arguments("Value", args, nargs, kwnames, value_argument_names, 2, 1, given)) return nullptr;
-    return make_value({given[0], given[1]});
+    if (nargs == 1 && !kwnames) {  // Value(x): nothing to parse
+        ValueArguments given;
+        given.data = args[0];
+        return make_value(given);
+    }
+    if (nargs > value_positional)
+        return PyErr_Format(PyExc_TypeError, "Value() takes at most %zd positional arguments (%zd given)",
+                            value_positional, nargs);
+    PyObject* given[6];
+    if (!parse_arguments("Value", args, nargs, kwnames, value_argument_names, 6, 1, given)) return nullptr;
+    ValueArguments sorted;
+    if (!sort_arguments(given, nargs, sorted)) return nullptr;
+    return make_value(sorted);
 }
 
 // --- lifetime, identity, printing ---------------------------------------------
@@ -266,7 +339,9 @@ struct WrapperFreeList {
 
 void value_dealloc(PyObject* self) {
     PyTypeObject* type = Py_TYPE(self);
-    release(node_of(self));  // frees the graph below it too, iteratively, when this was its last owner
+    Node* node = node_of(self);
+    node->handle = nullptr;  // no longer its Python object
+    release(node);           // frees the graph below it too, iteratively, when this was its last owner
     if (free_wrappers.size < WrapperFreeList::capacity)
         free_wrappers.items[free_wrappers.size++] = self;
     else
@@ -280,10 +355,49 @@ Py_hash_t value_hash(PyObject* self) {
     return h == -1 ? -2 : h;
 }
 
+// == and != compare nodes. An order (<, <=, >, >=) is refused with a pointer to .data: a silent
+// answer would be a plain bool, outside the graph, and micrograd refuses them too.
 PyObject* value_richcompare(PyObject* x, PyObject* y, int op) {
-    if (!is_value(x) || !is_value(y) || (op != Py_EQ && op != Py_NE)) return not_implemented();
-    const bool same = node_of(x) == node_of(y);
-    return PyBool_FromLong((op == Py_EQ) == same);
+    if (op == Py_EQ || op == Py_NE) {
+        if (!is_value(x) || !is_value(y)) return not_implemented();
+        const bool same = node_of(x) == node_of(y);
+        return PyBool_FromLong((op == Py_EQ) == same);
+    }
+    static const char* const symbols[] = {"<", "<=", "==", "!=", ">", ">="};
+    const char* symbol = symbols[op];
+    return PyErr_Format(PyExc_TypeError,
+                        "'%s' between Values is not defined: compare the numbers they hold, as in a.data %s b.data "
+                        "(a comparison has no gradient, so it cannot be part of the graph)",
+                        symbol, symbol);
+}
+
+// float(v), int(v), round(v) and v.item() would give a plain number that has left the graph: each is
+// a TypeError saying to read .data, the number, on purpose.
+PyObject* refuse_conversion(const char* spelling) {
+    return PyErr_Format(PyExc_TypeError,
+                        "%s: a Value is a node of a graph, not a number; use v.data, the number it holds "
+                        "(a number taken from it has no gradient)",
+                        spelling);
+}
+PyObject* value_float(PyObject* /*self*/) { return refuse_conversion("float() of a Value"); }
+PyObject* value_int(PyObject* /*self*/) { return refuse_conversion("int() of a Value"); }
+PyObject* value_round(PyObject* /*self*/, PyObject* const* /*args*/, Py_ssize_t /*nargs*/) {
+    return refuse_conversion("round() of a Value");
+}
+PyObject* value_item(PyObject* /*self*/, PyObject* /*unused*/) {
+    return refuse_conversion("Value.item() (a Value is one scalar, not a tensor)");
+}
+
+// format(v, spec) and f"{v:.2f}" format v.data; an empty spec is str(v), as for any object.
+PyObject* value_format(PyObject* self, PyObject* spec) {
+    if (!PyUnicode_Check(spec))
+        return PyErr_Format(PyExc_TypeError, "format spec must be a str, not %.200s", Py_TYPE(spec)->tp_name);
+    if (PyUnicode_GET_LENGTH(spec) == 0) return PyObject_Str(self);
+    PyObject* data = PyFloat_FromDouble(node_of(self)->data);
+    if (!data) return nullptr;
+    PyObject* out = PyObject_Format(data, spec);
+    Py_DECREF(data);
+    return out;
 }
 
 PyObject* float_repr(double x) {
@@ -350,6 +464,15 @@ PyGetSetDef value_getset[] = {
     {"_children", get_children, nullptr,
      PyDoc_STR("The operands in order (first operand first), a tuple of Values; an operand used twice is there twice."),
      nullptr},
+    {"_backward", get_backward, set_backward,
+     PyDoc_STR("This node's chain-rule step, a callable: _backward() adds each local derivative times self.grad to\n"
+               "its operand's grad, once (micrograd's; nothing for a leaf). On a custom node (Value(data, children,\n"
+               "'op')) it is the function assigned to it, which backward() calls in topological order."),
+     nullptr},
+    {"_local_grads", get_local_grads, nullptr,
+     PyDoc_STR("The local derivatives at the current data, one per operand in _children order, a tuple of floats\n"
+               "(microgpt's); () for a leaf, None for a custom node whose backward is Python code."),
+     nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
@@ -358,7 +481,7 @@ PyGetSetDef value_getset[] = {
 PyObject* value_reduce(PyObject* self, PyObject* /*unused*/) {
     const Node* node = node_of(self);
     const std::string& text = label(node);
-    return Py_BuildValue("(O(ds#)d)", reinterpret_cast<PyObject*>(Py_TYPE(self)), node->data, text.data(),
+    return Py_BuildValue("(O(ds#)d)", reinterpret_cast<PyObject*>(value_type), node->data, text.data(),
                          Py_ssize_t(text.size()), node->grad);
 }
 
@@ -387,6 +510,13 @@ const PyMethodDef fixed_methods[] = {
     {"_repr_svg_", repr_svg_method, METH_NOARGS,
      PyDoc_STR("_repr_svg_($self, /)\n--\n\nThe graph as SVG for Jupyter (micrograd_cpp.viz), or None when Graphviz "
                "is missing\nor the graph is too large to draw.")},
+    {"__format__", value_format, METH_O,
+     PyDoc_STR("__format__($self, format_spec, /)\n--\n\nformat(v, spec) formats v.data (f\"{v:.2f}\"); an empty "
+               "spec gives str(v).")},
+    {"__round__", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(value_round)), METH_FASTCALL,
+     PyDoc_STR("__round__($self, ndigits=None, /)\n--\n\nA TypeError: round(v.data) rounds the number.")},
+    {"item", value_item, METH_NOARGS,
+     PyDoc_STR("item($self, /)\n--\n\nA TypeError: a Value is not a tensor; v.data is its number.")},
     {"__reduce__", value_reduce, METH_NOARGS,
      PyDoc_STR("__reduce__($self, /)\n--\n\nPickles a Value as a leaf: data, label and grad.")},
     {"__setstate__", value_setstate, METH_O,
@@ -425,10 +555,16 @@ PyMethodDef* method_table() {
 }
 
 PyType_Slot value_slots[] = {
-    {Py_tp_doc, const_cast<char*>("Value(data, label='')\n--\n\n"
+    {Py_tp_doc, const_cast<char*>("Value(data, _children=(), _op='', label='', *, children=(), local_grads=())\n--\n\n"
                                   "A scalar in a differentiable expression graph.\n\n"
                                   "data: a real number (int, float, or any object with __float__, such as NumPy "
-                                  "scalars).\nlabel: an optional name, shown in repr and graph drawings.\n\n"
+                                  "scalars).\nlabel: an optional name, shown in repr and graph drawings.\n"
+                                  "Value(data, label) and Value(data, label='a') make a leaf.\n\n"
+                                  "Custom ops, two constructors told apart by the third argument:\n"
+                                  "micrograd's Value(data, _children, _op) (a str) makes a node of the op named _op\n"
+                                  "whose backward is the function assigned to out._backward;\n"
+                                  "microgpt's Value(data, children, local_grads) (numbers, one per child) makes a\n"
+                                  "node whose backward adds local_grads[i] * out.grad to children[i].grad, in C++.\n\n"
                                   "Operators: + - * / ** and unary -, with a Value or a real number on either side;\n"
                                   "abs(v).\n\n"
                                   "Comparisons: `a == b` and `a != b` compare nodes, not values: true when both are\n"
@@ -450,12 +586,20 @@ PyType_Slot value_slots[] = {
     {Py_nb_power, reinterpret_cast<void*>(power_slot)},
     {Py_nb_negative, reinterpret_cast<void*>(unary_slot<Op::neg>)},
     {Py_nb_absolute, reinterpret_cast<void*>(unary_slot<Op::abs>)},
+    {Py_nb_float, reinterpret_cast<void*>(value_float)},
+    {Py_nb_int, reinterpret_cast<void*>(value_int)},
     {0, nullptr},
 };
 
 }  // namespace
 
 PyObject* wrap(Node* node) {
+    if (auto* existing = static_cast<PyObject*>(node->handle)) {  // one Python object per node
+        Py_INCREF(existing);
+        release(node);  // never its last reference: the existing Value holds one
+        return existing;
+    }
+    if (node->op == Op::custom) return wrap_custom(node);  // a GC-tracked Value (custom_value.hpp)
     auto* self = static_cast<PyValue*>(free_wrappers.size > 0 ? free_wrappers.items[--free_wrappers.size]
                                                               : PyObject_Malloc(sizeof(PyValue)));
     if (!self) {
@@ -464,6 +608,7 @@ PyObject* wrap(Node* node) {
     }
     PyObject_Init(reinterpret_cast<PyObject*>(self), value_type);
     self->node = node;
+    node->handle = self;
     return reinterpret_cast<PyObject*>(self);
 }
 
@@ -491,9 +636,14 @@ PyObject* create_value_type() {
     if (!type) return nullptr;
     value_type = reinterpret_cast<PyTypeObject*>(type);
     value_type->tp_vectorcall = value_vectorcall;
+    if (create_custom_value_type() < 0) {
+        Py_DECREF(type);
+        value_type = nullptr;
+        return nullptr;
+    }
 #if PY_VERSION_HEX < 0x030A0000
     // Python 3.9's PyType_FromSpec keeps the docstring without its signature line, so
-    // inspect.signature(Value) and help() lose "Value(data, label='')": put it back (the type frees
+    // inspect.signature(Value) and help() lose the constructor's signature: put it back (the type frees
     // tp_doc with PyObject_Free, so a copy made with PyObject_Malloc).
     for (PyType_Slot* slot = value_slots; slot->slot; ++slot) {
         if (slot->slot != Py_tp_doc) continue;

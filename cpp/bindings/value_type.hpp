@@ -14,9 +14,12 @@
 
 namespace micrograd::python {
 
-// A Python Value owns one reference to its node. It holds no Python objects,
-// so it is not tracked by the cyclic GC. Interior nodes get a wrapper only
-// while Python code holds them.
+// A Python Value owns one reference to its node, and is the node's one Python object while it
+// lives (the node's handle points back to it): every way of reaching a node gives that object, so
+// `c._children[0] is a` and code keyed by id() work. A Value holds no Python objects, so it is not
+// tracked by the cyclic GC; interior nodes get a Value only while Python code holds them. The
+// nodes of custom ops with a Python backward have a Value of a GC-tracked subtype instead
+// (custom_value.hpp).
 struct PyValue {
     PyObject_HEAD Node* node;
 };
@@ -25,14 +28,16 @@ struct PyValue {
 // reference, or null with an exception set.
 PyObject* create_value_type();
 
-// The type, once created.
+// The type, once created, and the subtype of custom nodes (custom_value.hpp).
 extern PyTypeObject* value_type;
+extern PyTypeObject* custom_value_type;
 
-inline bool is_value(PyObject* obj) { return Py_TYPE(obj) == value_type; }
+inline bool is_value(PyObject* obj) { return Py_TYPE(obj) == value_type || Py_TYPE(obj) == custom_value_type; }
 inline Node* node_of(PyObject* value) { return reinterpret_cast<PyValue*>(value)->node; }
 
-// Wraps node in a new Python Value, taking over one reference to it.
-// On failure releases the node and returns null with an exception set.
+// The node's Python Value, taking over one reference to the node: its existing Value if it has
+// one (then the reference is dropped), else a new one. On failure releases the node and returns
+// null with an exception set.
 PyObject* wrap(Node* node);
 
 }  // namespace micrograd::python

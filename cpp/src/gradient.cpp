@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "micrograd/graph.hpp"
+#include "micrograd/label.hpp"
 #include "micrograd/ops.hpp"
 
 namespace micrograd {
@@ -224,6 +225,15 @@ struct Plan {
     bool is_input(std::uint32_t i) const { return (kind[i] & input) != 0; }
 };
 
+// A custom node whose backward is Python code (micrograd's out._backward = f) writes .grad as it
+// runs: it has no formula to run on a sweep's own arrays, nor to build a gradient graph from.
+[[noreturn]] void refuse_code_derivative(const Node& node) {
+    throw not_differentiable("grad(): the graph has a node of a custom op whose backward is Python code (_op '" +
+                             op_name(&node) +
+                             "', its _backward assigned): grad() cannot run it; use .backward(), or make the op "
+                             "with local gradients, Value(data, children, local_grads)");
+}
+
 // --- the sweep on numbers ---------------------------------------------------------
 
 // The gradients of the plan's nodes into grad (by place), from weights[k] at
@@ -241,8 +251,7 @@ void numeric_sweep(const Plan& plan, const std::vector<double>& weights, std::ve
         if (poll && i % poll_every == 0) poll();
         if (!plan.is_needed(std::uint32_t(i)) || (reach && !(*reach)[i])) continue;
         const std::uint32_t* operand = plan.operand.data() + plan.begin[i];
-        // (A custom node whose derivative is Python code, issue 17, would have to be
-        // refused here too, or run on these arrays: it writes .grad. See GraphSweep::chain.)
+        if (plan.order[i]->op == Op::custom) refuse_code_derivative(*plan.order[i]);
         ops::chain_rule(
             *plan.order[i], grad[i], [](const Node* p) { return p->data; },
             [&](Node*, std::size_t k) -> double& {
@@ -527,6 +536,7 @@ private:
     // The node's chain rule, its operands' contributions into parts (by position).
     void chain(const Node& node, Term g, std::vector<Contribution>& parts) {
         if (node.op == Op::leaf) return;
+        if (node.op == Op::custom) refuse_code_derivative(node);
         // Custom nodes (issue 17): a node of constant local gradients needs nothing
         // here. Its struct's derivative, `gx += g * local` with local a double (its
         // case in ops::chain_rule passing the node's numbers), makes local a

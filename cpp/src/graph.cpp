@@ -1,6 +1,12 @@
 #include "micrograd/graph.hpp"
 
+#include <memory>
+#include <stdexcept>
+#include <string>
+
 #include "micrograd/interrupt.hpp"
+#include "micrograd/label.hpp"
+#include "micrograd/ops.hpp"
 
 namespace micrograd {
 
@@ -17,6 +23,52 @@ Node* make_nary(Op op, Node* const* operands, std::size_t count, bool from_first
     out->set(Node::fold_from_first, from_first);
     out->data = ops::forward(*out);
     return out;
+}
+
+Node* make_local_grads(double data, Node* const* operands, const double* locals, std::size_t count) {
+    Node* out = new_nary_node(Op::local_grads, operands, count, locals);
+    out->data = data;
+    return out;
+}
+
+Node* make_custom(double data, Node* const* operands, std::size_t count) {
+    Node* out = new_nary_node(Op::custom, operands, count);
+    out->data = data;
+    return out;
+}
+
+namespace {
+
+CustomBackward custom_hook = nullptr;
+// Whether this thread is running a custom backward (then the walks' shared state is in use by
+// the walk that called it). A thread's own flag: another thread may walk meanwhile, with state of
+// its own (Lease).
+thread_local bool in_custom_backward = false;
+
+}  // namespace
+
+void set_custom_backward(CustomBackward hook) noexcept { custom_hook = hook; }
+
+void refuse_custom_op(const Node& node) {
+    const std::string& given = op_name(&node);
+    const std::string shown = given.empty() ? std::string(ops::name(node.op)) : given;
+    if (node.op == Op::custom)
+        throw custom_op_refused("Graph: the graph has a node of the custom op '" + shown +
+                                "' whose backward is Python code (its _backward): a Graph cannot replay it; call "
+                                "backward() on it instead");
+    throw custom_op_refused("Graph: the graph has a node of local gradients (op '" + shown +
+                            "', Value(data, children, local_grads)): its data and local derivatives are numbers "
+                            "given when it was made, so a Graph cannot recompute them at new inputs; build the "
+                            "graph from built-in ops, or call backward() on it");
+}
+
+void ops::custom_backward(const Node& node) {
+    if (!custom_hook) return;
+    struct Flag {
+        Flag() { in_custom_backward = true; }
+        ~Flag() { in_custom_backward = false; }
+    } running;
+    custom_hook(node);
 }
 
 namespace {
@@ -37,10 +89,38 @@ struct Scratch {
         if (before.capacity() > keep) std::vector<double>().swap(before);
     }
 };
-Scratch& scratch() {
-    static auto* buffers = new Scratch();  // never destroyed: graphs may be walked at interpreter exit
-    return *buffers;
-}
+// The scratch space of one walk: the shared one, or (for a walk that starts while another is
+// paused in a custom backward on another thread) one of its own. A walk entered again from a
+// custom backward it runs is refused: the walk it would re-enter uses the shared state.
+class Lease {
+public:
+    Lease() {
+        if (in_custom_backward)
+            throw std::logic_error(
+                "a graph cannot be walked (backward, zero_grad, a topological order) from inside a custom op's "
+                "backward: it runs while backward() walks its graph");
+        static auto* shared = new Scratch();  // never destroyed: graphs may be walked at interpreter exit
+        if (!shared_in_use) {
+            shared_in_use = true;
+            buffers_ = shared;
+        } else {
+            own_.reset(new Scratch());
+            buffers_ = own_.get();
+        }
+    }
+    ~Lease() {
+        if (!own_) shared_in_use = false;
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Scratch& buffers() { return *buffers_; }
+
+private:
+    static bool shared_in_use;
+    Scratch* buffers_;
+    std::unique_ptr<Scratch> own_;
+};
+bool Lease::shared_in_use = false;
 
 void unmark(Node* node) { node->flags = std::uint8_t(node->flags & ~(Node::visited | Node::emitted)); }
 
@@ -120,7 +200,8 @@ void unmark_all(Scratch& buffers) {
 std::vector<Node*> topological_order(Node* root) { return topological_order(&root, 1); }
 
 std::vector<Node*> topological_order(Node* const* roots, std::size_t count) {
-    Scratch& buffers = scratch();
+    Lease lease;
+    Scratch& buffers = lease.buffers();
     sort_into(roots, count, buffers);
     std::vector<Node*> order;
     try {
@@ -134,7 +215,8 @@ std::vector<Node*> topological_order(Node* const* roots, std::size_t count) {
 }
 
 void backward(Node* root) {
-    Scratch& buffers = scratch();
+    Lease lease;
+    Scratch& buffers = lease.buffers();
     sort_into(root, buffers);
     // Everything that can fail (allocation) happens before the first gradient changes.
     try {
@@ -162,7 +244,7 @@ void backward(Node* root) {
             // After the last chunk too: a Ctrl-C that came during the call stops it before any gradient lands.
             if (end > 0 || long_call) poll_interrupt();
         }
-    } catch (const Interrupted&) {  // no gradient lands: the leaves get back what they held
+    } catch (...) {  // interrupted, or a custom backward threw: no gradient lands, the leaves get back what they held
         before = buffers.before.data();
         for (Node* leaf : buffers.leaves)
             leaf->grad = *before++;
@@ -177,7 +259,8 @@ void backward(Node* root) {
 }
 
 void zero_grad(Node* root) {
-    Scratch& buffers = scratch();
+    Lease lease;
+    Scratch& buffers = lease.buffers();
     sort_into(root, buffers);
     for (Node* node : buffers.order) {
         unmark(node);

@@ -81,6 +81,8 @@ void for_each_operand(const Step& step, const std::vector<std::uint32_t>& args, 
             f(step.x);
             f(step.y);
             return;
+        case Arity::local:
+        case Arity::custom:  // refused by the capture
         case Arity::nary:
             for (std::uint32_t k = 0; k < step.y; ++k)
                 f(args[step.x + k]);
@@ -231,6 +233,8 @@ Step Batch::Passes::step_for(std::size_t i, const std::vector<std::uint32_t>& op
             s.y = std::uint32_t(b.constants_.size());
             b.constants_.push_back(node.exponent);
             break;
+        case Arity::local:
+        case Arity::custom:  // refused by the capture
         case Arity::nary:
             s.x = std::uint32_t(program.args.size());
             s.y = std::uint32_t(node.count);
@@ -518,6 +522,8 @@ void Batch::Passes::assign_slots() {
                 step.x = place[step.x];
                 step.y = place[step.y];
                 break;
+            case Arity::local:
+            case Arity::custom:  // refused by the capture
             case Arity::nary: {
                 const std::uint32_t first = std::uint32_t(b.lanes_.args.size());
                 for (std::uint32_t k = 0; k < step.y; ++k)

@@ -329,6 +329,7 @@ void forward_step(const Lanes& lanes, const Step& s, const Memory& m) {
 #define MICROGRAD_FORWARD(id, Struct, arity, ...) \
     case Op::id: forward_##arity<Lanes, ops::Struct>(lanes, s, m); return;
             MICROGRAD_OPS(MICROGRAD_FORWARD)
+        default: return;  // the ops users define: refused by the capture
 #undef MICROGRAD_FORWARD
     }
 }
@@ -340,6 +341,7 @@ void backward_step(const Lanes& lanes, const Step& s, const Memory& m) {
 #define MICROGRAD_BACKWARD(id, Struct, arity, ...) \
     case Op::id: backward_##arity<Lanes, ops::Struct, Kind>(lanes, s, m); return;
             MICROGRAD_OPS(MICROGRAD_BACKWARD)
+        default: return;  // the ops users define: refused by the capture
 #undef MICROGRAD_BACKWARD
     }
 }
@@ -526,6 +528,7 @@ void operand_terms(const Step& s, const Memory& m, double* terms) {
 #define MICROGRAD_TERMS(id, Struct, arity, ...) \
     case Op::id: MICROGRAD_TERMS_##arity(Struct); return;
             MICROGRAD_OPS(MICROGRAD_TERMS)
+        default: return;  // the ops users define: refused by the capture
 #undef MICROGRAD_TERMS
 #undef MICROGRAD_TERMS_unary
 #undef MICROGRAD_TERMS_scalar

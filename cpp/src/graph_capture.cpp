@@ -63,6 +63,8 @@ Capture capture(const std::vector<Node*>& outputs, const std::vector<Node*>& inp
     if (outputs.empty()) throw std::invalid_argument("a graph needs at least one output");
     Capture c;
     c.order = topological_order(outputs.data(), outputs.size());
+    for (const Node* node : c.order)
+        if (arity(node->op) >= Arity::local) refuse_custom_op(*node);
     if (c.order.size() >= (std::size_t(1) << 31)) throw std::invalid_argument("a graph of more than 2**31 - 1 nodes");
     index_operands(c, inputs, outputs);
     check_inputs(c);

@@ -106,6 +106,7 @@ MICROGRAD_ALWAYS_INLINE double forward_node(const Node& n, const Recent& recent)
 #define MICROGRAD_NODE_FORWARD(id, Struct, arity, ...) \
     case Op::id: MICROGRAD_NODE_FORWARD_##arity(Struct);
             MICROGRAD_OPS(MICROGRAD_NODE_FORWARD)
+        default: return n.data;  // the ops users define: refused by the capture
 #undef MICROGRAD_NODE_FORWARD
 #undef MICROGRAD_NODE_FORWARD_unary
 #undef MICROGRAD_NODE_FORWARD_binary
@@ -166,6 +167,7 @@ MICROGRAD_ALWAYS_INLINE void backward_node(const Node& n, std::uint8_t zero, Rec
 #define MICROGRAD_NODE_BACKWARD(id, Struct, arity, ...) \
     case Op::id: MICROGRAD_NODE_BACKWARD_##arity(Struct); return;
             MICROGRAD_OPS(MICROGRAD_NODE_BACKWARD)
+        default: return;  // the ops users define: refused by the capture
 #undef MICROGRAD_NODE_BACKWARD
 #undef MICROGRAD_NODE_BACKWARD_unary
 #undef MICROGRAD_NODE_BACKWARD_binary
@@ -223,6 +225,7 @@ void with_binary_op(Op op, F&& f) {
 #define MICROGRAD_BINARY(id, Struct, arity, ...) \
     case Op::id: MICROGRAD_BINARY_##arity(Struct) return;
         MICROGRAD_OPS(MICROGRAD_BINARY)
+        default: return;
 #undef MICROGRAD_BINARY
 #undef MICROGRAD_BINARY_unary
 #undef MICROGRAD_BINARY_scalar

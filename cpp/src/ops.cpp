@@ -16,6 +16,7 @@ std::string_view name(Op op) {
 #define MICROGRAD_NAME(id, Struct, arity, name, ...) \
     case Op::id: return name;
             MICROGRAD_OPS(MICROGRAD_NAME)
+            MICROGRAD_USER_OPS(MICROGRAD_NAME)
 #undef MICROGRAD_NAME
     }
     return "?";

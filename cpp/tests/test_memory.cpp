@@ -7,7 +7,7 @@
 
 using namespace micrograd;
 
-TEST_CASE("a node is 40 bytes") { CHECK(sizeof(Node) == 40); }
+TEST_CASE("a node is 48 bytes") { CHECK(sizeof(Node) == 48); }
 
 TEST_CASE("dropping the last handle frees the whole graph") {
     const auto before = live_node_count();

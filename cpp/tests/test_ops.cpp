@@ -67,7 +67,9 @@ Value apply_op(const ops::Info& op, const std::vector<Value>& x) {
                 nodes.push_back(v.node());
             return Value::adopt(make_nary(op.op, nodes.data(), nodes.size()));
         }
-        case Arity::leaf: break;
+        case Arity::leaf:
+        case Arity::local:
+        case Arity::custom: break;  // not in the table: the ops users define
     }
     FAIL("not an op");
     return x[0];

@@ -17,6 +17,13 @@ class Value:
 
     data: a real number (int, float, or any object with __float__, such as NumPy scalars).
     label: an optional name, shown in repr and graph drawings.
+    Value(data, label) and Value(data, label='a') make a leaf.
+
+    Custom ops, two constructors told apart by the third argument:
+    micrograd's Value(data, _children, _op) (a str) makes a node of the op named _op
+    whose backward is the function assigned to out._backward;
+    microgpt's Value(data, children, local_grads) (numbers, one per child) makes a
+    node whose backward adds local_grads[i] * out.grad to children[i].grad, in C++.
 
     Operators: + - * / ** and unary -, with a Value or a real number on either side;
     abs(v).
@@ -27,7 +34,16 @@ class Value:
     follows, so Values work in sets and as dict keys (`a in c._prev`). `<`, `<=`, `>`,
     `>=` raise TypeError, as in micrograd (compare `.data`).
     """
-    def __new__(cls, data: _Real, label: str = "") -> Value: ...
+    def __new__(
+        cls,
+        data: _Real,
+        _children: collections.abc.Iterable[Value] | str = (),
+        _op: str | collections.abc.Iterable[_Real] = "",
+        label: str = "",
+        *,
+        children: collections.abc.Iterable[Value] = (),
+        local_grads: collections.abc.Iterable[_Real] = (),
+    ) -> Value: ...
     @property
     def data(self) -> float:
         """The scalar this node holds (a float)."""
@@ -54,6 +70,21 @@ class Value:
     @property
     def _children(self) -> tuple[Value, ...]:
         """The operands in order (first operand first), a tuple of Values; an operand used twice is there twice."""
+    @property
+    def _backward(self) -> collections.abc.Callable[[], object]:
+        """This node's chain-rule step, a callable: _backward() adds each local derivative times self.grad to
+        its operand's grad, once (micrograd's; nothing for a leaf). On a custom node (Value(data, children,
+        'op')) it is the function assigned to it, which backward() calls in topological order.
+        """
+    @_backward.setter
+    def _backward(self, fn: collections.abc.Callable[[], object]) -> None: ...
+    @_backward.deleter
+    def _backward(self) -> None: ...
+    @property
+    def _local_grads(self) -> tuple[float, ...] | None:
+        """The local derivatives at the current data, one per operand in _children order, a tuple of floats
+        (microgpt's); () for a leaf, None for a custom node whose backward is Python code.
+        """
     def backward(self) -> None:
         """Computes d(self)/d(node) for every node of self's graph into node.grad.
 
@@ -126,6 +157,14 @@ class Value:
         """The graph as SVG for Jupyter (micrograd_cpp.viz), or None when Graphviz is missing
         or the graph is too large to draw.
         """
+    def __format__(self, format_spec: str, /) -> str:
+        """format(v, spec) formats v.data (f"{v:.2f}"); an empty spec gives str(v)."""
+    def __round__(self, ndigits: object = None, /) -> typing.NoReturn:
+        """A TypeError: round(v.data) rounds the number."""
+    def __float__(self) -> typing.NoReturn: ...
+    def __int__(self) -> typing.NoReturn: ...
+    def item(self) -> typing.NoReturn:
+        """A TypeError: a Value is not a tensor; v.data is its number."""
 
 @typing.type_check_only
 class _pybind11_type(type): ...

@@ -35,9 +35,10 @@ __all__ = [
 #: The largest graph `draw_dot` draws unless given a larger ``max_nodes`` (Graphviz's layout time
 #: grows about as the square of the graph: some 2 s for 2,600 Values).
 DEFAULT_MAX_NODES = 2000
-#: The largest graph a Value shown in a Jupyter cell draws of itself (a fraction of a second, and
-#: still readable); larger ones show their plain ``repr``.
-DISPLAY_MAX_NODES = 500
+#: The largest graph a Value shown in a Jupyter cell draws of itself: 100 Values, a drawing that is
+#: still readable and made in a fraction of a second; a larger one (a training loss) shows its plain
+#: ``repr``, ``Value(data=18.43, grad=0.0)``. 0 turns the drawing off for every Value.
+DISPLAY_MAX_NODES = 100
 RANKDIRS = ("LR", "TB", "RL", "BT")
 
 INSTALL_GRAPHVIZ = (
@@ -105,9 +106,17 @@ def draw_dot(
 
 def _repr_svg_(self: Value) -> str | None:
     """Jupyter's rich display of a Value: its graph as SVG, or None (the plain repr) when
-    Graphviz is missing or the graph has more than DISPLAY_MAX_NODES Values."""
+    Graphviz is missing, the graph has more than DISPLAY_MAX_NODES Values, or DISPLAY_MAX_NODES
+    is 0 (off)."""
+    limit = DISPLAY_MAX_NODES
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise TypeError(
+            f"micrograd_cpp.viz.DISPLAY_MAX_NODES must be an int >= 0 (0 turns the drawing off), not {limit!r}"
+        )
+    if limit == 0:
+        return None
     try:
-        graph = draw_dot(self, max_nodes=DISPLAY_MAX_NODES)
+        graph = draw_dot(self, max_nodes=limit)
     except (ImportError, GraphvizNotFoundError, GraphTooLargeError):
         return None
     import graphviz

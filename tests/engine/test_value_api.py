@@ -77,10 +77,12 @@ def test_constructor_keywords():
         Value(1.0, data=2.0)
     with pytest.raises(TypeError, match="missing"):
         Value()
-    with pytest.raises(TypeError, match="at most 2"):
-        Value(1.0, "a", 3)
+    with pytest.raises(TypeError, match="at most 4"):
+        Value(1.0, (), "", "a", 3)
+    with pytest.raises(TypeError, match="children must be a sequence"):
+        Value(1.0, 5)  # the second argument is micrograd's _children (a str alone is a label)
     with pytest.raises(TypeError, match="label must be a str"):
-        Value(1.0, 5)
+        Value(1.0, label=5)
 
 
 def test_data_and_grad_are_writable_floats():

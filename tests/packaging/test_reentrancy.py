@@ -505,9 +505,11 @@ for name, make, _ in TARGETS:
 covered = {c for _, _, covers in TARGETS for c in covers}
 EXEMPT = {  # public callables with arguments that run no Python code of theirs, and why
     "Value.__eq__": "compares nodes: reads no operand's code", "Value.__ne__": "as __eq__",
-    "Value.__lt__": "refused (NotImplemented) before reading the operand", "Value.__le__": "as __lt__",
+    "Value.__lt__": "refused (TypeError) before reading the operand", "Value.__le__": "as __lt__",
     "Value.__gt__": "as __lt__", "Value.__ge__": "as __lt__",
     "Value.label": "a str, read by C without running its code",
+    "Value.__format__": "a str spec, handed to float's own __format__ with v.data",
+    "Value.__round__": "refused (TypeError) before reading its argument",
     "OpInfo": "a namedtuple: stores what it is given", "OpInfo.__new__": "as OpInfo",
     "Optimizer": "no constructor: its __init__ raises TypeError before reading anything",
     "Optimizer.__init__": "as Optimizer",

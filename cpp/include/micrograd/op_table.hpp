@@ -45,3 +45,16 @@
     X(dot,        Dot,       nary,    "dot",       "",          "micrograd_cpp.dot(a, b)")           \
     X(sum,        Sum,       nary,    "sum",       "",          "micrograd_cpp.sum(values, start)")
 // clang-format on
+
+// The ops users define (issue 17), after the built-in ones above: their node's value is given when it
+// is made, not computed from its operands (so a Graph cannot replay them), and so is their backward:
+//   local_grads  microgpt's Value(data, children, local_grads): the given local derivatives, each
+//                times the node's gradient, added to its operand's (constants: no second derivative)
+//   custom       micrograd's Value(data, children, op) and out._backward = f: code of the user's, run
+//                by a hook that whoever makes such nodes sets (graph.hpp)
+// Their `name` is a default: a node keeps the name it was given (label.hpp).
+// clang-format off
+#define MICROGRAD_USER_OPS(X)                                                                        \
+    X(local_grads, LocalGrads, local,  "local_grads", "", "Value(data, children, local_grads)")      \
+    X(custom,      Custom,     custom, "",            "", "Value(data, children, op)")
+// clang-format on

@@ -361,6 +361,31 @@ struct Sum {
     }
 };
 
+// --- the ops users define (op_table.hpp's MICROGRAD_USER_OPS) ----------------
+// Their value is the data given when the node was made: forward() returns it.
+
+// microgpt's Value(data, children, local_grads): each operand's local derivative is a constant
+// given with the node, kept in it beside the operands (Node::locals()).
+struct LocalGrads {
+    static constexpr const char* doc =
+        "A node of given data and given local derivatives (microgpt's Value(data, children, local_grads)).\n"
+        "Local derivatives: the given numbers, constants (so its second derivatives are 0).";
+    template <class T, class G>
+    static void backward_step(T g, double local, G& gx) {
+        gx += g * local;
+    }
+};
+
+// micrograd's Value(data, children, op) with out._backward = f: the backward is code of the
+// user's, which the custom-backward hook runs (graph.hpp).
+struct Custom {
+    static constexpr const char* doc =
+        "A node of given data whose backward is the user's code (micrograd's out._backward = f).";
+};
+
+// Runs node's custom backward through the hook (graph.cpp); throws what the hook throws.
+void custom_backward(const Node& node);
+
 // --- dispatch on the op code, for the graph's own nodes ----------------------
 
 namespace detail {
@@ -388,6 +413,15 @@ double forward_nary(const Node& n) {
             acc = S::step(acc, x[i]->data, x[i + 1]->data);
     }
     return acc;
+}
+// The ops users define hold the value they were given.
+template <class S>
+double forward_local(const Node& n) {
+    return n.data;
+}
+template <class S>
+double forward_custom(const Node& n) {
+    return n.data;
 }
 // The chain rule at node n, for any scalar: g is the gradient reaching n,
 // value(p) the value of node p as the formulas take it (its data, or a term of
@@ -417,6 +451,17 @@ void chain_nary(const Node& n, T g, Value& value, Slot& slot) {
             S::backward_step(g, value(x[i]), value(x[i + 1]), slot(x[i], i), slot(x[i + 1], i + 1));
     }
 }
+// A local_grads node: its given numbers, constants (in a gradient graph, constant leaves).
+template <class S, class T, class Value, class Slot>
+void chain_local(const Node& n, T g, Value&, Slot& slot) {
+    const double* local = n.locals();
+    for (std::size_t i = 0; i < n.count; ++i)
+        S::backward_step(g, local[i], slot(n.operands[i], i));
+}
+// A custom node's derivative is code, not a formula: whoever walks a graph with one runs it
+// (backward(), below) or refuses it (gradient.cpp) before reaching here.
+template <class S, class T, class Value, class Slot>
+void chain_custom(const Node&, T, Value&, Slot&) {}
 }  // namespace detail
 
 // The chain rule at n (see detail::chain_unary): adds g * d(n)/d(operand) to
@@ -428,6 +473,7 @@ void chain_rule(const Node& n, T g, Value&& value, Slot&& slot) {
 #define MICROGRAD_CHAIN(id, Struct, arity, ...) \
     case Op::id: return detail::chain_##arity<Struct>(n, g, value, slot);
             MICROGRAD_OPS(MICROGRAD_CHAIN)
+            MICROGRAD_USER_OPS(MICROGRAD_CHAIN)
 #undef MICROGRAD_CHAIN
     }
 }
@@ -439,6 +485,7 @@ inline double forward(const Node& n) {
 #define MICROGRAD_FORWARD(id, Struct, arity, ...) \
     case Op::id: return detail::forward_##arity<Struct>(n);
             MICROGRAD_OPS(MICROGRAD_FORWARD)
+            MICROGRAD_USER_OPS(MICROGRAD_FORWARD)
 #undef MICROGRAD_FORWARD
     }
     return n.data;
@@ -446,6 +493,7 @@ inline double forward(const Node& n) {
 
 // Adds n's gradient contribution to its operands' grad.
 inline void backward(const Node& n) {
+    if (n.op == Op::custom) return custom_backward(n);  // the user's code: it adds to the operands' grad
     chain_rule(
         n, n.grad, [](const Node* p) { return p->data; }, [](Node* p, std::size_t) -> double& { return p->grad; });
 }
