@@ -554,20 +554,30 @@ void Batch::Passes::assign_slots() {
 // layer's inputs, each once), each uniform node read by that step alone and
 // summed plainly in registers. Run at its first member, a group gives every
 // value and gradient the terms its members' steps give them, in the same
-// order, where nothing between its first and last member reads an x_j (which
-// would get its terms between theirs), each member's start is there before
-// the first member and read by no step between the first and that member, and
+// order, where nothing between its first and last member adds to an x_j's
+// gradient (a step reading it, or a same_part step into it: its terms would
+// come between theirs), each member's start is made before the first member
+// (its value forward, and backward its gradient passed on only after the
+// group gave it its term: a backward_only step making it counts too) and no
+// step between the first and that member adds to the start's gradient, and
 // all of them are below the first output or none.
 void Batch::Passes::group_layers() {
     if (std::strcmp(layer_kernels().name, "steps") == 0) return;
     Program& lanes = b.lanes_;
     const std::size_t count = lanes.steps.size();
-    std::vector<std::uint32_t> writer(b.slots_, none);  // the step writing each lane slot
+    // The step making each lane slot: it writes the slot's value forward and takes its gradient backward
+    // (a backward_only step only the latter: its value is broadcast before the first step).
+    std::vector<std::uint32_t> writer(b.slots_, none);
+    // The steps adding to each slot's gradient backward: those reading it, and the same_part steps into it.
     std::vector<std::vector<std::uint32_t>> readers(b.slots_);
     for (std::size_t k = 0; k < count; ++k) {
         const Step& s = lanes.steps[k];
+        if (s.kind == StepKind::same_part) {  // into a lane, always: a uniform node has no parts
+            if (!is_uniform(s.out)) readers[s.out].push_back(std::uint32_t(k));
+            continue;
+        }
         if (s.kind != StepKind::op) continue;
-        if (!(s.flags & backward_only)) writer[s.out] = std::uint32_t(k);
+        writer[s.out] = std::uint32_t(k);
         for_each_operand(s, lanes.args, [&](std::uint32_t v) {
             if (!is_uniform(v) && (readers[v].empty() || readers[v].back() != k))
                 readers[v].push_back(std::uint32_t(k));

@@ -104,6 +104,28 @@ def reads_twice() -> tuple[Build, int]:
     return build, 5
 
 
+def start_made_between() -> tuple[Build, int]:
+    """A layer whose second neuron starts from a value made of parameters after the first neuron (the fuzz
+    driver's seed 1638878891): uniform, but its gradient differs per row (a row's value multiplies it too),
+    so its gradient is passed on to the parameters per row, by a step between the two neurons. The group
+    gives the start its term only at the first neuron, after that step has run: the start's maker must come
+    before the layer's first neuron (else p and q lost the start's terms: 0 where a row's was nan)."""
+    random.seed(13)
+    w = [[mg.Value(random.uniform(-1, 1)) for _ in range(3)] for _ in range(4)]
+    p, q = mg.Value(0.5), mg.Value(-1.5)
+
+    def build(x: list[mg.Value]) -> tuple[mg.Value, list[mg.Value]]:
+        d0 = mg.dot(w[0], x)
+        s = (p * q + p) + q  # made after d0
+        d1 = sum((wi * xi for wi, xi in zip(w[1], x)), s)
+        d2 = sum((wi * xi for wi, xi in zip(w[2], x)), p * q)  # and one made before it
+        d3 = mg.dot(w[3], x)
+        y = mg.sum([s * x[0], d1.tanh(), d2, d0.tanh(), d3.relu(), (p * q) * x[1]])  # d0 first in the order
+        return y, [v for row in w for v in row] + [p, q]
+
+    return build, 3
+
+
 CASES: dict[str, Callable[[], tuple[Build, int]]] = {
     **{f"width {w}": mlp(w, 2) for w in WIDTHS},
     "width 16 relu, L2 after": mlp(16, 2, "relu", "after"),
@@ -113,6 +135,7 @@ CASES: dict[str, Callable[[], tuple[Build, int]]] = {
     "width 9, L2 and L1 before": mlp(9, 2, "tanh", "two before"),
     "not a layer": not_a_layer,
     "a parameter read twice": reads_twice,
+    "a start made between": start_made_between,
 }
 
 
@@ -221,3 +244,22 @@ def test_a_layer_over_rows_in_blocks_and_tails_is_exact_for_every_row_count_1_to
         rows = rows_for("blocks", n_in, count)
         values, _ = rebuild_rows(build, rows)
         assert all(same_bits(a, b) for a, b in zip(graph.map(rows), values, strict=True)), count
+
+
+def test_a_start_made_between_passes_every_rows_gradient_on_nan_included():
+    """The fuzz driver's case: a row with nan gives the start's parameters nan, never 0."""
+    build, n_in = start_made_between()
+    x = [mg.Value(0.0) for _ in range(n_in)]
+    y, params = build(x)
+    graph = mg.Graph(y, inputs=x)
+    for rows in ([[0.5, -1.0, 2.0], [1.0, 2.0, 3.0]], [[0.5, -1.0, 2.0], [math.nan, 1.0, 1.0], [1.0, 2.0, 3.0]]):
+        for v in params:
+            v.grad = 0.0
+        graph.map(rows, backward=True)
+        p, q = params[-2].grad, params[-1].grad
+        _, grads = rebuild_rows(build, rows)  # sets the parameters' .grad: read map's before
+        if any(math.isnan(r[-1]) for r in grads):
+            assert math.isnan(p) and math.isnan(q), (p, q)
+        else:
+            assert p == pytest.approx(sum(r[-2] for r in grads), rel=1e-12)
+            assert q == pytest.approx(sum(r[-1] for r in grads), rel=1e-12)
