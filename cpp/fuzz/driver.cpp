@@ -67,8 +67,10 @@ int main(int argc, char** argv) {
         } else if (arg == "--verbose") {
             verbose = true;
         } else if (arg.rfind("--", 0) == 0) {
-            std::fprintf(stderr, "usage: %s [--runs N] [--seconds S] [--seed X] [--max-len L] [--verbose] [--save F] [file ...]\n",
-                         argv[0]);
+            std::fprintf(
+                stderr,
+                "usage: %s [--runs N] [--seconds S] [--seed X] [--max-len L] [--verbose] [--save F] [file ...]\n",
+                argv[0]);
             return 2;
         } else {
             files.push_back(argv[i]);

@@ -355,7 +355,7 @@ private:
     Value layer() {
         std::vector<Value> xs;
         for (std::size_t i = 1 + in_.below(6); i > 0; --i)
-            xs.push_back(in_.byte() % 8 ? pick() : operand());  // the same value twice, sometimes
+            xs.push_back(in_.byte() % 8 ? pick() : operand());             // the same value twice, sometimes
         const bool chain = in_.byte() % 2, flipped = in_.byte() % 4 == 0;  // x * w rather than w * x
         std::vector<Value> neurons, weights;
         for (std::size_t n = 1 + in_.below(9); n > 0; --n) {
