@@ -11,11 +11,18 @@ All in one process, same data and initial weights, PyTorch on one thread in floa
    node's data and grad written) beside Value.backward(), and Graph.map of one row on the chains.
 3. Scaling with the batch (1 to 10,000 rows) and with the model's width, PyTorch beside it.
 4. Memory a captured graph costs per node (Graph.nbytes / len(graph)).
+5. The grid of issue 19 (`--grid` runs it alone): rows 100 / 1,000 / 10,000 x width 16 and 100 / 1,000 x
+   width 64, the moons step (MLP 2-W-W-1, hinge mean + 1e-4 L2, SGD) with Graph.map, PyTorch batched on one
+   thread and on its default threads, and JAX's jit of the whole step (float64) when JAX is installed (an
+   optional anchor: pip install jax); map's GFLOP/s (6 (W^2 + 3W) flops a row: the layers' products,
+   forward and both backward) beside this machine's double-precision peak, probed by a small C program
+   (cc, -march=native; one core and all): with fused multiply-adds, and with a multiply and an add apart,
+   the most an exact kernel can do (map never fuses: dot(a, b) equals Python's sum of products bit for bit).
 --plot draws 1. and 3. (time per step against batch size and width, PyTorch beside Graph.map) into an
 image (.svg, .png, .pdf; needs matplotlib), as the docs' performance page shows it; --json writes the
 figures of 1. and 3. for `python benchmarks/bench_graph.py --replot graph.json --plot graph.svg`.
 Targets (issue 9): whole-graph step <= 1.0x PyTorch (moonshot 0.5x), map step <= 0.25x (0.1x),
-replay <= 4 ns per node on a 1M-node graph (2 ns).
+replay <= 4 ns per node on a 1M-node graph (2 ns). Issue 19: map <= 1.0x JAX jit at every grid point (0.5x).
 """
 
 from __future__ import annotations
@@ -30,10 +37,14 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import gc
 import json
+import math
 import platform
 import random
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -138,7 +149,9 @@ def whole_graph_step(model: MLP, X: list[list[float]], y: list[int]) -> tuple[Ca
     return step, graph
 
 
-def map_step(model: MLP, X: list[list[float]], y: list[int]) -> tuple[Callable[[], float], mg.Graph]:
+def map_step(
+    model: MLP, X: list[list[float]], y: list[int], threads: int | None = None
+) -> tuple[Callable[[], float], mg.Graph]:
     opt = SGD(model.parameters(), lr=0.1)
     x = [mg.Value(0.0), mg.Value(0.0)]
     t = mg.Value(0.0)
@@ -148,7 +161,7 @@ def map_step(model: MLP, X: list[list[float]], y: list[int]) -> tuple[Callable[[
 
     def step() -> float:
         opt.zero_grad()
-        losses = graph.map(rows, backward=True, reduction="mean")
+        losses = graph.map(rows, backward=True, reduction="mean", threads=threads)
         opt.step()
         return sum(losses) / len(losses)
 
@@ -247,6 +260,185 @@ def memory() -> None:
     )
 
 
+# The peak probe: independent chains of x = x * b + c over vectors of doubles (16 chains of one AVX-512
+# register where there is AVX-512, else 12 of one AVX2 or 16-byte register: all in registers, with b and c),
+# in each of N threads; 2 flops an element a step.
+PEAK_C = r"""
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#if defined(__AVX512F__)
+#define BYTES 64
+#define CHAINS 16
+#elif defined(__AVX__)
+#define BYTES 32
+#define CHAINS 12
+#else
+#define BYTES 16
+#define CHAINS 12
+#endif
+typedef double vec __attribute__((vector_size(BYTES)));
+#define LANES (BYTES / 8)
+static long iters = 20000000;
+static volatile double sink;
+static void* run(void* arg) {
+    double seed = (double)(long)arg;
+    vec b = (vec){0} + 0.999999, c = (vec){0} + 1e-9;
+    vec a[CHAINS];
+    for (int k = 0; k < CHAINS; ++k) a[k] = b + seed + k;
+    for (long i = 0; i < iters; ++i) {
+        for (int k = 0; k < CHAINS; ++k) a[k] = a[k] * b + c;
+    }
+    vec s = a[0];
+    for (int k = 1; k < CHAINS; ++k) s += a[k];
+    sink = s[0];
+    return 0;
+}
+int main(int argc, char** argv) {
+    int threads = argc > 1 ? atoi(argv[1]) : 1;
+    if (argc > 2) iters = atol(argv[2]);
+    pthread_t t[256];
+    struct timespec s, e;
+    if (threads < 1 || threads > 256) return 2;
+    clock_gettime(CLOCK_MONOTONIC, &s);
+    for (long i = 0; i < threads; ++i) pthread_create(&t[i], 0, run, (void*)i);
+    for (int i = 0; i < threads; ++i) pthread_join(t[i], 0);
+    clock_gettime(CLOCK_MONOTONIC, &e);
+    double sec = (e.tv_sec - s.tv_sec) + 1e-9 * (e.tv_nsec - s.tv_nsec);
+    printf("%.3f\n", 2.0 * LANES * CHAINS * (double)iters * threads / sec / 1e9);
+    return 0;
+}
+"""
+
+
+def peak_gflops() -> dict[str, float] | None:
+    """This machine's double-precision peak, GFLOP/s, best of three: {"fma 1 core", "fma all cores",
+    "mul+add 1 core", "mul+add all cores"}; None without a C compiler (or off x86-64 and arm64)."""
+    compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None:
+        return None
+    found = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp, "peak.c")
+        source.write_text(PEAK_C, encoding="utf-8")
+        for name, contract in (("fma", "fast"), ("mul+add", "off")):
+            exe = Path(tmp, f"peak-{contract}")
+            cmd = [
+                compiler,
+                "-O3",  # unrolls the chains' loop: each chain in a register
+                "-march=native",
+                f"-ffp-contract={contract}",
+                "-pthread",
+                str(source),
+                "-o",
+                str(exe),
+            ]
+            if subprocess.run(cmd, capture_output=True, check=False).returncode != 0:
+                return None
+            for label, threads in (("1 core", 1), ("all cores", os.cpu_count() or 1)):
+                runs = [float(subprocess.run([str(exe), str(threads), "20000000"], capture_output=True, text=True,
+                                             check=True).stdout) for _ in range(3)]  # fmt: skip
+                found[f"{name} {label}"] = max(runs)
+    return found
+
+
+def jax_step(model: MLP, X: list[list[float]], y: list[int]) -> Callable[[], float] | None:
+    """The same step in JAX, its whole step under jit, float64; None without JAX."""
+    try:
+        import jax
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    params = [
+        (jnp.array([[p.data for p in n.w] for n in layer.neurons], dtype=jnp.float64),
+         jnp.array([n.b.data for n in layer.neurons], dtype=jnp.float64))
+        for layer in model.layers
+    ]  # fmt: skip
+    data = jnp.array(X, dtype=jnp.float64)
+    labels = jnp.array(y, dtype=jnp.float64)
+
+    def loss_of(ps: Any) -> Any:
+        h = data
+        for i, (w, b) in enumerate(ps):
+            h = h @ w.T + b
+            if i < len(ps) - 1:
+                h = jax.nn.relu(h)
+        reg = sum((w * w).sum() + (b * b).sum() for w, b in ps)
+        return jax.nn.relu(1 - labels * h[:, 0]).mean() + 1e-4 * reg
+
+    @jax.jit
+    def update(ps: Any) -> Any:
+        loss, grads = jax.value_and_grad(loss_of)(ps)
+        return loss, jax.tree_util.tree_map(lambda p, g: p - 0.1 * g, ps, grads)
+
+    state = [params]
+
+    def step() -> float:
+        loss, state[0] = update(state[0])
+        loss.block_until_ready()
+        return float(loss)
+
+    return step
+
+
+GRID = ((100, 16), (1_000, 16), (10_000, 16), (100, 64), (1_000, 64))
+
+
+def grid(repeat: int) -> dict[str, Any]:
+    print(
+        "5. the grid (issue 19): ms per step, median; map (its default threads) and its GFLOP/s, map on one"
+    )
+    print(
+        "   thread, PyTorch on one thread and on all, JAX jit (its default threads); ratios of map to JAX, PyTorch"
+    )
+    peak = peak_gflops()
+    if peak is None:
+        print("   peak probe: not built (it needs cc, gcc or clang, and x86-64 or arm64)")
+    else:
+        print(
+            "   this machine's double-precision peak (GFLOP/s): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in peak.items())
+        )
+    print(f"   {'rows':>7} {'width':>5} {'map':>8} {'GFLOP/s':>8} {'map 1':>8} {'torch 1':>8} {'torch N':>8} "
+          f"{'JAX jit':>8} {'/JAX':>6} {'/torch 1':>8}")  # fmt: skip
+    found = []
+    threads = torch.get_num_threads()
+    for rows, width in GRID:
+        runs = max(5, repeat * 100 // rows)
+        step, _ = map_step(*model_and_data(rows, width))
+        step_one, _ = map_step(*model_and_data(rows, width), threads=1)
+        torch_one = torch_step(*model_and_data(rows, width))
+        torch.set_num_threads(os.cpu_count() or 1)
+        torch_all = torch_step(*model_and_data(rows, width))
+        torch.set_num_threads(threads)
+        jax_one = jax_step(*model_and_data(rows, width))
+        # interleaved, a round of each in turn, so that the machine's load falls on all alike
+        times: dict[str, list[float]] = {"map": [], "map 1": [], "torch 1": [], "torch N": [], "jax": []}
+        for _ in range(5):
+            times["map"].append(median_seconds(step, runs))
+            times["map 1"].append(median_seconds(step_one, runs))
+            times["torch 1"].append(median_seconds(torch_one, runs))
+            torch.set_num_threads(os.cpu_count() or 1)
+            times["torch N"].append(median_seconds(torch_all, runs))
+            torch.set_num_threads(threads)
+            if jax_one is not None:
+                times["jax"].append(median_seconds(jax_one, runs))
+        ms = {k: statistics.median(v) * 1e3 if v else math.nan for k, v in times.items()}
+        flops = 6 * (width * width + 3 * width) * rows
+        gflops = flops / (ms["map"] * 1e-3) / 1e9
+        print(f"   {rows:>7,} {width:>5} {ms['map']:>8.3f} {gflops:>8.1f} {ms['map 1']:>8.3f} {ms['torch 1']:>8.3f} "
+              f"{ms['torch N']:>8.3f} {ms['jax']:>8.3f} {ms['map'] / ms['jax']:>5.2f}x "
+              f"{ms['map'] / ms['torch 1']:>7.2f}x")  # fmt: skip
+        found.append({"rows": rows, "width": width, "map_ms": ms["map"], "map_gflops": gflops,
+                      "map_1_thread_ms": ms["map 1"], "torch_1_ms": ms["torch 1"], "torch_n_ms": ms["torch N"],
+                      "jax_ms": ms["jax"]})  # fmt: skip
+    print()
+    return {"peak": peak, "points": found}
+
+
 def plot(results: Results, path: Path) -> None:
     """Time per step of micrograd's demo (1.) and against batch size and width (3.), PyTorch beside
     Graph.map, as one figure with three panels."""
@@ -297,6 +489,9 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, help="draw the demo step and the scaling into this image")
     parser.add_argument("--json", type=Path, help="write the demo step's and the scaling's figures here")
     parser.add_argument("--replot", type=Path, help="measure nothing: --plot the figures of this --json file")
+    parser.add_argument(
+        "--grid", action="store_true", help="measure only 5., the grid against PyTorch and JAX"
+    )
     args = parser.parse_args()
     if args.replot:
         if not args.plot:
@@ -310,10 +505,18 @@ def main() -> None:
         )
     machine = f"Python {sys.version.split()[0]}, micrograd_cpp {mg.__version__}, torch {torch.__version__}"
     print(f"{machine}\n")
+    if args.grid:
+        found = grid(args.repeat)
+        if args.json:
+            args.json.write_text(
+                json.dumps({"machine": machine, "grid": found}, indent=1) + "\n", encoding="utf-8"
+            )
+        return
     results: Results = {"machine": f"{machine}, {platform.machine()}", "demo": demo_step(args.repeat)}
     replay_cost(args.repeat)
     results["scaling"] = scaling(args.repeat)
     memory()
+    results["grid"] = grid(args.repeat)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         print(f"figures saved to {args.json}")

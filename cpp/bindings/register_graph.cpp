@@ -14,6 +14,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -460,6 +461,19 @@ Reduction reduction_from(const std::string& name) {
     throw py::value_error("reduction must be 'sum' or 'mean', not '" + name + "'");
 }
 
+// map's threads: None (0: the machine's cores) or a positive int (a bool is refused, as it is no count).
+std::size_t threads_from(const std::optional<py::int_>& threads) {
+    if (!threads) return 0;
+    if (PyBool_Check(threads->ptr())) throw py::type_error("threads must be an int or None, not bool");
+    const long long n = PyLong_AsLongLong(threads->ptr());
+    if (n == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        throw py::value_error("threads must be a positive int or None");
+    }
+    if (n < 1) throw py::value_error("threads must be a positive int or None, not " + std::to_string(n));
+    return std::size_t(std::min<long long>(n, 1024));
+}
+
 using Self = Initialised<Graph>;
 
 struct InputsName {
@@ -545,12 +559,14 @@ void register_graph(py::module_& m) {
         .def(
             "map",
             // reduction as a py::str: a std::string parameter would take bytes too (b"sum" != "sum").
-            [](Self g, const py::handle& rows, bool backward, const py::str& reduction) {
+            [](Self g, const py::handle& rows, bool backward, const py::str& reduction,
+               const std::optional<py::int_>& threads) {
                 // For the stub: a float per row, or a list of floats per row (several outputs).
                 using Rows = py::typing::List<py::typing::Union<py::float_, py::typing::List<py::float_>>>;
-                return Rows(g->map(rows, MapOptions{backward, reduction_from(std::string(reduction))}));
+                return Rows(
+                    g->map(rows, MapOptions{backward, reduction_from(std::string(reduction)), threads_from(threads)}));
             },
-            py::arg("rows"), py::arg("backward") = false, py::arg("reduction") = "sum",
+            py::arg("rows"), py::arg("backward") = false, py::arg("reduction") = "sum", py::arg("threads") = py::none(),
             ">>> import micrograd_cpp as mg\n"
             ">>> x, w = mg.Value(0.0), mg.Value(3.0)\n"
             ">>> g = mg.Graph(w * x + 1, inputs=[x])\n"
@@ -570,7 +586,9 @@ void register_graph(py::module_& m) {
             "per-row rebuild's backward computes it, the rows summed in another order, within\n"
             "n * eps * sum |row| of their exact sum (the docs' page on Graph says more). Ctrl-C stops it\n"
             "promptly, adding no gradient.\n"
-            "reduction: 'sum' or 'mean' (divides by the number of rows).")
+            "reduction: 'sum' or 'mean' (divides by the number of rows).\n"
+            "threads: at most this many threads split the rows (None: the machine's cores), where the batch\n"
+            "is large enough to pay for them; the values and gradients are the same bits whatever the count.")
         .def_property_readonly(
             "outputs", [](Self g) { return py::typing::Tuple<Value, py::ellipsis>(g->values(true)); },
             "The outputs, a tuple of Values.")

@@ -2,11 +2,12 @@
 // (GCC, MSVC): feeds LLVMFuzzerTestOneInput random programs from a seeded
 // generator, or replays the files named on the command line.
 //
-//     micrograd_fuzz_driver [--runs N] [--seconds S] [--seed X] [--max-len L] [file ...]
+//     micrograd_fuzz_driver [--runs N] [--seconds S] [--seed X] [--max-len L] [--save F] [file ...]
 //
 // Prints the number of programs run and their rate. The same seed runs the
 // same programs, so a failure is reproduced by its seed and run number
-// (printed before each run with --verbose).
+// (printed before each run with --verbose); --save F writes each program to F
+// before it runs, so after a crash F holds the failing one, to replay as a file.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
     std::uint64_t seed = 1;
     std::size_t max_len = 512;
     bool verbose = false;
+    const char* save = nullptr;
     std::vector<const char*> files;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
@@ -60,11 +62,15 @@ int main(int argc, char** argv) {
             seed = std::strtoull(argv[++i], nullptr, 10);
         } else if (arg == "--max-len" && has_value) {
             max_len = std::size_t(std::atol(argv[++i]));
+        } else if (arg == "--save" && has_value) {
+            save = argv[++i];
         } else if (arg == "--verbose") {
             verbose = true;
         } else if (arg.rfind("--", 0) == 0) {
-            std::fprintf(stderr, "usage: %s [--runs N] [--seconds S] [--seed X] [--max-len L] [--verbose] [file ...]\n",
-                         argv[0]);
+            std::fprintf(
+                stderr,
+                "usage: %s [--runs N] [--seconds S] [--seed X] [--max-len L] [--verbose] [--save F] [file ...]\n",
+                argv[0]);
             return 2;
         } else {
             files.push_back(argv[i]);
@@ -92,6 +98,14 @@ int main(int argc, char** argv) {
         for (auto& b : input)
             b = std::uint8_t(splitmix64(state));
         if (verbose) std::fprintf(stderr, "seed %llu run %ld\n", static_cast<unsigned long long>(seed), done);
+        if (save != nullptr) {
+            std::ofstream file(save, std::ios::binary | std::ios::trunc);
+            file.write(reinterpret_cast<const char*>(input.data()), std::streamsize(input.size()));
+            if (!file) {
+                std::fprintf(stderr, "cannot write %s\n", save);
+                return 1;
+            }
+        }
         LLVMFuzzerTestOneInput(input.data(), input.size());
         bytes += input.size();
     }

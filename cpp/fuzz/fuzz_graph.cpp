@@ -306,7 +306,8 @@ private:
 
     // One action that builds a node.
     Value build() {
-        switch (in_.below(7)) {
+        switch (in_.below(8)) {
+            case 7: return layer();
             case 6: {  // a neuron's sum, ((s + a*b) + c*d) + ..., some terms plain values
                 Value acc = pick();
                 for (std::size_t i = 1 + in_.below(8); i > 0; --i)
@@ -347,12 +348,54 @@ private:
         }
     }
 
+    // A layer: neurons over the same values of the pool, each with weights of its own (mostly: some
+    // shared with another neuron, read twice, or values of the pool), as a Dot (mg.dot) or as micrograd's
+    // sum from a bias (a chain of adds the capture fuses); each maybe through a unary op. The neurons go
+    // into the pool after it (extra_); returned: the last, or their sum (a layer of one after them).
+    Value layer() {
+        std::vector<Value> xs;
+        for (std::size_t i = 1 + in_.below(6); i > 0; --i)
+            xs.push_back(in_.byte() % 8 ? pick() : operand());             // the same value twice, sometimes
+        const bool chain = in_.byte() % 2, flipped = in_.byte() % 4 == 0;  // x * w rather than w * x
+        std::vector<Value> neurons, weights;
+        for (std::size_t n = 1 + in_.below(9); n > 0; --n) {
+            std::vector<Value> ws;
+            for (std::size_t j = 0; j < xs.size(); ++j) {
+                const std::uint8_t kind = in_.byte();
+                if (kind % 16 == 0 && !weights.empty())
+                    ws.push_back(weights[in_.below(weights.size())]);  // another neuron's, or this one's again
+                else if (kind % 16 == 1)
+                    ws.push_back(operand());
+                else
+                    ws.push_back(Value(in_.number()));
+                weights.push_back(ws.back());
+            }
+            Value neuron = flipped ? micrograd::dot(xs, ws) : micrograd::dot(ws, xs);
+            if (chain) {
+                const std::uint8_t start = in_.byte() % 4;
+                neuron = start == 0 ? pick() : Value(start == 1 ? 0.0 : in_.number());  // a bias, or a value
+                for (std::size_t j = 0; j < xs.size(); ++j)
+                    neuron = neuron + (flipped ? xs[j] * ws[j] : ws[j] * xs[j]);
+            }
+            if (in_.byte() % 2) neuron = micrograd::unary(unary_ops[in_.below(unary_ops.size())], neuron);
+            neurons.push_back(neuron);
+        }
+        if (in_.byte() % 2) return micrograd::sum(neurons);
+        extra_.assign(neurons.begin(), neurons.end() - 1);
+        return neurons.back();
+    }
+
     void step() {
         switch (in_.below(11)) {
             case 0:
             case 1:
             case 2:
-            case 3: add(build()); break;
+            case 3:
+                add(build());
+                for (Value& v : extra_)
+                    add(std::move(v));
+                extra_.clear();
+                break;
             case 4:  // drop a value (and what only it held)
                 if (pool_.size() > 1) {
                     allocating_is_a_bug = true;
@@ -624,6 +667,7 @@ private:
             failed = true;
         }
         fail_after = -1;
+        extra_.clear();  // a layer's other neurons: not kept
         if (failed) {
             const std::vector<double> after = grads(order);
             for (std::size_t i = 0; i < after.size(); ++i)
@@ -638,6 +682,7 @@ private:
 
     Input& in_;
     std::vector<Value> pool_;
+    std::vector<Value> extra_;  // what build() made beside the value it returned: a layer's other neurons
     bool large_graph_pending_ = false;
 };
 

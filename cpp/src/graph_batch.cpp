@@ -4,12 +4,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
+#include "graph_batch_layer.hpp"
 #include "micrograd/ops.hpp"
 
 namespace micrograd::graph_detail {
@@ -23,6 +30,11 @@ enum class RowGradient : std::uint8_t { none, same, per_row };
 // rows a chunk (fewer run the loops too short; 256 is no faster).
 constexpr std::size_t chunk_bytes = std::size_t(1) << 20;
 constexpr std::size_t max_lanes = max_lanes_per_chunk;
+// The chunks' sums wait in a buffer of about this many bytes for their turn to be added (a round).
+constexpr std::size_t round_bytes = std::size_t(4) << 20;
+// Threads pay above about this many lane operations a call (rows x work_per_row_): each one costs
+// some 20-50 us to start and join (bench_graph.py --threads measures it).
+constexpr std::size_t thread_work = std::size_t(1) << 20;
 
 }  // namespace
 
@@ -111,6 +123,7 @@ struct Batch::Passes {
     bool fusable(std::uint32_t i, Op op) const;
     bool keeps_order(std::uint32_t top);
     void assign_slots();
+    void group_layers();
     void plan_sums();
 
     Step step_for(std::size_t i, const std::vector<std::uint32_t>& operand_place, Program& program) const;
@@ -136,6 +149,7 @@ Batch::Batch(const Capture& c) {
     passes.emit_lane_steps();
     passes.order_lane_steps();
     passes.assign_slots();
+    passes.group_layers();
     passes.plan_sums();
     const std::size_t n = c.size();
     data_.assign(n, 0.0);
@@ -145,6 +159,9 @@ Batch::Batch(const Capture& c) {
     parts_.assign(part_count_, 0.0);
     same_per_row_.assign(same_leaves_.size(), 0.0);
     first_sums_.assign(summed_.size(), 0.0);
+    packed_.assign(packed_size_, 0.0);
+    round_chunks_ = std::max<std::size_t>(8, round_bytes / (2 * sizeof(double) * (summed_.size() + 1)));
+    work_per_row_ = lanes_.steps.size() + lanes_.args.size();
 }
 
 // What varies per row: the inputs and every node reading something that does.
@@ -532,6 +549,130 @@ void Batch::Passes::assign_slots() {
     if (varies[b.first_output_]) b.first_slot_ = place[b.first_output_];
 }
 
+// Layers (graph_batch_kernel.hpp's Group): Dot steps whose pairs each read a
+// lane slot and a uniform node, the same lane slots in the same order (the
+// layer's inputs, each once), each uniform node read by that step alone and
+// summed plainly in registers. Run at its first member, a group gives every
+// value and gradient the terms its members' steps give them, in the same
+// order, where nothing between its first and last member adds to an x_j's
+// gradient (a step reading it, or a same_part step into it: its terms would
+// come between theirs), each member's start is made before the first member
+// (its value forward, and backward its gradient passed on only after the
+// group gave it its term: a backward_only step making it counts too) and no
+// step between the first and that member adds to the start's gradient, and
+// all of them are below the first output or none.
+void Batch::Passes::group_layers() {
+    if (std::strcmp(layer_kernels().name, "steps") == 0) return;
+    Program& lanes = b.lanes_;
+    const std::size_t count = lanes.steps.size();
+    // The step making each lane slot: it writes the slot's value forward and takes its gradient backward
+    // (a backward_only step only the latter: its value is broadcast before the first step).
+    std::vector<std::uint32_t> writer(b.slots_, none);
+    // The steps adding to each slot's gradient backward: those reading it, and the same_part steps into it.
+    std::vector<std::vector<std::uint32_t>> readers(b.slots_);
+    for (std::size_t k = 0; k < count; ++k) {
+        const Step& s = lanes.steps[k];
+        if (s.kind == StepKind::same_part) {  // into a lane, always: a uniform node has no parts
+            if (!is_uniform(s.out)) readers[s.out].push_back(std::uint32_t(k));
+            continue;
+        }
+        if (s.kind != StepKind::op) continue;
+        writer[s.out] = std::uint32_t(k);
+        for_each_operand(s, lanes.args, [&](std::uint32_t v) {
+            if (!is_uniform(v) && (readers[v].empty() || readers[v].back() != k))
+                readers[v].push_back(std::uint32_t(k));
+        });
+    }
+    auto read_between = [&](std::uint32_t slot, std::uint32_t from, std::uint32_t to, std::uint32_t except) {
+        const std::vector<std::uint32_t>& r = readers[slot];  // a reader in (from, to) but except
+        for (auto it = std::upper_bound(r.begin(), r.end(), from); it != r.end() && *it < to; ++it)
+            if (*it != except) return true;
+        return false;
+    };
+    std::vector<std::uint8_t> seen(c.size(), 0);  // uniform nodes read by some step's pairs
+    struct Open {
+        std::vector<std::uint32_t> members;
+    };
+    std::map<std::vector<std::uint32_t>, Open> open;  // by the x slots
+    std::vector<std::uint32_t> xs;
+    auto close = [&](const std::vector<std::uint32_t>& x, Open& o) {
+        if (o.members.size() >= 2) {
+            Group g{std::uint32_t(o.members.size()), std::uint32_t(x.size()), std::uint32_t(lanes.group_args.size()),
+                    std::uint32_t(b.packed_size_), 0};
+            const std::uint32_t index = std::uint32_t(lanes.groups.size());
+            std::vector<std::uint32_t>& a = lanes.group_args;
+            a.insert(a.end(), o.members.begin(), o.members.end());
+            a.insert(a.end(), x.begin(), x.end());
+            for (std::uint32_t k : o.members) {
+                const Step& s = lanes.steps[k];
+                const std::uint32_t first = s.x + ((s.flags & Node::fold_from_first) ? 1 : 0);
+                for (std::uint32_t j = 0; j < g.pairs; ++j) {
+                    const std::uint32_t u = lanes.args[first + 2 * j], v = lanes.args[first + 2 * j + 1];
+                    const std::uint32_t w = node_of(is_uniform(u) ? u : v);
+                    a.push_back(w);
+                    if (b.terms_of_[w] == none) continue;
+                    const TermsPlan& plan = b.terms_plans_[b.terms_of_[w]];
+                    g.terms = std::uint8_t(g.terms | (plan.before > 0 ? 1 : 0) | (plan.after > 0 ? 2 : 0) |
+                                           (plan.after > 1 ? 4 : 0));
+                }
+            }
+            for (std::uint32_t k : o.members)
+                a.push_back(lanes.steps[k].out);
+            for (std::uint32_t k : o.members) {
+                const Step& s = lanes.steps[k];
+                a.push_back((s.flags & Node::fold_from_first) ? lanes.args[s.x] : none);  // a lane slot, or uniform
+            }
+            if (lanes.group_of.empty()) lanes.group_of.assign(count, none);
+            for (std::uint32_t k : o.members)
+                lanes.group_of[k] = in_group;
+            lanes.group_of[o.members[0]] = index;
+            lanes.groups.push_back(g);
+            b.packed_size_ += (g.terms ? 5 : 2) * std::size_t(g.members) * g.pairs + g.members;
+        }
+        o.members.clear();
+    };
+    for (std::size_t k = 0; k < count; ++k) {
+        const Step& s = lanes.steps[k];
+        if (s.kind != StepKind::op || s.op != Op::dot || (s.flags & backward_only)) continue;
+        const bool from_first = (s.flags & Node::fold_from_first) != 0;
+        const std::uint32_t first = s.x + (from_first ? 1 : 0);
+        const std::uint32_t pairs = (s.y - (from_first ? 1 : 0)) / 2;
+        if (pairs == 0) continue;
+        xs.clear();
+        bool fits = true;
+        for (std::uint32_t j = 0; j < pairs && fits; ++j) {
+            const std::uint32_t u = lanes.args[first + 2 * j], v = lanes.args[first + 2 * j + 1];
+            if (is_uniform(u) == is_uniform(v)) fits = false;
+            const std::uint32_t w = node_of(is_uniform(u) ? u : v), x = is_uniform(u) ? v : u;
+            fits = fits && !seen[w] && std::find(xs.begin(), xs.end(), x) == xs.end();
+            xs.push_back(x);
+        }
+        const std::uint32_t start = from_first ? lanes.args[s.x] : none;
+        const bool lane_start = from_first && !is_uniform(start);
+        if (lane_start && std::find(xs.begin(), xs.end(), start) != xs.end()) fits = false;
+        if (!fits) continue;
+        for (std::uint32_t j = 0; j < pairs; ++j) {
+            const std::uint32_t u = lanes.args[first + 2 * j], v = lanes.args[first + 2 * j + 1];
+            seen[node_of(is_uniform(u) ? u : v)] = 1;
+        }
+        Open& o = open[xs];
+        if (!o.members.empty()) {
+            const std::uint32_t head = o.members.front(), last = o.members.back(), here = std::uint32_t(k);
+            bool joins = (head < b.row_steps_) == (here < b.row_steps_);
+            for (std::uint32_t x : xs)
+                joins = joins && !read_between(x, last, here, none);
+            if (lane_start)
+                joins =
+                    joins && (writer[start] == none || writer[start] < head) && !read_between(start, head, here, here);
+            if (!joins) close(xs, o);
+        }
+        if (o.members.empty() && lane_start && writer[start] != none && writer[start] >= k) continue;
+        o.members.push_back(std::uint32_t(k));
+    }
+    for (auto& [x, o] : open)
+        close(x, o);
+}
+
 // The parameters (the leaves below the first output that are not inputs) and
 // how each one's sum over the rows is made: once, times the rows, for a
 // gradient the same in every row; else from its lanes or its registers.
@@ -569,19 +710,42 @@ Memory Batch::memory(double* data, double* grad, double scale) {
         parts_.data(), scale, nullptr,      constants_.data()};
 }
 
-void Batch::ensure_lanes(std::size_t width) {
-    if (width <= stride_) return;
-    const std::size_t size = 2 * slots_ * width;
-    std::unique_ptr<double[]> more(new double[size ? size : 1]);  // may throw: nothing changed yet
-    lanes_data_ = std::move(more);
-    lanes_capacity_ = size;
-    stride_ = width;
-    buffer_bytes_.store(size * sizeof(double), std::memory_order_relaxed);
+std::size_t Batch::thread_count(std::size_t count, std::size_t asked) const {
+    const std::size_t cores = std::max<std::size_t>(1, std::thread::hardware_concurrency());
+    const std::size_t chunks = stride_ ? (count + stride_ - 1) / stride_ : 1;
+    std::size_t threads = std::min(asked ? asked : cores, chunks);
+    if (count * work_per_row_ < thread_work) threads = 1;  // too little work to pay for a thread
+    return std::max<std::size_t>(1, threads);
+}
+
+// Lanes of width rows for each of threads workers, and the round's chunk sums.
+// May throw (bad_alloc): then nothing changed.
+void Batch::ensure_buffers(std::size_t width, std::size_t threads) {
+    const std::size_t n = data_.size();
+    if (!chunk_sums_) chunk_sums_.reset(new double[2 * round_chunks_ * (summed_.size() + 1)]);
+    if (width > stride_ || threads > worker_count_) {
+        const std::size_t w = std::max(width, stride_), count = std::max(threads, worker_count_);
+        const std::size_t doubles = 2 * slots_ * w + 2 * n + packed_size_ + 1;
+        std::unique_ptr<Worker[]> more(new Worker[count]);
+        for (std::size_t k = 0; k < count; ++k)
+            more[k].memory.reset(new double[doubles]());  // zeros: what padded lanes read first
+        workers_ = std::move(more);
+        worker_count_ = count;
+        worker_doubles_ = doubles;
+        stride_ = w;
+    }
+    buffer_bytes_.store((worker_count_ * worker_doubles_ + 2 * round_chunks_ * (summed_.size() + 1)) * sizeof(double),
+                        std::memory_order_relaxed);
 }
 
 void Batch::forget_buffers() noexcept {
-    (void)lanes_data_.release();  // another thread's map may have been changing them: not freed
-    lanes_capacity_ = 0;
+    // another thread's map may have been changing them: not freed
+    if (workers_)
+        for (std::size_t k = 0; k < worker_count_; ++k)
+            (void)workers_[k].memory.release();
+    (void)workers_.release();
+    (void)chunk_sums_.release();
+    worker_count_ = worker_doubles_ = 0;
     stride_ = 0;
     buffer_bytes_.store(0, std::memory_order_relaxed);
 }
@@ -593,7 +757,8 @@ std::size_t Batch::plan_bytes() const {
            bytes(row_terms_) + bytes(constants_) + bytes(input_slots_) + bytes(output_places_) + bytes(lane_nodes_) +
            bytes(lane_leaves_) + bytes(summed_) + bytes(same_leaves_) + bytes(leaves_) + bytes(parameters_) +
            bytes(data_) + bytes(grad_) + bytes(low_) + bytes(parts_) + bytes(takes_parts_) + bytes(gives_same_) +
-           bytes(same_per_row_) + bytes(first_sums_);
+           bytes(same_per_row_) + bytes(first_sums_) + bytes(lanes_.groups) + bytes(lanes_.group_args) +
+           bytes(lanes_.group_of) + bytes(packed_);
 }
 
 void Batch::run(const double* rows, std::size_t count, double* out, const MapOptions& options) {
@@ -604,10 +769,17 @@ void Batch::run(const double* rows, std::size_t count, double* out, const MapOpt
     Poll poll;
     forward_steps(uniform_, 0, uniform_.steps.size(), uniform, 1, 1, poll);  // what does not vary: once
     const std::size_t per_lane = 2 * sizeof(double) * (slots_ ? slots_ : 1);
-    ensure_lanes(std::max<std::size_t>(1, std::min({count, max_lanes, chunk_bytes / per_lane})));
+    // Chunks of a multiple of 8 rows (the layers' blocks), but one chunk of fewer rows, its lanes padded.
+    std::size_t width = std::min(max_lanes, chunk_bytes / per_lane);
+    width = width >= 8 ? width / 8 * 8 : std::max<std::size_t>(1, width);
+    if (count < width) width = std::max<std::size_t>(1, (count + 7) / 8 * 8);
+    ensure_buffers(width, 1);
+    const std::size_t threads = thread_count(count, options.threads);
+    ensure_buffers(width, threads);
     const double seed = options.reduction == Reduction::mean ? 1.0 / double(count) : 1.0;
     if (options.backward) same_in_every_row(seed, poll);
-    run_chunks(rows, count, out, options.backward, seed, 1.0, poll);
+    pack_groups();
+    run_chunks(rows, count, out, options.backward, seed, 1.0, poll, threads);
     if (options.backward) finish_sums(rows, count, seed, poll);
 }
 
@@ -619,7 +791,7 @@ void Batch::run(const double* rows, std::size_t count, double* out, const MapOpt
 // nodes whose gradient differs per row are kept one by one (parts_).
 void Batch::same_in_every_row(double seed, Poll& poll) {
     if (!same_order_.empty() || !same_leaves_.empty()) std::fill(grad_.begin(), grad_.end(), 0.0);
-    double* data = lanes_data_.get();
+    double* data = workers_[0].memory.get();
     double* grad = data + slots_;  // one lane: stride 1
     if (first_slot_ != none && phantom_row_) {
         std::fill_n(data, varying_slots_, std::numeric_limits<double>::quiet_NaN());
@@ -669,44 +841,181 @@ void Batch::same_in_every_row(double seed, Poll& poll) {
         grad_[i] = low_[i] = 0.0;
 }
 
-// The rows, a chunk of stride_ at a time, one lane each: the inputs transposed
-// into their lanes, the lane steps forward, the outputs out (unless null), then
-// backward from the seed, and the sums of the parameters with lanes. Each row's
-// gradient terms are multiplied by scale before they are summed.
+// The groups' weights, starts' values and the weights' row terms
+// (graph_batch_kernel.hpp's Group) from this call's uniform values, where the
+// layer kernels read them.
+void Batch::pack_groups() {
+    for (const Group& g : lanes_.groups) {
+        const std::uint32_t* a = lanes_.group_args.data() + g.first;
+        const std::size_t n = g.members, np = std::size_t(g.members) * g.pairs;
+        const std::uint32_t* weights = a + n + g.pairs;
+        const std::uint32_t* starts = weights + np + n;
+        double* packed = packed_.data() + g.packed;
+        for (std::size_t k = 0; k < np; ++k)
+            packed[k] = data_[weights[k]];
+        for (std::size_t k = 0; k < n; ++k)
+            packed[2 * np + k] = starts[k] == none || !is_uniform(starts[k]) ? 0.0 : data_[node_of(starts[k])];
+        if (!g.terms) continue;
+        double* before = packed + 2 * np + n;
+        for (std::size_t k = 0; k < np; ++k) {
+            const std::uint32_t t = terms_of_[weights[k]];
+            const RowTerms terms = t == none ? RowTerms{} : row_terms_[t];
+            before[k] = terms.before;
+            before[np + k] = terms.after[0];
+            before[2 * np + k] = terms.after[1];
+        }
+    }
+}
+
+struct Batch::Chunk {
+    const double* rows;
+    std::size_t count, stride;
+    double* out;
+    bool backward;
+    double seed, scale;
+};
+
+// The rows, a chunk of stride_ at a time, one lane each, split among threads
+// (the caller's the one that polls for an interrupt: it stops the others), a
+// round of chunks at a time: then the round's sums are added in the chunks'
+// order, so that the sums are the same bits whatever the threads. A chunk's
+// rows are the inputs transposed into their lanes, the lane steps forward, the
+// outputs out (unless null), then backward from the seed, and the sums of the
+// parameters with lanes. Each row's gradient terms are multiplied by scale
+// before they are summed: a rerun (sum_again_scaled) has one row a chunk.
 void Batch::run_chunks(const double* rows, std::size_t count, double* out, bool backward, double seed, double scale,
-                       Poll& poll) {
-    const std::size_t stride = scale == 1.0 ? stride_ : 1;  // a rerun: one row a chunk (sum_again_scaled)
-    double* data = lanes_data_.get();
+                       Poll& poll, std::size_t threads) {
+    const Chunk chunk{rows, count, scale == 1.0 ? stride_ : 1, out, backward, seed, scale};
+    const std::size_t chunks = (count + chunk.stride - 1) / chunk.stride, n = data_.size();
+    for (std::size_t k = 0; k < threads; ++k) {
+        double* sums = workers_[k].memory.get() + 2 * slots_ * stride_;
+        for (std::uint32_t i : summed_)
+            sums[i] = sums[n + i] = 0.0;
+    }
+    for (std::size_t first = 0; first < chunks; first += round_chunks_) {
+        const std::size_t last = std::min(chunks, first + round_chunks_), helpers = std::min(threads, last - first) - 1;
+        if (helpers == 0) {
+            for (std::size_t c = first; c < last; ++c)
+                run_chunk(chunk, workers_[0], c, c - first, poll);
+        } else {
+            run_round(chunk, first, last, helpers, poll);
+        }
+        if (backward) add_chunk_sums(last - first);
+    }
+}
+
+namespace {
+
+// What the caller and the helpers of a round share, on the heap: a helper that
+// starts late (a busy machine) finds every chunk taken and touches nothing else,
+// so the caller waits only for the chunks taken, never for a thread to start.
+struct Round {
+    std::atomic<std::size_t> next;
+    std::size_t last;
+    std::atomic<std::size_t> done{0};
+    std::mutex mutex;
+    std::condition_variable finished;
+    Round(std::size_t first, std::size_t end) : next(first), last(end) {}
+    void wait_for(std::size_t chunks) {
+        std::unique_lock<std::mutex> lock(mutex);
+        finished.wait(lock, [&] { return done.load() == chunks; });
+    }
+};
+
+}  // namespace
+
+// Chunks first .. last by the caller and up to helpers more threads, each
+// taking the next chunk left. If the caller's part throws (an interrupt), no
+// chunk is taken after it, and the chunks taken finish before it returns.
+void Batch::run_round(const Chunk& chunk, std::size_t first, std::size_t last, std::size_t helpers, Poll& poll) {
+    auto round = std::make_shared<Round>(first, last);
+    auto take = [this, chunk, first](Round& r, std::size_t k, Poll& p) {
+        for (std::size_t c; (c = r.next.fetch_add(1)) < r.last;) {
+            run_chunk(chunk, workers_[k], c, c - first, p);
+            r.done.fetch_add(1);
+            const std::lock_guard<std::mutex> lock(r.mutex);
+            r.finished.notify_all();
+        }
+    };
+    for (std::size_t k = 1; k <= helpers; ++k) {
+        try {
+            std::thread([round, take, k] {
+                Poll quiet(false);
+                take(*round, k, quiet);
+            }).detach();
+        } catch (...) {  // no thread to be had: fewer run the chunks, the same bits
+            break;
+        }
+    }
+    try {
+        take(*round, 0, poll);
+    } catch (...) {
+        const std::size_t taken = std::min(round->next.exchange(last), last) - first;
+        round->wait_for(taken - 1);  // all but the caller's own
+        throw;
+    }
+    round->wait_for(last - first);
+}
+
+void Batch::run_chunk(const Chunk& chunk, Worker& worker, std::size_t index, std::size_t slot, Poll& poll) {
+    const std::size_t stride = chunk.stride, n = data_.size();
+    double* data = worker.memory.get();
     double* grad = data + slots_ * stride;
-    Memory m = memory(data, grad, scale);
+    double* sums = data + 2 * slots_ * stride_;  // per node, then their errors
+    Memory m = memory(data, grad, chunk.scale);
+    m.uniform_grad = sums;
+    m.uniform_low = sums + n;
     m.args = lanes_.args.data();
+    m.packed = packed_.data();
+    m.sums = sums + 2 * n;
+    poll.now();                                           // before each chunk too: a call of few steps over many rows
     for (std::size_t k = 0; k < lane_nodes_.size(); ++k)  // values of the uniform nodes with lanes, broadcast
         std::fill_n(data + (varying_slots_ + k) * stride, stride, data_[lane_nodes_[k]]);
     const std::size_t n_in = input_slots_.size(), n_out = output_places_.size();
-    for (std::size_t row = 0; row < count; row += stride) {
-        poll_interrupt();  // before each chunk too: a call of few steps over many rows
-        const std::size_t lanes = std::min(stride, count - row);
-        for (std::size_t k = 0; k < n_in; ++k) {
-            double* lane = data + input_slots_[k] * stride;
+    const std::size_t row = index * stride, lanes = std::min(stride, chunk.count - row);
+    for (std::size_t k = 0; k < n_in; ++k) {
+        double* lane = data + input_slots_[k] * stride;
+        for (std::size_t b = 0; b < lanes; ++b)
+            lane[b] = chunk.rows[(row + b) * n_in + k];
+    }
+    forward_steps(lanes_, 0, lanes_.steps.size(), m, stride, lanes, poll);
+    if (chunk.out) {
+        for (std::size_t j = 0; j < n_out; ++j) {
+            const std::uint32_t o = output_places_[j];
             for (std::size_t b = 0; b < lanes; ++b)
-                lane[b] = rows[(row + b) * n_in + k];
+                chunk.out[(row + b) * n_out + j] = is_uniform(o) ? data_[node_of(o)] : data[o * stride + b];
         }
-        forward_steps(lanes_, 0, lanes_.steps.size(), m, stride, lanes, poll);
-        if (out) {
-            for (std::size_t j = 0; j < n_out; ++j) {
-                const std::uint32_t o = output_places_[j];
-                for (std::size_t b = 0; b < lanes; ++b)
-                    out[(row + b) * n_out + j] = is_uniform(o) ? data_[node_of(o)] : data[o * stride + b];
-            }
+    }
+    if (!chunk.backward) return;
+    std::fill_n(grad, slots_ * stride, 0.0);
+    if (first_slot_ != none) std::fill_n(grad + first_slot_ * stride, lanes, chunk.seed);
+    // Only the steps below the first output: another output's step would pass on a zero
+    // gradient, and 0 * inf is nan.
+    backward_steps(lanes_, row_steps_, m, stride, lanes, poll);
+    for (std::uint32_t s : lane_leaves_)
+        add_lanes_to_uniform(m, lane_nodes_[s - varying_slots_], grad + s * stride, lanes);
+    double* kept = chunk_sums_.get() + 2 * slot * summed_.size();
+    for (std::size_t j = 0; j < summed_.size(); ++j) {
+        const std::uint32_t i = summed_[j];
+        kept[2 * j] = sums[i];
+        kept[2 * j + 1] = sums[n + i];
+        sums[i] = sums[n + i] = 0.0;
+    }
+}
+
+// The round's chunk sums into grad_ and low_, chunk by chunk, in order: each
+// add's rounding error kept (TwoSum), as add_to_uniform keeps it.
+void Batch::add_chunk_sums(std::size_t chunks) {
+    for (std::size_t c = 0; c < chunks; ++c) {
+        const double* kept = chunk_sums_.get() + 2 * c * summed_.size();
+        for (std::size_t j = 0; j < summed_.size(); ++j) {
+            const std::uint32_t i = summed_[j];
+            const double into = grad_[i], s = kept[2 * j];
+            const double t = into + s;
+            const double s_part = t - into;
+            low_[i] += ((into - (t - s_part)) + (s - s_part)) + kept[2 * j + 1];
+            grad_[i] = t;
         }
-        if (!backward) continue;
-        std::fill_n(grad, slots_ * stride, 0.0);
-        if (first_slot_ != none) std::fill_n(grad + first_slot_ * stride, lanes, seed);
-        // Only the steps below the first output: another output's step would pass on a zero
-        // gradient, and 0 * inf is nan.
-        backward_steps(lanes_, row_steps_, m, stride, lanes, poll);
-        for (std::uint32_t slot : lane_leaves_)
-            add_lanes_to_uniform(m, lane_nodes_[slot - varying_slots_], grad + slot * stride, lanes);
     }
 }
 
@@ -736,7 +1045,7 @@ void Batch::sum_again_scaled(const double* rows, std::size_t count, double seed,
         first_sums_[j] = grad_[summed_[j]];
         grad_[summed_[j]] = low_[summed_[j]] = 0.0;
     }
-    run_chunks(rows, count, nullptr, true, seed, std::ldexp(1.0, -k), poll);
+    run_chunks(rows, count, nullptr, true, seed, std::ldexp(1.0, -k), poll, 1);
     for (std::size_t j = 0; j < summed_.size(); ++j) {
         const std::uint32_t i = summed_[j];
         if (std::isfinite(first_sums_[j])) {

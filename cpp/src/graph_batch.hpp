@@ -79,11 +79,22 @@ public:
 private:
     struct Passes;  // the constructor's passes (graph_batch.cpp)
 
-    void ensure_lanes(std::size_t width);
+    struct Worker {  // a thread's buffers: lanes (data, then gradients: slots_ x stride_ each), then
+                     // per node its sums over a chunk's rows and their errors, then the groups' sums
+        std::unique_ptr<double[]> memory;
+    };
+    struct Chunk;  // what run_chunk reads
+
+    std::size_t thread_count(std::size_t count, std::size_t asked) const;
+    void ensure_buffers(std::size_t width, std::size_t threads);
+    void pack_groups();
     Memory memory(double* data, double* grad, double scale);
     void same_in_every_row(double seed, Poll& poll);
     void run_chunks(const double* rows, std::size_t count, double* out, bool backward, double seed, double scale,
-                    Poll& poll);
+                    Poll& poll, std::size_t threads);
+    void run_round(const Chunk& chunk, std::size_t first, std::size_t last, std::size_t helpers, Poll& poll);
+    void run_chunk(const Chunk& chunk, Worker& worker, std::size_t index, std::size_t slot, Poll& poll);
+    void add_chunk_sums(std::size_t chunks);
     void finish_sums(const double* rows, std::size_t count, double seed, Poll& poll);
     void sum_again_scaled(const double* rows, std::size_t count, double seed, Poll& poll);
 
@@ -130,9 +141,16 @@ private:
     std::vector<std::uint8_t> takes_parts_;  // per node: its gradient differs per row (it takes parts_)
     std::vector<double> same_per_row_;       // per same_leaves_: one row's gradient
     std::vector<double> first_sums_;         // per summed_: the sums before a rerun (overflow)
-    std::unique_ptr<double[]> lanes_data_;   // lanes: data, then gradients, slots_ x stride_ each
-    std::size_t lanes_capacity_ = 0;
+    std::vector<double> packed_;             // the groups' (lanes_.groups) weights and sums over a chunk
+    std::size_t packed_size_ = 0;
+    std::unique_ptr<Worker[]> workers_;  // per thread
+    std::size_t worker_count_ = 0, worker_doubles_ = 0;
     std::size_t stride_ = 0;
+    // Per chunk of a round of round_chunks_ chunks: each summed_ parameter's sum over the chunk's rows and
+    // its error, added to grad_ and low_ chunk by chunk, in order, whichever thread ran each chunk.
+    std::unique_ptr<double[]> chunk_sums_;
+    std::size_t round_chunks_ = 1;
+    std::size_t work_per_row_ = 0;  // about how many lane operations a row costs (thread_count)
     std::atomic<std::size_t> buffer_bytes_{0};
 };
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "graph_batch_layer.hpp"
 #include "micrograd/ops.hpp"
 
 namespace micrograd::graph_detail {
@@ -380,12 +381,79 @@ void run_backward(const Lanes& lanes, const Step& s, const Memory& m) {
     }
 }
 
+// A group's call of the layer kernels over these lanes (graph_batch_layer.hpp).
+// Group::first's arrays: members, x slots, weights' nodes, outputs, starts;
+// Memory::packed from Group::packed: weights, sums, start values.
+LayerCall layer_call(const Many& lanes, const Program& program, const Group& g, const Memory& m) {
+    const std::uint32_t* a = program.group_args.data() + g.first;
+    const std::size_t n = g.members, p = g.pairs;
+    const double* packed = m.packed + g.packed;
+    const double* terms = g.terms ? packed + 2 * n * p + n : nullptr;
+    const bool before = (g.terms & 1) != 0, after = (g.terms & 6) != 0;
+    const bool after1 = (g.terms & 4) || (before && after);  // two terms after, or terms before and after
+    return LayerCall{n,
+                     p,
+                     lanes.n,
+                     std::min(lanes.stride, (lanes.n + 7) / 8 * 8),
+                     lanes.stride,
+                     m.data,
+                     m.grad,
+                     a + n,
+                     a + n + p + n * p,
+                     a + n + p + n * p + n,
+                     packed + 2 * n * p,
+                     packed,
+                     m.sums + g.packed + n * p,
+                     before ? terms : nullptr,
+                     after ? terms + n * p : nullptr,
+                     after1 ? terms + 2 * n * p : nullptr};
+}
+
+// Over one lane, or where a row's gradient is scaled (a rerun after an
+// overflow, one lane a chunk too), each member runs as its own step.
+void forward_group(const Many& lanes, const Program& program, const Group& g, const Memory& m) {
+    layer_kernels().forward(layer_call(lanes, program, g, m));
+}
+
+// As the members' steps backward, from the last: each one's start gets its
+// term (a lane slot of its own, or a uniform node no other step reads per
+// row), the x_j their terms in that order, and each weight its step's sum.
+void backward_group(const Many& lanes, const Program& program, const Group& g, const Memory& m) {
+    const std::uint32_t* members = program.group_args.data() + g.first;
+    for (std::size_t k = g.members; k-- > 0;) {
+        const Step& s = program.steps[members[k]];
+        if (!(s.flags & Node::fold_from_first)) continue;
+        const double* grad = m.grad + s.out * lanes.stride;
+        auto term = [&](std::size_t b, double& gx) { ops::Dot::backward_start(grad[b], gx); };
+        if (s.flags & terms_before)
+            add_to_gradient<Sums::terms>(lanes, m, m.args[s.x], term);
+        else if (s.flags & reads_row_terms)
+            add_to_gradient<Sums::after>(lanes, m, m.args[s.x], term);
+        else
+            add_to_gradient<Sums::plain>(lanes, m, m.args[s.x], term);
+    }
+    const LayerCall call = layer_call(lanes, program, g, m);
+    layer_kernels().backward(call);
+    const std::uint32_t* weights = members + g.members + g.pairs;
+    for (std::size_t k = 0; k < std::size_t(g.members) * g.pairs; ++k)
+        add_to_uniform(m, weights[k], call.sums[k]);
+}
+
 template <class Lanes>
 void forward_range(const Program& program, std::size_t begin, std::size_t end, const Memory& m, const Lanes& lanes,
                    Poll& poll) {
     for (std::size_t k = begin; k < end; ++k) {
         const Step& s = program.steps[k];
         if (s.flags & backward_only) continue;
+        if constexpr (!std::is_same_v<Lanes, One>) {
+            if (!program.group_of.empty() && program.group_of[k] != none) {
+                if (program.group_of[k] == in_group) continue;
+                const Group& g = program.groups[program.group_of[k]];
+                forward_group(lanes, program, g, m);
+                poll.work(lanes.n * g.members);
+                continue;
+            }
+        }
         run_forward(lanes, s, m);
         poll.work(lanes.n);
     }
@@ -393,6 +461,15 @@ void forward_range(const Program& program, std::size_t begin, std::size_t end, c
 template <class Lanes>
 void backward_range(const Program& program, std::size_t end, const Memory& m, const Lanes& lanes, Poll& poll) {
     for (std::size_t k = end; k-- > 0;) {
+        if constexpr (!std::is_same_v<Lanes, One>) {
+            if (!program.group_of.empty() && program.group_of[k] != none && m.scale == 1.0) {
+                if (program.group_of[k] == in_group) continue;
+                const Group& g = program.groups[program.group_of[k]];
+                backward_group(lanes, program, g, m);
+                poll.work(lanes.n * g.members);
+                continue;
+            }
+        }
         run_backward(lanes, program.steps[k], m);
         poll.work(lanes.n);
     }

@@ -48,9 +48,27 @@ struct Step {  // out = op(x, y)
     std::uint32_t y = 0;  // second operand; pow_const: index into constants; n-ary: operand count
 };
 
+// A layer (graph_batch.cpp's group_layers): sibling Dot steps, the members,
+// whose pairs read the same lane slots x_0 .. x_{pairs-1}, in that order, each
+// beside a uniform node of its own (a neuron's weights). Over many lanes the
+// first member runs them all as matrix products (graph_batch_layer.hpp), each
+// member's fold still in its own order; the others are skipped. Over one lane
+// each member runs as its own step.
+struct Group {
+    std::uint32_t members;  // Program::group_args[first ..): the members' step indices, in order
+    std::uint32_t pairs;    // then their lane slots x_j; then, member by member, each one's weights' nodes
+    std::uint32_t first;
+    std::uint32_t packed;  // Memory::packed from here: weights, sums, starts' values (Batch::pack_groups)
+    std::uint8_t terms;    // and the weights' RowTerms: a bit each, some before (1), some after (2), two after (4)
+};
+constexpr std::uint32_t in_group = none - 1;  // Program::group_of: a member other than the first
+
 struct Program {  // steps over one kind of storage (node indices, or lane slots)
     std::vector<Step> steps;
     std::vector<std::uint32_t> args;  // operands of the n-ary steps
+    std::vector<Group> groups;
+    std::vector<std::uint32_t> group_args;
+    std::vector<std::uint32_t> group_of;  // per step, if any group: its group at its first member, in_group, none
 };
 
 // The terms of a row's gradient that are the same in every row, for a uniform
@@ -76,21 +94,31 @@ struct Memory {
     double scale;               // each row's gradient is multiplied by it before it is summed (a power of 2)
     const std::uint32_t* args;  // the n-ary steps' operands
     const double* constants;    // pow_const's exponents
+    // The groups' weights and their RowTerms, and their sums over a chunk of lanes (Group::packed).
+    const double* packed = nullptr;
+    double* sums = nullptr;
 };
 
 // Counts the work (lane-steps) done since the last poll for an interrupt.
+// A Poll that does not poll (polls false) is a helper thread's: only the
+// calling thread looks for an interrupt, and stops the others.
 class Poll {
 public:
+    explicit Poll(bool polls = true) : polls_(polls) {}
     void work(std::size_t lane_steps) {
         done_ += lane_steps;
         if (done_ >= interrupt_interval) {
             done_ = 0;
-            poll_interrupt();
+            if (polls_) poll_interrupt();
         }
+    }
+    void now() {
+        if (polls_) poll_interrupt();
     }
 
 private:
     std::size_t done_ = 0;
+    bool polls_;
 };
 
 // The steps program.steps[begin .. end) forward over `lanes` lanes of `stride`

@@ -34,6 +34,9 @@ enum class Reduction { sum, mean };
 struct MapOptions {
     bool backward = false;  // also add d(reduction of the first output)/d(parameter) to each parameter's grad
     Reduction reduction = Reduction::sum;
+    // At most this many threads split the rows (0: the machine's cores), where the batch is large enough
+    // to pay; the results are the same bits whatever the count.
+    std::size_t threads = 0;
 };
 
 // What Graph::map asks of its caller between its phases; by default nothing.
