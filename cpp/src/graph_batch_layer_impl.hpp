@@ -232,22 +232,32 @@ inline void sums(const LayerCall& c) {
     rest<SN>(c.members - n, [&](auto r) { sums_rows<T, decltype(r)::value>(c, n); });
 }
 
-}  // namespace
-
-void forward(const LayerCall& c) {
+// The lanes in blocks of VB vectors, then of one (block(std::integral_constant<W>, b0)), within the
+// padded lanes; then tail(b), b the first lane past the last whole vector, for the lanes left one by one.
+template <class Block, class Tail>
+inline void over_lanes(const LayerCall& c, Block block, Tail tail) {
     constexpr std::size_t wide = VB * L;
     std::size_t b = 0;
     for (; b + wide <= c.padded; b += wide)
-        forward_lanes<VB>(c, b);
+        block(std::integral_constant<std::size_t, VB>{}, b);
     for (; b + L <= c.padded; b += L)
-        forward_lanes<1>(c, b);
-    for (std::size_t n = 0; n < c.members; ++n)
-        for (std::size_t r = b; r < c.lanes; ++r)
-            forward_lane(c, n, r);
+        block(std::integral_constant<std::size_t, 1>{}, b);
+    tail(b);
+}
+
+}  // namespace
+
+void forward(const LayerCall& c) {
+    over_lanes(
+        c, [&](auto w, std::size_t b0) { forward_lanes<decltype(w)::value>(c, b0); },
+        [&](std::size_t b) {
+            for (std::size_t n = 0; n < c.members; ++n)
+                for (std::size_t r = b; r < c.lanes; ++r)
+                    forward_lane(c, n, r);
+        });
 }
 
 void backward(const LayerCall& c) {
-    constexpr std::size_t wide = VB * L;
     // The sums first: they read x's data and the members' gradients, which the inputs' terms leave as they are.
     if (c.before && c.after0)
         sums<Terms::all>(c);
@@ -259,14 +269,13 @@ void backward(const LayerCall& c) {
         sums<Terms::after>(c);
     else
         sums<Terms::none>(c);
-    std::size_t b = 0;
-    for (; b + wide <= c.padded; b += wide)
-        inputs_lanes<VB>(c, b);
-    for (; b + L <= c.padded; b += L)
-        inputs_lanes<1>(c, b);
-    for (std::size_t p = 0; p < c.pairs; ++p)
-        for (std::size_t r = b; r < c.lanes; ++r)
-            inputs_lane(c, p, r);
+    over_lanes(
+        c, [&](auto w, std::size_t b0) { inputs_lanes<decltype(w)::value>(c, b0); },
+        [&](std::size_t b) {
+            for (std::size_t p = 0; p < c.pairs; ++p)
+                for (std::size_t r = b; r < c.lanes; ++r)
+                    inputs_lane(c, p, r);
+        });
 }
 
 }  // namespace micrograd::graph_detail::MICROGRAD_LAYER_NS
