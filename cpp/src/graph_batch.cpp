@@ -710,9 +710,13 @@ Memory Batch::memory(double* data, double* grad, double scale) {
         parts_.data(), scale, nullptr,      constants_.data()};
 }
 
-std::size_t Batch::thread_count(std::size_t count, std::size_t asked) const {
-    const std::size_t cores = std::max<std::size_t>(1, std::thread::hardware_concurrency());
-    const std::size_t chunks = stride_ ? (count + stride_ - 1) / stride_ : 1;
+// How many threads run a call of count rows in chunks of width rows (or of the
+// lanes already there, if wider: run_chunks takes stride_ rows a chunk).
+std::size_t Batch::thread_count(std::size_t count, std::size_t width, std::size_t asked) const {
+    // Read once: glibc reads /sys/devices/system/cpu/online on every call (about 10 us, as long as a small map).
+    static const std::size_t cores = std::max<std::size_t>(1, std::thread::hardware_concurrency());
+    const std::size_t stride = std::max(width, stride_);
+    const std::size_t chunks = (count + stride - 1) / stride;
     std::size_t threads = std::min(asked ? asked : cores, chunks);
     if (count * work_per_row_ < thread_work) threads = 1;  // too little work to pay for a thread
     return std::max<std::size_t>(1, threads);
@@ -773,8 +777,7 @@ void Batch::run(const double* rows, std::size_t count, double* out, const MapOpt
     std::size_t width = std::min(max_lanes, chunk_bytes / per_lane);
     width = width >= 8 ? width / 8 * 8 : std::max<std::size_t>(1, width);
     if (count < width) width = std::max<std::size_t>(1, (count + 7) / 8 * 8);
-    ensure_buffers(width, 1);
-    const std::size_t threads = thread_count(count, options.threads);
+    const std::size_t threads = thread_count(count, width, options.threads);
     ensure_buffers(width, threads);
     const double seed = options.reduction == Reduction::mean ? 1.0 / double(count) : 1.0;
     if (options.backward) same_in_every_row(seed, poll);

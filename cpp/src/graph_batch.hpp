@@ -85,7 +85,7 @@ private:
     };
     struct Chunk;  // what run_chunk reads
 
-    std::size_t thread_count(std::size_t count, std::size_t asked) const;
+    std::size_t thread_count(std::size_t count, std::size_t width, std::size_t asked) const;
     void ensure_buffers(std::size_t width, std::size_t threads);
     void pack_groups();
     Memory memory(double* data, double* grad, double scale);
