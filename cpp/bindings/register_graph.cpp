@@ -461,11 +461,25 @@ Reduction reduction_from(const std::string& name) {
     throw py::value_error("reduction must be 'sum' or 'mean', not '" + name + "'");
 }
 
-// map's threads: None (0: the machine's cores) or a positive int (a bool is refused, as it is no count).
-std::size_t threads_from(const std::optional<py::int_>& threads) {
-    if (!threads) return 0;
-    if (PyBool_Check(threads->ptr())) throw py::type_error("threads must be an int or None, not bool");
-    const long long n = PyLong_AsLongLong(threads->ptr());
+// map's threads: None (0: the machine's cores) or a positive integer, an int or anything with
+// __index__ (a NumPy integer); a bool is refused, as it is no count, and so is a float.
+struct ThreadsName {
+    static constexpr auto name = py::detail::const_name("typing.SupportsIndex | None");
+};
+std::size_t threads_from(const Iterable<ThreadsName>& threads) {
+    PyObject* obj = threads.obj.ptr();
+    if (obj == Py_None) return 0;
+    const auto refuse = [obj] {
+        return py::type_error(std::string("threads must be an int or None, not ") + Py_TYPE(obj)->tp_name);
+    };
+    if (PyBool_Check(obj) || PyFloat_Check(obj)) throw refuse();
+    py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(obj));
+    if (!index) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError)) throw py::error_already_set();  // its __index__ raised
+        PyErr_Clear();
+        throw refuse();
+    }
+    const long long n = PyLong_AsLongLong(index.ptr());
     if (n == -1 && PyErr_Occurred()) {
         PyErr_Clear();
         throw py::value_error("threads must be a positive int or None");
@@ -560,7 +574,7 @@ void register_graph(py::module_& m) {
             "map",
             // reduction as a py::str: a std::string parameter would take bytes too (b"sum" != "sum").
             [](Self g, const py::handle& rows, bool backward, const py::str& reduction,
-               const std::optional<py::int_>& threads) {
+               const Iterable<ThreadsName>& threads) {
                 // For the stub: a float per row, or a list of floats per row (several outputs).
                 using Rows = py::typing::List<py::typing::Union<py::float_, py::typing::List<py::float_>>>;
                 return Rows(
@@ -587,8 +601,9 @@ void register_graph(py::module_& m) {
             "n * eps * sum |row| of their exact sum (the docs' page on Graph says more). Ctrl-C stops it\n"
             "promptly, adding no gradient.\n"
             "reduction: 'sum' or 'mean' (divides by the number of rows).\n"
-            "threads: at most this many threads split the rows (None: the machine's cores), where the batch\n"
-            "is large enough to pay for them; the values and gradients are the same bits whatever the count.")
+            "threads: at most this many threads split the rows (None: the machine's cores, and never more\n"
+            "than they), where the batch is large enough to pay for them; the values and gradients are the\n"
+            "same bits whatever the count.")
         .def_property_readonly(
             "outputs", [](Self g) { return py::typing::Tuple<Value, py::ellipsis>(g->values(true)); },
             "The outputs, a tuple of Values.")

@@ -24,6 +24,33 @@ inline V load(const double* p) {
 inline void store(double* p, V v) { __builtin_memcpy(p, &v, sizeof v); }
 inline V splat(double x) { return x - V{}; }  // a broadcast: x - 0.0 is x, -0.0 and nan included
 inline double lane(V v, std::size_t i) { return v[i]; }
+#define MICROGRAD_EIGHT_SUMS 1
+// [a0 + a1, a2 + a3, ..., b0 + b1, b2 + b3, ...]: the sums of neighbours, a's then b's.
+inline V pair_sums(V a, V b) {
+#if defined(__clang__)
+#define MICROGRAD_SHUFFLE(...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+    typedef long long M __attribute__((vector_size(MICROGRAD_VEC_BYTES)));
+#define MICROGRAD_SHUFFLE(...) __builtin_shuffle(a, b, M{__VA_ARGS__})
+#endif
+#if MICROGRAD_VEC_BYTES == 64
+    return MICROGRAD_SHUFFLE(0, 2, 4, 6, 8, 10, 12, 14) + MICROGRAD_SHUFFLE(1, 3, 5, 7, 9, 11, 13, 15);
+#elif MICROGRAD_VEC_BYTES == 32
+    return MICROGRAD_SHUFFLE(0, 2, 4, 6) + MICROGRAD_SHUFFLE(1, 3, 5, 7);
+#elif MICROGRAD_VEC_BYTES == 16
+    return MICROGRAD_SHUFFLE(0, 2) + MICROGRAD_SHUFFLE(1, 3);
+#else
+#error "vectors of 16, 32 or 64 bytes"
+#endif
+#undef MICROGRAD_SHUFFLE
+}
+// Eight vectors a[0 .. 8) of the running sums, K a sum (sums_block: sum b % 8 in
+// vector b / L, lane b % L), of 8 / K sums: lane i of the result is sum i's
+// ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)), as each is added one by one.
+inline V eight_sums(const V* a) {
+    return pair_sums(pair_sums(pair_sums(a[0], a[1]), pair_sums(a[2], a[3])),
+                     pair_sums(pair_sums(a[4], a[5]), pair_sums(a[6], a[7])));
+}
 #else  // plain doubles (MSVC: it vectorises what it can)
 constexpr std::size_t L = 1;
 using V = double;
@@ -206,6 +233,26 @@ inline void sums_block(const LayerCall& c, std::size_t n0, std::size_t p0) {
                 for (std::size_t k = 0; k < K; ++k)
                     acc[n][j][k] = acc[n][j][k] + with_terms<T>(gv[n][k] * xv[j][k], c, at(n, j));
     }
+#ifdef MICROGRAD_EIGHT_SUMS
+    if constexpr (N * J % L == 0) {  // whole sets of eight vectors
+        if (b < c.lanes)
+            for (std::size_t n = 0; n < N; ++n)
+                for (std::size_t j = 0; j < J; ++j) {
+                    double first = lane(acc[n][j][0], 0);
+                    for (std::size_t r = b; r < c.lanes; ++r)  // the rest in the first sum, in order
+                        first = first + with_terms<T>(g[n][r] * x[j][r], c, at(n, j));
+                    acc[n][j][0][0] = first;
+                }
+        const V* all = &acc[0][0][0];
+        for (std::size_t q = 0; q < N * J; q += L) {  // sums q .. q + L: vectors q * K ..
+            double s[L];
+            store(s, eight_sums(all + q * K));
+            for (std::size_t i = 0; i < L; ++i)
+                c.sums[at((q + i) / J, (q + i) % J)] = s[i];
+        }
+        return;
+    }
+#endif
     for (std::size_t n = 0; n < N; ++n)
         for (std::size_t j = 0; j < J; ++j) {
             double p[8];

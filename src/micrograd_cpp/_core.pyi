@@ -318,7 +318,7 @@ class Graph(metaclass=_pybind11_type):
         backward() ran since the Graph was made or since its last forward(): the gradients of the
         data now in the inputs are not known.
         """
-    def map(self, rows: object, backward: bool = ..., reduction: str = ..., threads: int | None = ...) -> list[float | list[float]]:
+    def map(self, rows: object, backward: bool = ..., reduction: str = ..., threads: typing.SupportsIndex | None = ...) -> list[float | list[float]]:
         """>>> import micrograd_cpp as mg
         >>> x, w = mg.Value(0.0), mg.Value(3.0)
         >>> g = mg.Graph(w * x + 1, inputs=[x])
@@ -341,8 +341,9 @@ class Graph(metaclass=_pybind11_type):
         n * eps * sum |row| of their exact sum (the docs' page on Graph says more). Ctrl-C stops it
         promptly, adding no gradient.
         reduction: 'sum' or 'mean' (divides by the number of rows).
-        threads: at most this many threads split the rows (None: the machine's cores), where the batch
-        is large enough to pay for them; the values and gradients are the same bits whatever the count.
+        threads: at most this many threads split the rows (None: the machine's cores, and never more
+        than they), where the batch is large enough to pay for them; the values and gradients are the
+        same bits whatever the count.
         """
     @property
     def outputs(self) -> tuple[Value, ...]:

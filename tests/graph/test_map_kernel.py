@@ -349,3 +349,24 @@ def test_an_infinite_local_derivative_of_a_uniform_node_gives_a_per_row_rebuilds
     assert rebuilt[0] == math.inf
     assert math.isnan(rebuilt[1])
     assert math.isnan(ours)
+
+
+def test_a_long_chain_of_products_of_one_input_is_planned_once_and_exact():
+    """micrograd's sum(w * x for w in ws): every product reads the one input, so the chain of + cannot
+    be fused (the input's gradient would get its terms out of order). The planner marks the whole
+    chain unfused at once: it used to try each add below as the top of a shorter chain, each try
+    walking the rest of it (50,000 terms: 8 s to plan, the GIL held). Here the plan is made and the
+    values and gradients are exact."""
+    n = 50_000
+    ws = [mg.Value(1.0 + k / n) for k in range(n)]
+    x = mg.Value(0.0)
+    g = mg.Graph(sum((w * x for w in ws), mg.Value(0.0)), inputs=[x])
+    rows = [[0.5], [-2.0], [3.0]]
+    out = g.map(rows, backward=True)
+    for o, (r,) in zip(out, rows, strict=True):
+        rebuilt = 0.0
+        for w in ws:  # the rebuild's order: ((0 + w0 x) + w1 x) + ...
+            rebuilt = rebuilt + w.data * r
+        assert same_bits(o, rebuilt)
+    assert all(w.grad == 1.5 for w in ws)  # 0.5 - 2.0 + 3.0: exact
+    assert x.grad == 0.0  # an input: map adds no gradient to it

@@ -1,6 +1,7 @@
 """Graph.map(threads=...): the rows split among threads where the batch is large enough, every value and
 gradient the same bits whatever the count (the chunks' sums are added in the chunks' order), a rerun
-after an overflow and Ctrl-C as with one thread; threads is None or a positive int."""
+after an overflow and Ctrl-C as with one thread; threads is None or a positive integer (an int, or
+anything with __index__), never more than the machine's cores."""
 
 from __future__ import annotations
 
@@ -78,8 +79,50 @@ def test_threads_not_a_positive_int_is_a_value_error(threads):
     assert all(p.grad == 0.0 for p in params)
 
 
-@pytest.mark.parametrize("threads", [True, 1.0, "2", [2]])
+@pytest.mark.parametrize("threads", [True, 1.0, "2", [2], 2 + 0j])
 def test_threads_of_another_type_is_a_type_error(threads):
     graph, _ = model_graph(2, l2=False)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="threads must be an int or None"):
         graph.map([[0.0, 0.0, 1.0]], threads=threads)
+
+
+class Index:
+    """An integer as NumPy's are: __index__ alone."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __index__(self) -> int:
+        return self.n
+
+
+def test_threads_with_index_is_a_count():
+    graph, params = model_graph(8)
+    rows = moons_rows(3_000)
+    expected = run(graph, params, rows, threads=2)
+    assert run(graph, params, rows, threads=Index(2)) == expected
+    with pytest.raises(ValueError, match="threads"):
+        graph.map(rows[:1], threads=Index(0))
+    np = pytest.importorskip("numpy")
+    assert run(graph, params, rows, threads=np.int64(2)) == expected
+
+
+def test_an_index_that_raises_raises_its_own_error_and_adds_nothing():
+    class Broken:
+        def __index__(self) -> int:
+            raise KeyError("its own")
+
+    graph, params = model_graph(2)
+    with pytest.raises(KeyError, match="its own"):
+        graph.map([[0.0, 0.0, 1.0]], backward=True, threads=Broken())
+    assert all(p.grad == 0.0 for p in params)
+
+
+def test_more_threads_than_cores_keep_no_more_buffers():
+    """threads=1024 on a machine of a few cores: as many threads as cores, and their buffers alone."""
+    graph, params = model_graph(16)
+    rows = moons_rows(20_000)
+    expected = run(graph, params, rows, threads=None)
+    nbytes = graph.nbytes
+    assert run(graph, params, rows, threads=1024) == expected
+    assert graph.nbytes == nbytes
