@@ -63,8 +63,9 @@ def run_in_child(code: str, timeout: float = 600, *, env: dict[str, str] | None 
     return proc.stdout
 
 
-def sigint_after(seconds: float) -> str:
-    """Code for a child: another process sends it SIGINT `seconds` from now, as a terminal's Ctrl-C comes
+def sigint_after(seconds: float | str) -> str:
+    """Code for a child: another process sends it SIGINT `seconds` from now (a number, or an expression the
+    child evaluates where this code runs, such as "0.3 * plan"), as a terminal's Ctrl-C comes
     (a thread would need the GIL to send it: its SIGINT could land only between two calls that hold the
     GIL). The code defines sent_at(), which waits for the send and returns its time.monotonic() (one
     clock for both processes), taken just before the signal went."""

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "graph_batch_layer.hpp"
+#include "micrograd/interrupt.hpp"
 #include "micrograd/ops.hpp"
 
 namespace micrograd::graph_detail {
@@ -110,6 +111,15 @@ struct Batch::Passes {
     std::vector<std::uint8_t> fused;            // computed inside a fused step, with no lane of its own
     std::vector<std::uint32_t> members;         // keeps_order's
     Program proto;                              // the lane steps over node indices
+    std::size_t ticks = 0;
+
+    // A step of a pass's work, per node or step: now and then a look for Ctrl-C (the first map of
+    // a graph of millions of nodes plans for a second or more, the GIL held). Interrupted: no batch.
+    void tick() {
+        if (++ticks < interrupt_interval) return;
+        ticks = 0;
+        poll_interrupt();
+    }
 
     void mark_varying();
     void classify_gradients();
@@ -328,6 +338,7 @@ void Batch::Passes::find_chains() {
     chain_top.assign(n, 0);
     fused.assign(n, 0);
     for (std::size_t i = n; i-- > 0;) {
+        tick();
         if (!varies[i] || c.node(i).op != Op::add || chain_top[i] != 0) continue;
         // A chain that would not keep the order: its nodes are steps of their own, and none
         // of its adds is tried as the top of a shorter chain (each would walk the rest again:
@@ -373,6 +384,7 @@ void Batch::Passes::emit_lane_steps() {
     for (std::size_t i = 0; i < c.size(); ++i)
         identity[i] = std::uint32_t(i);
     for (std::size_t i = 0; i < c.size(); ++i) {
+        tick();
         if (c.is_leaf(i) || chain_top[i] == 2) continue;
         if (!varies[i]) {
             if (has_lanes[i]) {  // computed once, differentiated per row
@@ -454,6 +466,7 @@ void Batch::Passes::order_lane_steps() {
     kept.reserve(proto.steps.size());
     std::size_t u = 0;  // the uniform steps whose gradient is the same in every row, merged in by place
     for (const Step& step : proto.steps) {
+        tick();
         if (fused[step.out]) continue;
         if (phantom[step.out] && !(step.flags & backward_only)) {
             for (; u < step.out; ++u)
@@ -502,6 +515,7 @@ void Batch::Passes::assign_slots() {
         if (!(step.flags & backward_only)) place[step.out] = std::uint32_t(b.slots_++);
     b.varying_slots_ = b.slots_;
     for (std::size_t i = 0; i < n; ++i) {
+        tick();
         if (has_lanes[i]) {
             place[i] = std::uint32_t(b.slots_++);
             b.lane_nodes_.push_back(std::uint32_t(i));
@@ -576,6 +590,7 @@ void Batch::Passes::group_layers() {
     // The steps adding to each slot's gradient backward: those reading it, and the same_part steps into it.
     std::vector<std::vector<std::uint32_t>> readers(b.slots_);
     for (std::size_t k = 0; k < count; ++k) {
+        tick();
         const Step& s = lanes.steps[k];
         if (s.kind == StepKind::same_part) {  // into a lane, always: a uniform node has no parts
             if (!is_uniform(s.out)) readers[s.out].push_back(std::uint32_t(k));
@@ -594,7 +609,8 @@ void Batch::Passes::group_layers() {
             if (*it != except) return true;
         return false;
     };
-    std::vector<std::uint8_t> seen(c.size(), 0);  // uniform nodes read by some step's pairs
+    std::vector<std::uint8_t> seen(c.size(), 0);   // uniform nodes read by some step's pairs
+    std::vector<std::uint8_t> in_xs(b.slots_, 0);  // the lane slots of xs, while a step's are read
     struct Open {
         std::vector<std::uint32_t> members;
     };
@@ -637,6 +653,7 @@ void Batch::Passes::group_layers() {
         o.members.clear();
     };
     for (std::size_t k = 0; k < count; ++k) {
+        tick();
         const Step& s = lanes.steps[k];
         if (s.kind != StepKind::op || s.op != Op::dot || (s.flags & backward_only)) continue;
         const bool from_first = (s.flags & Node::fold_from_first) != 0;
@@ -647,14 +664,20 @@ void Batch::Passes::group_layers() {
         bool fits = true;
         for (std::uint32_t j = 0; j < pairs && fits; ++j) {
             const std::uint32_t u = lanes.args[first + 2 * j], v = lanes.args[first + 2 * j + 1];
-            if (is_uniform(u) == is_uniform(v)) fits = false;
+            if (is_uniform(u) == is_uniform(v)) {
+                fits = false;
+                break;
+            }
             const std::uint32_t w = node_of(is_uniform(u) ? u : v), x = is_uniform(u) ? v : u;
-            fits = fits && !seen[w] && std::find(xs.begin(), xs.end(), x) == xs.end();
+            fits = !seen[w] && !in_xs[x];  // a mark, not a search of xs: a dot of 40,000 pairs is no square
+            in_xs[x] = 1;
             xs.push_back(x);
         }
         const std::uint32_t start = from_first ? lanes.args[s.x] : none;
         const bool lane_start = from_first && !is_uniform(start);
-        if (lane_start && std::find(xs.begin(), xs.end(), start) != xs.end()) fits = false;
+        if (lane_start && in_xs[start]) fits = false;
+        for (std::uint32_t x : xs)
+            in_xs[x] = 0;
         if (!fits) continue;
         for (std::uint32_t j = 0; j < pairs; ++j) {
             const std::uint32_t u = lanes.args[first + 2 * j], v = lanes.args[first + 2 * j + 1];
