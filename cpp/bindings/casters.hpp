@@ -23,6 +23,7 @@ struct Real {
 // An iterable argument, taken as it is: pybind11 runs none of its code (its py::iterable calls
 // __iter__ once to check the argument, and the body would call it again to read it). Name gives its
 // type in the signature and the stub: struct { static constexpr auto name = const_name("..."); }.
+// Also any other argument whose body reads it itself (map's threads, through its __index__).
 template <class Name>
 struct Iterable {
     pybind11::handle obj;

@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "graph_batch_layer.hpp"
-#include "micrograd/interrupt.hpp"
 #include "micrograd/ops.hpp"
 
 namespace micrograd::graph_detail {
@@ -111,15 +110,10 @@ struct Batch::Passes {
     std::vector<std::uint8_t> fused;            // computed inside a fused step, with no lane of its own
     std::vector<std::uint32_t> members;         // keeps_order's
     Program proto;                              // the lane steps over node indices
-    std::size_t ticks = 0;
-
-    // A step of a pass's work, per node or step: now and then a look for Ctrl-C (the first map of
-    // a graph of millions of nodes plans for a second or more, the GIL held). Interrupted: no batch.
-    void tick() {
-        if (++ticks < interrupt_interval) return;
-        ticks = 0;
-        poll_interrupt();
-    }
+    // The passes' work, a node or step at a time (poll.work(1)): now and then a look for Ctrl-C (the
+    // first map of a graph of millions of nodes plans for a second or more, the GIL held).
+    // Interrupted: no batch.
+    Poll poll;
 
     void mark_varying();
     void classify_gradients();
@@ -338,7 +332,7 @@ void Batch::Passes::find_chains() {
     chain_top.assign(n, 0);
     fused.assign(n, 0);
     for (std::size_t i = n; i-- > 0;) {
-        tick();
+        poll.work(1);
         if (!varies[i] || c.node(i).op != Op::add || chain_top[i] != 0) continue;
         // A chain that would not keep the order: its nodes are steps of their own, and none
         // of its adds is tried as the top of a shorter chain (each would walk the rest again:
@@ -384,7 +378,7 @@ void Batch::Passes::emit_lane_steps() {
     for (std::size_t i = 0; i < c.size(); ++i)
         identity[i] = std::uint32_t(i);
     for (std::size_t i = 0; i < c.size(); ++i) {
-        tick();
+        poll.work(1);
         if (c.is_leaf(i) || chain_top[i] == 2) continue;
         if (!varies[i]) {
             if (has_lanes[i]) {  // computed once, differentiated per row
@@ -466,7 +460,7 @@ void Batch::Passes::order_lane_steps() {
     kept.reserve(proto.steps.size());
     std::size_t u = 0;  // the uniform steps whose gradient is the same in every row, merged in by place
     for (const Step& step : proto.steps) {
-        tick();
+        poll.work(1);
         if (fused[step.out]) continue;
         if (phantom[step.out] && !(step.flags & backward_only)) {
             for (; u < step.out; ++u)
@@ -515,7 +509,7 @@ void Batch::Passes::assign_slots() {
         if (!(step.flags & backward_only)) place[step.out] = std::uint32_t(b.slots_++);
     b.varying_slots_ = b.slots_;
     for (std::size_t i = 0; i < n; ++i) {
-        tick();
+        poll.work(1);
         if (has_lanes[i]) {
             place[i] = std::uint32_t(b.slots_++);
             b.lane_nodes_.push_back(std::uint32_t(i));
@@ -590,7 +584,7 @@ void Batch::Passes::group_layers() {
     // The steps adding to each slot's gradient backward: those reading it, and the same_part steps into it.
     std::vector<std::vector<std::uint32_t>> readers(b.slots_);
     for (std::size_t k = 0; k < count; ++k) {
-        tick();
+        poll.work(1);
         const Step& s = lanes.steps[k];
         if (s.kind == StepKind::same_part) {  // into a lane, always: a uniform node has no parts
             if (!is_uniform(s.out)) readers[s.out].push_back(std::uint32_t(k));
@@ -653,7 +647,7 @@ void Batch::Passes::group_layers() {
         o.members.clear();
     };
     for (std::size_t k = 0; k < count; ++k) {
-        tick();
+        poll.work(1);
         const Step& s = lanes.steps[k];
         if (s.kind != StepKind::op || s.op != Op::dot || (s.flags & backward_only)) continue;
         const bool from_first = (s.flags & Node::fold_from_first) != 0;

@@ -24,6 +24,7 @@ inline V load(const double* p) {
 inline void store(double* p, V v) { __builtin_memcpy(p, &v, sizeof v); }
 inline V splat(double x) { return x - V{}; }  // a broadcast: x - 0.0 is x, -0.0 and nan included
 inline double lane(V v, std::size_t i) { return v[i]; }
+inline void set_first(V& v, double x) { v[0] = x; }
 #define MICROGRAD_EIGHT_SUMS 1
 // [a0 + a1, a2 + a3, ..., b0 + b1, b2 + b3, ...]: the sums of neighbours, a's then b's.
 inline V pair_sums(V a, V b) {
@@ -58,6 +59,7 @@ inline V load(const double* p) { return *p; }
 inline void store(double* p, V v) { *p = v; }
 inline V splat(double x) { return x; }
 inline double lane(V v, std::size_t) { return v; }
+inline void set_first(V& v, double x) { v = x; }
 #endif
 constexpr std::size_t K = L < 8 ? 8 / L : 1;  // vectors for eight running sums
 static_assert(L <= 8, "eight running sums, lane b in sum b % 8");
@@ -233,16 +235,16 @@ inline void sums_block(const LayerCall& c, std::size_t n0, std::size_t p0) {
                 for (std::size_t k = 0; k < K; ++k)
                     acc[n][j][k] = acc[n][j][k] + with_terms<T>(gv[n][k] * xv[j][k], c, at(n, j));
     }
+    if (b < c.lanes)  // the rest in the first sum, in order
+        for (std::size_t n = 0; n < N; ++n)
+            for (std::size_t j = 0; j < J; ++j) {
+                double first = lane(acc[n][j][0], 0);
+                for (std::size_t r = b; r < c.lanes; ++r)
+                    first = first + with_terms<T>(g[n][r] * x[j][r], c, at(n, j));
+                set_first(acc[n][j][0], first);
+            }
 #ifdef MICROGRAD_EIGHT_SUMS
     if constexpr (N * J % L == 0) {  // whole sets of eight vectors
-        if (b < c.lanes)
-            for (std::size_t n = 0; n < N; ++n)
-                for (std::size_t j = 0; j < J; ++j) {
-                    double first = lane(acc[n][j][0], 0);
-                    for (std::size_t r = b; r < c.lanes; ++r)  // the rest in the first sum, in order
-                        first = first + with_terms<T>(g[n][r] * x[j][r], c, at(n, j));
-                    acc[n][j][0][0] = first;
-                }
         const V* all = &acc[0][0][0];
         for (std::size_t q = 0; q < N * J; q += L) {  // sums q .. q + L: vectors q * K ..
             double s[L];
@@ -259,8 +261,6 @@ inline void sums_block(const LayerCall& c, std::size_t n0, std::size_t p0) {
             for (std::size_t k = 0; k < K; ++k)
                 for (std::size_t i = 0; i < L && k * L + i < 8; ++i)
                     p[k * L + i] = lane(acc[n][j][k], i);
-            for (std::size_t r = b; r < c.lanes; ++r)  // the rest in the first sum, in order
-                p[0] = p[0] + with_terms<T>(g[n][r] * x[j][r], c, at(n, j));
             c.sums[at(n, j)] = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
         }
 }
