@@ -416,7 +416,7 @@ def _():
 for backward in (True, False):
     def make(backward=backward):
         c, extra = graph_context(made=True)
-        args = {0: [[1.5, 2], (0.25, -3.0), [4, 0.5]], "backward": backward, "reduction": "mean"}
+        args = {0: [[1.5, 2], (0.25, -3.0), [4, 0.5]], "backward": backward, "reduction": "mean", "threads": 2}
         call = lambda c, rows, **k: c.g.map(rows, **k)
         return c, extra, call, args, graph_callbacks(c)
     target(f"Graph.map(rows, backward={backward})", covers=["Graph.map"])(make)
