@@ -841,7 +841,12 @@ void Batch::same_in_every_row(double seed, Poll& poll) {
         } else {  // its terms one by one: kept for the nodes whose gradient differs per row, added to the others
             const Step& s = uniform_.steps[node_of(e)];
             double* terms = parts_.data() + part_first_[node_of(e)];
-            operand_terms(s, uniform, terms);
+            if (s.op == Op::mul) {  // the common one (a regulariser's p * p), inline: operand_terms' binary case
+                terms[0] = terms[1] = 0.0;
+                ops::Mul::backward(grad_[s.out], data_[s.x], data_[s.y], data_[s.out], terms[0], terms[1]);
+            } else {
+                operand_terms(s, uniform, terms);
+            }
             if (gives_same_[node_of(e)]) {
                 const std::size_t count = arity(s.op) == Arity::nary ? s.y : arity(s.op) == Arity::binary ? 2 : 1;
                 for (std::size_t j = 0; j < count; ++j) {

@@ -454,6 +454,14 @@ void forward_range(const Program& program, std::size_t begin, std::size_t end, c
                 continue;
             }
         }
+        if constexpr (std::is_same_v<Lanes, One>) {
+            if (s.op == Op::mul && s.kind == StepKind::op) {  // the common uniform step (a regulariser's p * p): inline
+                auto value = [&](std::uint32_t v) { return is_uniform(v) ? m.uniform[node_of(v)] : m.data[v]; };
+                m.data[s.out] = ops::Mul::forward(value(s.x), value(s.y));
+                poll.work(1);
+                continue;
+            }
+        }
         run_forward(lanes, s, m);
         poll.work(lanes.n);
     }
